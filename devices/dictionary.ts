@@ -1,0 +1,67 @@
+// Generates the data dictionary (Markdown) from the catalogue, so the document researchers read
+// can never drift from what ingest validates. docs/data-dictionary.md is this output, checked by a test.
+
+import { KINDS, QUALITY_FIELDS, BATTERY_LOW_PCT, type FieldSpec, type KindSpec } from './catalogue.ts';
+import { CONTRACT_VERSION } from './contract.ts';
+
+function range(f: FieldSpec): string {
+  if (f.values) return f.values.map((v) => `\`${v}\``).join(', ');
+  if (f.min !== undefined || f.max !== undefined) return `${f.min ?? '−∞'} … ${f.max ?? '∞'}`;
+  return '';
+}
+
+function fieldRows(fields: Readonly<Record<string, FieldSpec>>): string[] {
+  return Object.entries(fields).map(
+    ([name, f]) => `| \`${name}\` | ${f.type} | ${f.unit ?? ''} | ${range(f)} | ${f.required ? 'yes' : 'no'} | ${f.description} |`,
+  );
+}
+
+function duration(s: number): string {
+  return s % 3600 === 0 ? `${s / 3600} h` : `${s / 60} min`;
+}
+
+function reporting(k: KindSpec): string {
+  const r = k.reporting;
+  return r.mode === 'heartbeat'
+    ? `periodic, every ${duration(r.intervalS)}; silent after ${duration(r.maxSilenceS)}`
+    : `on events, with a status report every ${duration(r.heartbeatS)}; silent after ${duration(r.maxSilenceS)}`;
+}
+
+export function dataDictionary(): string {
+  const out: string[] = [
+    '# Data dictionary',
+    '',
+    `Generated from \`devices/catalogue.ts\` (wire contract ${CONTRACT_VERSION}) by \`testbed dictionary\`. Do not edit by hand.`,
+    '',
+    'Every reading is stored as one point: measurement = the kind; tags `site`, `gateway`, `device`',
+    '(and, once the registry assigns them, `home` and `participant` pseudonym — never a name or other',
+    'personal data); fields = the values below, the quality fields, and `seq` (integer, per device,',
+    'monotonic: gaps are readings lost in transit); time = when the device measured it (edge clock).',
+    '',
+    '## Quality fields (any kind)',
+    '',
+    '| field | type | unit | range / values | required | meaning |',
+    '|---|---|---|---|---|---|',
+    ...fieldRows(QUALITY_FIELDS),
+    '',
+    `A battery at or below ${BATTERY_LOW_PCT} % counts as battery-low.`,
+    '',
+  ];
+  for (const k of Object.values(KINDS) as KindSpec[]) {
+    out.push(
+      `## \`${k.kind}\` — ${k.title}`,
+      '',
+      k.description,
+      '',
+      `Reporting: ${reporting(k)}. ${k.reportingSource}`,
+      '',
+      `Real devices: ${k.examples.join('; ')}.`,
+      '',
+      '| field | type | unit | range / values | required | meaning |',
+      '|---|---|---|---|---|---|',
+      ...fieldRows(k.fields),
+      '',
+    );
+  }
+  return out.join('\n');
+}

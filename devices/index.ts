@@ -1,0 +1,4 @@
+// devices/: the catalogue and the wire contract. The one module every role imports.
+export * from './catalogue.ts';
+export * from './contract.ts';
+export { dataDictionary } from './dictionary.ts';

@@ -1,0 +1,149 @@
+// Configuration: one table of settings, each with its environment variable, its key in the
+// config file, a parser that says clearly what is wrong, a default and a description.
+// Precedence: defaults < config file (TESTBED_CONFIG or --config, YAML or JSON) < environment <
+// command-line flags. The same table prints `testbed config` and docs/configuration.md.
+
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Parser<T> = (raw: string, where: string) => T;
+
+const str: Parser<string> = (raw) => raw;
+const port: Parser<number> = (raw, where) => {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || n < 0 || n > 65535) throw new ConfigError(`${where}: expected a port number 0–65535, got '${raw}'`);
+  return n;
+};
+const positiveInt: Parser<number> = (raw, where) => {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || n <= 0) throw new ConfigError(`${where}: expected a positive whole number, got '${raw}'`);
+  return n;
+};
+const url: Parser<string> = (raw, where) => {
+  if (raw === '') return '';
+  try {
+    new URL(raw);
+  } catch {
+    throw new ConfigError(`${where}: expected a URL such as http://127.0.0.1:8086, got '${raw}'`);
+  }
+  return raw.replace(/\/+$/, '');
+};
+const oneOf =
+  <T extends string>(...values: T[]): Parser<T> =>
+  (raw, where) => {
+    if (!(values as string[]).includes(raw)) throw new ConfigError(`${where}: expected one of ${values.join(', ')}, got '${raw}'`);
+    return raw as T;
+  };
+const bool: Parser<boolean> = (raw, where) => {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${where}: expected true or false, got '${raw}'`);
+};
+
+interface Setting<T> {
+  env: string;
+  /** Dotted key in the config file. */
+  key: string;
+  parse: Parser<T>;
+  default: T;
+  description: string;
+}
+
+const setting = <T>(s: Setting<T>) => s;
+
+export const SETTINGS = {
+  dataDir: setting({ env: 'TESTBED_DATA_DIR', key: 'dataDir', parse: str, default: './data', description: 'Folder for the embedded stores, spools, credentials and gateway outboxes.' }),
+  logLevel: setting({ env: 'TESTBED_LOG_LEVEL', key: 'logLevel', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), default: 'info', description: 'Log level of the structured (JSON) logs.' }),
+  mqttHost: setting({ env: 'TESTBED_MQTT_HOST', key: 'mqtt.host', parse: str, default: '127.0.0.1', description: 'Address the broker listens on (0.0.0.0 to accept gateways from the network).' }),
+  mqttPort: setting({ env: 'TESTBED_MQTT_PORT', key: 'mqtt.port', parse: port, default: 1884, description: 'MQTT over TCP. 1884 by default so that it does not collide with a system Mosquitto on 1883.' }),
+  mqttTlsPort: setting({ env: 'TESTBED_MQTT_TLS_PORT', key: 'mqtt.tlsPort', parse: port, default: 8884, description: 'MQTT over TLS; only opened when a certificate and key are configured.' }),
+  mqttTlsCert: setting({ env: 'TESTBED_MQTT_TLS_CERT', key: 'mqtt.tlsCert', parse: str, default: '', description: 'PEM certificate file for the TLS listener.' }),
+  mqttTlsKey: setting({ env: 'TESTBED_MQTT_TLS_KEY', key: 'mqtt.tlsKey', parse: str, default: '', description: 'PEM private key file for the TLS listener.' }),
+  mqttWsPort: setting({ env: 'TESTBED_MQTT_WS_PORT', key: 'mqtt.wsPort', parse: port, default: 8085, description: 'MQTT over WebSocket (path /mqtt). 0 disables it.' }),
+  mqttUrl: setting({ env: 'TESTBED_MQTT_URL', key: 'mqtt.url', parse: url, default: '', description: 'Broker URL for clients (ingest, gateways) when the broker runs elsewhere, e.g. mqtt://broker:1883. Empty: the local broker.' }),
+  mqttMaxPacketBytes: setting({ env: 'TESTBED_MQTT_MAX_PACKET_BYTES', key: 'mqtt.maxPacketBytes', parse: positiveInt, default: 1024 * 1024, description: 'Largest MQTT packet the broker accepts; a client sending more is disconnected.' }),
+  mqttConnectsPerMinute: setting({ env: 'TESTBED_MQTT_CONNECTS_PER_MINUTE', key: 'mqtt.connectsPerMinute', parse: positiveInt, default: 600, description: 'Connection attempts allowed per client address per minute.' }),
+  ingestUsername: setting({ env: 'TESTBED_INGEST_USERNAME', key: 'ingest.username', parse: str, default: 'svc-ingest', description: 'Service account ingest uses on the broker.' }),
+  ingestPassword: setting({ env: 'TESTBED_INGEST_PASSWORD', key: 'ingest.password', parse: str, default: '', description: 'Password of the ingest service account. Empty in `up`: a random one per run. Required when broker and ingest run as separate processes.' }),
+  monitorUsername: setting({ env: 'TESTBED_MONITOR_USERNAME', key: 'monitor.username', parse: str, default: 'svc-monitor', description: 'Service account for monitoring (reads every gateway topic, publishes alerts).' }),
+  monitorPassword: setting({ env: 'TESTBED_MONITOR_PASSWORD', key: 'monitor.password', parse: str, default: '', description: 'Password of the monitoring service account (empty: the account is disabled).' }),
+  httpHost: setting({ env: 'TESTBED_HTTP_HOST', key: 'http.host', parse: str, default: '127.0.0.1', description: 'Address the HTTP API listens on.' }),
+  httpPort: setting({ env: 'TESTBED_HTTP_PORT', key: 'http.port', parse: port, default: 8080, description: 'HTTP API: /health, /metrics, /api/v1, /docs.' }),
+  influxUrl: setting({ env: 'TESTBED_INFLUX_URL', key: 'influx.url', parse: url, default: '', description: 'InfluxDB base URL. Empty: readings go to the embedded store (SQLite in the data dir).' }),
+  influxDb: setting({ env: 'TESTBED_INFLUX_DB', key: 'influx.db', parse: str, default: 'testbed', description: 'InfluxDB database (v1 API) or bucket (v2 API).' }),
+  influxApi: setting({ env: 'TESTBED_INFLUX_API', key: 'influx.api', parse: oneOf('v1', 'v2'), default: 'v1', description: 'Write endpoint: v1 = /write (InfluxDB 1.x, 2.x/3.x compatibility), v2 = /api/v2/write (1.8+, 2.x, 3.x, VictoriaMetrics).' }),
+  influxOrg: setting({ env: 'TESTBED_INFLUX_ORG', key: 'influx.org', parse: str, default: '', description: 'Organisation for the v2 API.' }),
+  influxToken: setting({ env: 'TESTBED_INFLUX_TOKEN', key: 'influx.token', parse: str, default: '', description: 'API token (v2) or user:password (v1) for InfluxDB.' }),
+  influxCreateDb: setting({ env: 'TESTBED_INFLUX_CREATE_DB', key: 'influx.createDb', parse: bool, default: true, description: 'Create the database at start when it is missing (v1 API).' }),
+  influxBatchSize: setting({ env: 'TESTBED_INFLUX_BATCH_SIZE', key: 'influx.batchSize', parse: positiveInt, default: 5000, description: 'Points per write request.' }),
+  influxMaxInFlight: setting({ env: 'TESTBED_INFLUX_MAX_IN_FLIGHT', key: 'influx.maxInFlight', parse: positiveInt, default: 2, description: 'Write requests in flight at once.' }),
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+export type Config = { [K in SettingName]: (typeof SETTINGS)[K]['default'] };
+
+function lookup(tree: unknown, dotted: string): unknown {
+  let node = tree;
+  for (const part of dotted.split('.')) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+function readConfigFile(path: string): unknown {
+  if (!existsSync(path)) throw new ConfigError(`config file ${path} does not exist`);
+  try {
+    return parseYaml(readFileSync(path, 'utf8')) ?? {};
+  } catch (err) {
+    throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Loads the configuration. `overrides` are command-line flags (already by setting name).
+ * Throws ConfigError naming the variable or key and what was expected.
+ */
+export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; overrides?: Partial<Config> } = {}): Config {
+  const env = options.env ?? process.env;
+  const filePath = options.file ?? env.TESTBED_CONFIG;
+  const file = filePath ? readConfigFile(resolve(filePath)) : {};
+  const known = new Set(Object.values(SETTINGS).map((s) => s.key));
+  for (const key of flattenKeys(file)) {
+    if (!known.has(key)) throw new ConfigError(`config file ${filePath}: unknown setting '${key}' (see \`testbed config\`)`);
+  }
+  const config = {} as Record<string, unknown>;
+  for (const [name, s] of Object.entries(SETTINGS) as [SettingName, Setting<unknown>][]) {
+    let value: unknown = s.default;
+    const fromFile = lookup(file, s.key);
+    if (fromFile !== undefined && fromFile !== null) value = s.parse(String(fromFile), `${filePath}: ${s.key}`);
+    const fromEnv = env[s.env];
+    if (fromEnv !== undefined) value = s.parse(fromEnv, s.env);
+    const flag = options.overrides?.[name];
+    if (flag !== undefined) value = flag;
+    config[name] = value;
+  }
+  return config as Config;
+}
+
+function flattenKeys(tree: unknown, prefix = ''): string[] {
+  if (typeof tree !== 'object' || tree === null || Array.isArray(tree)) return prefix ? [prefix] : [];
+  return Object.entries(tree).flatMap(([k, v]) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? flattenKeys(v, prefix + k + '.') : [prefix + k],
+  );
+}
+
+/** A table of every setting with its current value (secrets masked), for `testbed config`. */
+export function describeConfig(config: Config): string {
+  const rows = (Object.entries(SETTINGS) as [SettingName, Setting<unknown>][]).map(([name, s]) => {
+    const value = config[name];
+    const shown = /password|token/i.test(name) && value ? '********' : JSON.stringify(value);
+    return `${s.env.padEnd(34)} ${shown.padEnd(28)} ${s.description}`;
+  });
+  return ['variable                           value                        meaning', ...rows].join('\n');
+}
