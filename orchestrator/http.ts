@@ -1,0 +1,122 @@
+// The HTTP face of the centre: health, Prometheus metrics, dead letters, and the OpenAPI
+// document. fastify + TypeBox: one schema validates the request, serialises the reply and
+// documents the route in /openapi.json, so the three cannot disagree.
+
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Logger } from '../lib/log.ts';
+import { registry } from '../lib/metrics.ts';
+
+export interface HealthReport {
+  status: 'ok' | 'degraded';
+  uptimeS: number;
+  version: string;
+  roles: Record<string, Record<string, unknown>>;
+}
+
+/** What the HTTP layer needs of the dead-letter store (ingest/dead-letters.ts implements it). */
+export interface DeadLetterView {
+  list(q: { site?: string; gateway?: string; since?: number; limit?: number }): DeadLetterRow[];
+  count(): number;
+  countByReason(): Record<string, number>;
+}
+
+export interface DeadLetterRow {
+  id: number;
+  receivedAt: number;
+  site: string | null;
+  gateway: string | null;
+  batch: number | null;
+  index: number | null;
+  reason: string;
+  raw: string;
+}
+
+export interface HttpDeps {
+  health: () => HealthReport | Promise<HealthReport>;
+  deadLetters?: DeadLetterView;
+  log?: Logger;
+  /** Lets later roles add their routes (registry, monitoring) to the same app. */
+  plugins?: ((app: FastifyInstance) => Promise<void>)[];
+}
+
+const DeadLetter = Type.Object({
+  id: Type.Integer(),
+  receivedAt: Type.Integer({ description: 'When ingest received it, epoch ms.' }),
+  site: Type.Union([Type.String(), Type.Null()]),
+  gateway: Type.Union([Type.String(), Type.Null()]),
+  batch: Type.Union([Type.Integer(), Type.Null()]),
+  index: Type.Union([Type.Integer(), Type.Null()], { description: 'Position in the batch; null when the whole payload was refused.' }),
+  reason: Type.String({ description: 'Why it was refused, in words.' }),
+  raw: Type.String({ description: 'The payload or reading as received.' }),
+});
+
+export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.log, disableRequestLogging: true }).withTypeProvider<TypeBoxTypeProvider>();
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'testbed', version: '0.1.0', description: 'Living-lab testbed orchestrator: health, metrics, dead letters, and (as the roles grow) the trial registry and monitoring.' },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get(
+    '/health',
+    {
+      schema: {
+        summary: 'Liveness and the state of each role',
+        response: {
+          200: Type.Object({ status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]), uptimeS: Type.Number(), version: Type.String(), roles: Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown())) }),
+        },
+      },
+    },
+    async () => deps.health(),
+  );
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } }, async (_req, reply) => {
+    reply.header('content-type', registry.contentType);
+    return registry.metrics();
+  });
+
+  if (deps.deadLetters) {
+    const store = deps.deadLetters;
+    app.get(
+      '/api/v1/dead-letters',
+      {
+        schema: {
+          summary: 'Readings and payloads that failed validation or storage, with the reason and what was received',
+          querystring: Type.Object({
+            site: Type.Optional(Type.String()),
+            gateway: Type.Optional(Type.String()),
+            since: Type.Optional(Type.Integer({ description: 'Only those received at or after this epoch ms.' })),
+            limit: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
+          }),
+          response: { 200: Type.Object({ total: Type.Integer(), byReason: Type.Record(Type.String(), Type.Integer()), items: Type.Array(DeadLetter) }) },
+        },
+      },
+      async (req) => ({ total: store.count(), byReason: store.countByReason(), items: store.list(req.query) }),
+    );
+  }
+
+  for (const plugin of deps.plugins ?? []) await plugin(app);
+  return app;
+}
+
+export async function startHttp(deps: HttpDeps & { host: string; port: number }): Promise<{ app: FastifyInstance; port: number; close(): Promise<void> }> {
+  const app = await buildHttpApp(deps);
+  try {
+    await app.listen({ host: deps.host, port: deps.port });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') throw new Error(`HTTP port ${deps.port} on ${deps.host} is in use: set TESTBED_HTTP_PORT (or --http-port) to a free one`);
+    throw err;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : deps.port;
+  return { app, port, close: () => app.close() };
+}
