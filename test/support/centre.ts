@@ -1,0 +1,68 @@
+// Runs the testbed CLI as a child process on free ports, as a user would run it, for end-to-end
+// and fault tests: `testbed up`, `testbed broker`, `testbed ingest`.
+
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { freePort, waitFor } from './servers.ts';
+
+const root = new URL('../../', import.meta.url).pathname;
+export const testbedBin = `${root}bin/testbed.js`;
+const execFileP = promisify(execFile);
+
+export interface CliProcess {
+  proc: ChildProcess;
+  httpPort: number;
+  mqttPort: number;
+  httpUrl: string;
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export async function runTestbed(args: string[], env: Record<string, string>, opts: { waitForHttp?: boolean; mqttPort?: number; httpPort?: number } = {}): Promise<CliProcess> {
+  const httpPort = opts.httpPort ?? (await freePort());
+  const mqttPort = opts.mqttPort ?? (await freePort());
+  let log = '';
+  const proc = spawn(process.execPath, [testbedBin, ...args], {
+    env: { ...process.env, TESTBED_HTTP_PORT: String(httpPort), TESTBED_MQTT_PORT: String(mqttPort), TESTBED_MQTT_WS_PORT: '0', TESTBED_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout?.on('data', (d) => (log = (log + d).slice(-50_000)));
+  proc.stderr?.on('data', (d) => (log = (log + d).slice(-50_000)));
+  const handle: CliProcess = {
+    proc,
+    httpPort,
+    mqttPort,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    output: () => log,
+    async kill(signal = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const done = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill(signal);
+      await done;
+    },
+  };
+  if (opts.waitForHttp !== false) {
+    await waitFor(`testbed ${args.join(' ')} on HTTP ${httpPort}`, async () => {
+      if (proc.exitCode !== null) throw new Error(`testbed ${args.join(' ')} exited ${proc.exitCode}: ${log.slice(-3000)}`);
+      const res = await fetch(`${handle.httpUrl}/health`).catch(() => null);
+      return res?.ok ?? false;
+    }, 30_000);
+  }
+  return handle;
+}
+
+/** Runs a short CLI command and returns its stdout. */
+export async function testbed(args: string[], env: Record<string, string>): Promise<string> {
+  const { stdout } = await execFileP(process.execPath, [testbedBin, ...args], { env: { ...process.env, TESTBED_LOG_LEVEL: 'warn', ...env } });
+  return stdout;
+}
+
+/** Reads one Prometheus counter (summed over its labels) from /metrics. */
+export async function metric(httpUrl: string, name: string, labelFilter = ''): Promise<number> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{') && line.includes(labelFilter)) sum += Number(line.split(' ').pop());
+  }
+  return sum;
+}
