@@ -1,0 +1,303 @@
+// The central MQTT broker: aedes (MQTT 3.1.1) behind TCP, optional TLS and WebSocket
+// listeners, with per-gateway credentials, a topic ACL, a packet-size cap enforced at the
+// parser, a connect-rate limit per address, and a log line plus a counter for every refusal.
+//
+// Durability is not the broker's job (aedes acks QoS 1 before its pipeline runs): gateways keep
+// batches in their outbox until ingest acks them, so a broker restart loses nothing.
+
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { parseTopic } from '../devices/contract.ts';
+import type { Config } from '../lib/config.ts';
+import { logger, type Logger } from '../lib/log.ts';
+import { counter, gauge } from '../lib/metrics.ts';
+import { mayPublish, maySubscribe, mayWill } from './acl.ts';
+import type { CredentialStore, Principal, ServiceRole } from './credentials.ts';
+import { listenTcp, listenTls, listenWebSocket, type Listener } from './listeners.ts';
+import { limitPacketSize, PacketTooLargeError } from './packet-limit.ts';
+import { ConnectRateLimiter } from './rate-limit.ts';
+
+export { CredentialStore, gatewayUsername, SERVICE_ROLES, type Principal, type ServiceRole, type GatewayRecord, type IssuedCredential } from './credentials.ts';
+export { mayPublish, maySubscribe, mayWill, filterCovers } from './acl.ts';
+export { hashPassword, verifyPassword, randomPassword } from './password.ts';
+export { BindError } from './listeners.ts';
+
+export interface ServiceAccount {
+  username: string;
+  password: string;
+  role: ServiceRole;
+}
+
+export interface BrokerOptions {
+  config: Config;
+  credentials: CredentialStore;
+  /** Service accounts for this process (ingest, monitor, admin); kept in memory only. */
+  services?: ServiceAccount[];
+  log?: Logger;
+}
+
+export interface BrokerHandle {
+  /** Ports actually bound (port 0 in the config → an ephemeral port). */
+  ports: { tcp: number; tls?: number; ws?: number };
+  aedes: Aedes;
+  /** Closes every live connection of `username` (e.g. after revoking it); returns how many. */
+  disconnect(username: string): number;
+  /** Connected (authenticated) clients. */
+  clients(): number;
+  close(): Promise<void>;
+}
+
+/** Our deepest topic is lab/v1/{site}/{gw}/cmd/{name}/reply (7 levels); aedes' default is 100. */
+export const MAX_TOPIC_LEVELS = 16;
+
+export type RefusalReason =
+  | 'rate_limited'
+  | 'bad_credentials'
+  | 'will_denied'
+  | 'publish_denied'
+  | 'subscribe_denied'
+  | 'packet_too_large'
+  | 'topic_too_deep';
+
+const refusals = counter({ name: 'testbed_broker_refusals_total', help: 'Connections, publishes and subscriptions the broker refused, by reason.', labelNames: ['reason'] as const });
+const clientsGauge = gauge({ name: 'testbed_broker_clients', help: 'Clients connected to the broker (authenticated).' });
+/** Every running broker in this process, so the gauge is right when tests run several. */
+const running = new Set<Aedes>();
+const updateClientsGauge = () => clientsGauge.set([...running].reduce((n, a) => n + a.connectedClients, 0));
+
+/** Marks errors our hooks raised, so aedes' clientError event does not log them twice. */
+const REFUSED = Symbol('refused');
+function refusedError(message: string): Error {
+  return Object.assign(new Error(message), { [REFUSED]: true });
+}
+function authError(returnCode: 3 | 4 | 5, message: string): AuthenticateError {
+  return Object.assign(refusedError(message), { returnCode }) as unknown as AuthenticateError;
+}
+
+interface Connection {
+  stream: Duplex;
+  remote: string;
+  /** Username presented at CONNECT, for refusal logs before (or without) authentication. */
+  username?: string;
+  willTopic?: string;
+}
+
+export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
+  const { config, credentials } = opts;
+  const log = opts.log ?? logger('broker');
+  for (const s of opts.services ?? []) credentials.setService(s.username, s.password, s.role);
+
+  const limiter = new ConnectRateLimiter(config.mqttConnectsPerMinute);
+  const maxBytes = config.mqttMaxPacketBytes;
+  const connections = new Map<Client, Connection>();
+  // Kept in a WeakMap rather than on the client object: it outlives the connection, because
+  // aedes authorizes the will *after* the socket has gone.
+  const principals = new WeakMap<Client, Principal>();
+  const byUser = new Map<string, Set<Client>>();
+  const rateLimited = new WeakSet<Client>();
+  let closing = false;
+  let parserGuardWarned = false;
+
+  function refuse(reason: RefusalReason, client: Client | null, detail: string, topic?: string): void {
+    refusals.inc({ reason });
+    const c = client ? connections.get(client) : undefined;
+    const username = (client && principals.get(client)?.username) ?? c?.username;
+    log.warn({ reason, detail, username, clientId: client?.id ?? undefined, remote: c?.remote, topic }, 'refused');
+  }
+
+  const aedes = new Aedes({
+    maxTopicLevels: MAX_TOPIC_LEVELS,
+
+    // Counts the attempt against its address. An address over its allowance is not cut off
+    // here (that would close the socket without a CONNACK, which clients report as a bare
+    // "connection lost"): it is refused in authenticate, before any scrypt, with CONNACK 3
+    // "server unavailable", the 3.1.1 code for "come back later".
+    preConnect(client, packet, cb) {
+      const c = connections.get(client);
+      if (c) {
+        c.username = packet.username;
+        c.willTopic = packet.will?.topic;
+      }
+      if (!limiter.admit(c?.remote ?? 'unknown')) rateLimited.add(client);
+      cb(null, true);
+    },
+
+    authenticate(client, username, password, cb) {
+      if (rateLimited.has(client)) {
+        refuse('rate_limited', client, `more than ${config.mqttConnectsPerMinute} connection attempts per minute from this address (TESTBED_MQTT_CONNECTS_PER_MINUTE)`);
+        return cb(authError(3, 'too many connection attempts'), false);
+      }
+      credentials.verify(username ?? '', password ? password.toString('utf8') : '').then(
+        (principal) => {
+          if (!principal) {
+            refuse('bad_credentials', client, username ? `wrong password, or unknown or revoked user '${username}'` : 'no username or password');
+            return cb(authError(5, 'not authorized'), false);
+          }
+          const willTopic = connections.get(client)?.willTopic;
+          if (willTopic !== undefined) {
+            const why = mayWill(principal, willTopic);
+            if (why) {
+              principals.set(client, principal);
+              refuse('will_denied', client, why, willTopic);
+              return cb(authError(5, 'will not allowed'), false);
+            }
+          }
+          principals.set(client, principal);
+          if (!client.closed) {
+            let set = byUser.get(principal.username);
+            if (!set) byUser.set(principal.username, (set = new Set()));
+            set.add(client);
+          }
+          if (principal.type === 'gateway') {
+            try {
+              credentials.touch(principal.username);
+            } catch (err) {
+              // Last-seen is bookkeeping; a busy database must not refuse a valid gateway.
+              log.warn({ err, username: principal.username }, 'could not record last seen');
+            }
+          }
+          cb(null, true);
+        },
+        (err: unknown) => {
+          log.error({ err, username }, 'credential check failed');
+          cb(authError(3, 'credential store unavailable'), false);
+        },
+      );
+    },
+
+    authorizePublish(client, packet, cb) {
+      if (!client) {
+        // Only wills of clients of a dead cluster node arrive without a client; each was checked
+        // against mayWill when its client connected, and a will is always a `state` topic.
+        const t = parseTopic(packet.topic);
+        if (t && t.channel === 'state' && t.rest.length === 0) return cb(null);
+        refuse('publish_denied', null, 'publish without a client', packet.topic);
+        return cb(refusedError('publish without a client'));
+      }
+      const principal = principals.get(client);
+      if (!principal) {
+        refuse('publish_denied', client, 'not authenticated', packet.topic);
+        return cb(refusedError('not authenticated'));
+      }
+      // Normally unreachable: the parser guard refuses the packet before it is buffered. Kept
+      // so that the limit holds even if that guard could not be installed (see packet-limit.ts).
+      const size = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
+      if (size > maxBytes) {
+        refuse('packet_too_large', client, `payload of ${size} bytes exceeds ${maxBytes} (TESTBED_MQTT_MAX_PACKET_BYTES)`, packet.topic);
+        return cb(refusedError('payload too large'));
+      }
+      const why = mayPublish(principal, packet.topic);
+      if (why) {
+        // MQTT 3.1.1 has no negative PUBACK: aedes closes the connection on this error, which is
+        // what we want from a gateway writing outside its own topics.
+        refuse('publish_denied', client, why, packet.topic);
+        return cb(refusedError(why));
+      }
+      cb(null);
+    },
+
+    authorizeSubscribe(client, sub, cb) {
+      const principal = principals.get(client);
+      const why = principal ? maySubscribe(principal, sub.topic) : 'not authenticated';
+      if (why) {
+        // Negate (SUBACK 0x80) rather than disconnect: a refused filter is a configuration
+        // error worth seeing on the client, not a reason to drop its other subscriptions.
+        refuse('subscribe_denied', client, why, sub.topic);
+        return cb(null, null);
+      }
+      cb(null, sub);
+    },
+  });
+  await aedes.listen();
+  running.add(aedes);
+
+  aedes.on('client', updateClientsGauge);
+  aedes.on('clientDisconnect', updateClientsGauge);
+  const onClientError = (client: Client, err: Error) => {
+    if ((err as Error & { [REFUSED]?: boolean })[REFUSED] || err instanceof PacketTooLargeError) return;
+    if (/too many levels/.test(err.message)) {
+      refuse('topic_too_deep', client, `${err.message} (limit ${MAX_TOPIC_LEVELS})`);
+      return;
+    }
+    log.debug({ err: err.message, clientId: client?.id ?? undefined, remote: client ? connections.get(client)?.remote : undefined }, 'client error');
+  };
+  aedes.on('clientError', onClientError);
+  aedes.on('connectionError', onClientError);
+
+  function onConnection(stream: Duplex, remote: string, req?: IncomingMessage): void {
+    if (closing) {
+      stream.destroy();
+      return;
+    }
+    const client = aedes.handle(stream, req);
+    connections.set(client, { stream, remote });
+    const guarded = limitPacketSize(client, maxBytes, (err) => refuse('packet_too_large', client, `${err.message} (TESTBED_MQTT_MAX_PACKET_BYTES)`));
+    if (!guarded && !parserGuardWarned) {
+      parserGuardWarned = true;
+      log.warn('aedes internals changed: the early packet-size guard is off; oversize publishes are refused only after buffering');
+    }
+    stream.once('close', () => {
+      connections.delete(client);
+      const username = principals.get(client)?.username;
+      const set = username ? byUser.get(username) : undefined;
+      if (set) {
+        set.delete(client);
+        if (set.size === 0) byUser.delete(username!);
+      }
+    });
+  }
+
+  const listeners: Listener[] = [];
+  try {
+    listeners.push(await listenTcp(config.mqttHost, config.mqttPort, onConnection));
+    if (config.mqttTlsCert && config.mqttTlsKey) {
+      listeners.push(await listenTls(config.mqttHost, config.mqttTlsPort, config.mqttTlsCert, config.mqttTlsKey, onConnection));
+    } else if (config.mqttTlsCert || config.mqttTlsKey) {
+      throw new Error('broker: TLS needs both TESTBED_MQTT_TLS_CERT and TESTBED_MQTT_TLS_KEY; only one is set');
+    }
+    if (config.mqttWsPort > 0) listeners.push(await listenWebSocket(config.mqttHost, config.mqttWsPort, maxBytes, onConnection));
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    running.delete(aedes);
+    limiter.stop();
+    throw err;
+  }
+
+  const ports: BrokerHandle['ports'] = { tcp: listeners[0]!.port };
+  for (const l of listeners) if (l.name === 'tls' || l.name === 'ws') ports[l.name] = l.port;
+  log.info({ host: config.mqttHost, ports, maxPacketBytes: maxBytes, connectsPerMinute: config.mqttConnectsPerMinute }, 'broker listening');
+
+  let closed: Promise<void> | undefined;
+  return {
+    ports,
+    aedes,
+    disconnect(username) {
+      const set = byUser.get(username);
+      if (!set) return 0;
+      const clients = [...set];
+      byUser.delete(username);
+      for (const client of clients) client.close();
+      if (clients.length) log.info({ username, connections: clients.length }, 'disconnected');
+      return clients.length;
+    },
+    clients: () => aedes.connectedClients,
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        // Stop accepting first; server.close() then resolves once the connections are gone.
+        const listenersClosed = Promise.all(listeners.map((l) => l.close()));
+        await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        // aedes.close() only closes clients that finished CONNECT; half-open ones go here.
+        for (const { stream } of connections.values()) stream.destroy();
+        await listenersClosed;
+        running.delete(aedes);
+        updateClientsGauge();
+        limiter.stop();
+        log.info('broker closed');
+      })();
+      return closed;
+    },
+  };
+}
