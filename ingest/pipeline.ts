@@ -1,0 +1,370 @@
+// The ingest pipeline: an `up` message in, readings to the store, dead letters for what is
+// refused, and one ack per batch once everything in it is durable.
+//
+//   accept(topic, payload)          called from the MQTT client callback: only queues, never I/O
+//     └▶ process (next tick)        parseTopic → checkBatch → dead letters (one transaction per tick)
+//          ├ batch refused          → dead letter with the raw payload; ack {rejected: all} if its number is known
+//          └ readings               → rejected ones: a dead letter each
+//                                   → confirmed before (SeqWindow)      : duplicate, nothing written
+//                                   → already on its way to the store   : waits for that write (then a duplicate)
+//                                   → new                               : coalesced into a store write
+//     └▶ flush (size or linger)     store.write(points) resolves once they are confirmed
+//     └▶ ack {batch, stored, duplicates, rejected} when every reading of the batch is settled
+//        AND the batch's dead letters are committed. Never before: the gateway deletes what is acked.
+//
+// When the store fails (closed, disk error), the batches involved are simply not acked: the
+// gateway resends them, and since writes are idempotent a resend can never duplicate a reading.
+
+import { checkBatch, parseTopic, type Ack, type Reading } from '../devices/index.ts';
+import type { Logger } from '../lib/log.ts';
+import { rawPayload, type DeadLetterClass, type DeadLetterInput, type DeadLetterStore } from './dead-letters.ts';
+import { SeqWindow } from './dedupe.ts';
+import { ingestMetrics } from './metrics.ts';
+import type { ReadingStore, StorePoint } from './types.ts';
+
+/** The registry's seam: extra tags for a reading (home, participant pseudonym…). Not built yet. */
+export type Enrich = (reading: Reading, site: string, gateway: string) => Record<string, string> | undefined;
+
+export interface PipelineOptions {
+  store: ReadingStore;
+  deadLetters: DeadLetterStore;
+  log: Logger;
+  publishAck: (site: string, gateway: string, ack: Ack) => void;
+  enrich?: Enrich | undefined;
+  /** Readings per store write (coalesced across messages). */
+  maxPoints?: number | undefined;
+  /** How long a partial store write waits for more readings, ms. */
+  lingerMs?: number | undefined;
+  /** Above this many readings waiting for the store, new batches are left unacked (the gateway resends later). */
+  maxPending?: number | undefined;
+  /** Dedupe window per device, in seqs. */
+  dedupeWindow?: number | undefined;
+}
+
+export interface PipelineStats {
+  received: number;
+  batches: number;
+  refusedBatches: number;
+  stored: number;
+  duplicates: number;
+  rejected: number;
+  deadLetters: number;
+  acks: number;
+  /** Batches skipped because too many readings were waiting for the store (not acked: resent later). */
+  deferred: number;
+  pendingReadings: number;
+  pendingBatches: number;
+  storeErrors: number;
+}
+
+interface Tracker {
+  site: string;
+  gateway: string;
+  batch: number;
+  stored: number;
+  duplicates: number;
+  rejected: number;
+  outstanding: number;
+  deadLettersDone: boolean;
+  failed: boolean;
+}
+
+interface Pending {
+  owner: Tracker;
+  /** Batches (resends) whose copy of this reading waits on the owner's write. */
+  waiters: Tracker[];
+}
+
+interface Queued {
+  topic: string;
+  payload: Buffer;
+  receivedAt: number;
+}
+
+const MESSAGES_PER_TICK = 200;
+
+export class Pipeline {
+  #o: PipelineOptions;
+  #log: Logger;
+  #inbox: Queued[] = [];
+  #scheduled = false;
+  #seen: SeqWindow;
+  #pending = new Map<string, Pending>();
+  #buffer: { point: StorePoint; key: string; seq: number; pending: Pending }[] = [];
+  #linger: NodeJS.Timeout | undefined;
+  #flushes = new Set<Promise<void>>();
+  #trackers = new Set<Tracker>();
+  #closed = false;
+  #limiter = new LogLimiter(60_000, 5);
+  #stats: PipelineStats = { received: 0, batches: 0, refusedBatches: 0, stored: 0, duplicates: 0, rejected: 0, deadLetters: 0, acks: 0, deferred: 0, pendingReadings: 0, pendingBatches: 0, storeErrors: 0 };
+
+  constructor(opts: PipelineOptions) {
+    this.#o = opts;
+    this.#log = opts.log;
+    this.#seen = new SeqWindow(opts.dedupeWindow ?? 4096);
+  }
+
+  /** From the MQTT callback: queue and return at once. */
+  accept(topic: string, payload: Buffer): void {
+    if (this.#closed) return;
+    this.#stats.received++;
+    this.#inbox.push({ topic, payload, receivedAt: Date.now() });
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#process();
+    });
+  }
+
+  #process(): void {
+    const messages = this.#inbox.splice(0, MESSAGES_PER_TICK);
+    if (this.#inbox.length) this.#schedule();
+    const deadLetters: DeadLetterInput[] = [];
+    const refusedAcks: { site: string; gateway: string; ack: Ack }[] = [];
+    const trackers: Tracker[] = [];
+    for (const m of messages) this.#handle(m, deadLetters, refusedAcks, trackers);
+    // Dead letters of this tick in one durable transaction, before any ack that depends on them.
+    let recorded = true;
+    if (deadLetters.length) {
+      try {
+        this.#o.deadLetters.add(deadLetters);
+        this.#stats.deadLetters += deadLetters.length;
+        for (const d of deadLetters) {
+          ingestMetrics.deadLetters.inc({ reason: d.class });
+          this.#limiter.hit(`${d.site}/${d.gateway}`, this.#log, { site: d.site, gateway: d.gateway, batch: d.batch, index: d.index, reason: d.reason, class: d.class });
+        }
+      } catch (err) {
+        recorded = false;
+        this.#log.error({ err: String(err), count: deadLetters.length }, 'could not record dead letters; their batches stay unacked and will be resent');
+      }
+    }
+    if (recorded) for (const r of refusedAcks) this.#ack(r.site, r.gateway, r.ack);
+    for (const t of trackers) {
+      if (recorded) t.deadLettersDone = true;
+      else t.failed = true;
+      this.#maybeComplete(t);
+    }
+  }
+
+  #handle(m: Queued, deadLetters: DeadLetterInput[], refusedAcks: { site: string; gateway: string; ack: Ack }[], trackers: Tracker[]): void {
+    const parsed = parseTopic(m.topic);
+    if (!parsed || parsed.channel !== 'up' || parsed.rest.length) {
+      deadLetters.push({ receivedAt: m.receivedAt, site: null, gateway: null, batch: null, index: null, class: 'invalid_topic', reason: `not an up topic: ${m.topic}`, ...rawPayload(m.payload) });
+      return;
+    }
+    const { site, gateway } = parsed;
+    this.#stats.batches++;
+    ingestMetrics.batches.inc();
+    const check = checkBatch(m.payload, gateway, m.receivedAt);
+    if (!check.ok) {
+      this.#stats.refusedBatches++;
+      const batch = check.batchNumber ?? null;
+      deadLetters.push({ receivedAt: m.receivedAt, site, gateway, batch, index: null, class: classify(check.reason), reason: check.reason, ...rawPayload(m.payload) });
+      if (batch !== null) {
+        // Acked as refused, so the gateway stops resending what is kept here anyway.
+        refusedAcks.push({ site, gateway, ack: { batch, stored: 0, duplicates: 0, rejected: countReadings(m.payload) } });
+      }
+      return;
+    }
+    const { batch, accepted, rejected } = check;
+    if (this.#stats.pendingReadings + accepted.length > (this.#o.maxPending ?? 200_000) && accepted.length > 0) {
+      // Backpressure: the store is far behind (InfluxDB down and the gateways keep sending new
+      // batches). Leave this batch unacked; the gateway keeps it in its outbox and resends it.
+      this.#stats.deferred++;
+      return;
+    }
+    const t: Tracker = { site, gateway, batch: batch.batch, stored: 0, duplicates: 0, rejected: rejected.length, outstanding: 0, deadLettersDone: false, failed: false };
+    this.#trackers.add(t);
+    trackers.push(t);
+    for (const r of rejected) {
+      deadLetters.push({ receivedAt: m.receivedAt, site, gateway, batch: batch.batch, index: r.index, class: 'invalid_reading', reason: r.reason, raw: safeJson(r.raw) });
+    }
+    this.#stats.rejected += rejected.length;
+    const indexOf = new Map<Reading, number>();
+    if (rejected.length) batch.readings.forEach((r, i) => indexOf.set(r, i));
+    accepted.forEach((reading, i) => {
+      const idx = rejected.length ? (indexOf.get(reading) ?? i) : i;
+      const deviceKey = `${site}/${gateway}/${reading.dev}`;
+      if (this.#seen.has(deviceKey, reading.seq)) {
+        t.duplicates++;
+        this.#stats.duplicates++;
+        ingestMetrics.readings.inc({ result: 'duplicate' });
+        return;
+      }
+      const key = `${deviceKey}\u0000${reading.seq}`;
+      const pending = this.#pending.get(key);
+      t.outstanding++;
+      if (pending) {
+        pending.waiters.push(t); // the same reading is already on its way (a resend, or twice in one batch)
+        return;
+      }
+      const p: Pending = { owner: t, waiters: [] };
+      this.#pending.set(key, p);
+      this.#stats.pendingReadings++;
+      let tags: Record<string, string> | undefined;
+      if (this.#o.enrich) {
+        try {
+          tags = this.#o.enrich(reading, site, gateway);
+        } catch (err) {
+          this.#log.error({ err: String(err) }, 'enrich hook failed; reading stored without extra tags');
+        }
+      }
+      this.#buffer.push({ point: { site, gateway, batch: batch.batch, idx, reading, tags }, key, seq: reading.seq, pending: p });
+    });
+    if (this.#buffer.length >= (this.#o.maxPoints ?? 5000)) this.#flush();
+    else if (this.#buffer.length && !this.#linger) this.#linger = setTimeout(() => this.#flush(), this.#o.lingerMs ?? 10);
+  }
+
+  #flush(): void {
+    if (this.#linger) (clearTimeout(this.#linger), (this.#linger = undefined));
+    if (this.#buffer.length === 0) return;
+    const items = this.#buffer;
+    this.#buffer = [];
+    const started = performance.now();
+    const run = (async () => {
+      try {
+        const result = await this.#o.store.write(items.map((i) => i.point));
+        if (this.#o.store.name === 'sqlite') ingestMetrics.storeWriteSeconds.observe({ store: 'sqlite' }, (performance.now() - started) / 1000);
+        const refused = new Map(result.rejected.map((r) => [r.index, r.reason]));
+        items.forEach((item, i) => {
+          this.#pending.delete(item.key);
+          this.#stats.pendingReadings--;
+          const deviceKey = item.key.slice(0, item.key.indexOf('\u0000'));
+          const { owner, waiters } = item.pending;
+          if (refused.has(i)) {
+            // Dead-lettered by the store itself (with the store's reason) before it resolved.
+            this.#stats.rejected += 1 + waiters.length;
+            this.#stats.deadLetters++; // recorded and counted in the metric by the store
+            owner.rejected++;
+            for (const w of waiters) w.rejected++;
+          } else {
+            this.#seen.markConfirmed(deviceKey, item.seq);
+            owner.stored++;
+            this.#stats.stored++;
+            ingestMetrics.readings.inc({ result: 'stored' });
+            for (const w of waiters) w.duplicates++;
+            if (waiters.length) (this.#stats.duplicates += waiters.length, ingestMetrics.readings.inc({ result: 'duplicate' }, waiters.length));
+          }
+          owner.outstanding--;
+          for (const w of waiters) w.outstanding--;
+        });
+        for (const item of items) {
+          this.#maybeComplete(item.pending.owner);
+          for (const w of item.pending.waiters) this.#maybeComplete(w);
+        }
+      } catch (err) {
+        this.#stats.storeErrors++;
+        if (!this.#closed) this.#log.error({ err: String(err), points: items.length }, 'store write failed; those batches stay unacked and will be resent');
+        for (const item of items) {
+          this.#pending.delete(item.key);
+          this.#stats.pendingReadings--;
+          for (const t of [item.pending.owner, ...item.pending.waiters]) {
+            t.failed = true;
+            t.outstanding--;
+            this.#maybeComplete(t);
+          }
+        }
+      }
+    })();
+    this.#flushes.add(run);
+    void run.finally(() => this.#flushes.delete(run));
+  }
+
+  #maybeComplete(t: Tracker): void {
+    if (!this.#trackers.has(t) || t.outstanding > 0 || !(t.deadLettersDone || t.failed)) return;
+    this.#trackers.delete(t);
+    if (t.failed) return;
+    this.#ack(t.site, t.gateway, { batch: t.batch, stored: t.stored, duplicates: t.duplicates, rejected: t.rejected });
+  }
+
+  #ack(site: string, gateway: string, ack: Ack): void {
+    if (this.#closed && !this.#closing) return;
+    try {
+      this.#o.publishAck(site, gateway, ack);
+      this.#stats.acks++;
+      ingestMetrics.acks.inc();
+    } catch (err) {
+      this.#log.error({ err: String(err), site, gateway, batch: ack.batch }, 'could not publish ack; the gateway will resend');
+    }
+  }
+
+  #closing = false;
+
+  stats(): PipelineStats {
+    return { ...this.#stats, pendingBatches: this.#trackers.size };
+  }
+
+  /** Stops accepting, processes what is queued, flushes and waits (up to timeoutMs) for the store. */
+  async close(timeoutMs = 5000): Promise<void> {
+    if (this.#closed) return;
+    this.#closing = true;
+    this.#closed = true;
+    while (this.#inbox.length) this.#process();
+    this.#flush();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.#flushes]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    this.#closing = false;
+  }
+}
+
+function classify(reason: string): DeadLetterClass {
+  if (reason.startsWith('payload of') || /^readings: \d+ exceeds/.test(reason)) return 'oversize';
+  if (reason.startsWith('not JSON')) return 'invalid_json';
+  if (reason.startsWith('gw:')) return 'foreign_gateway';
+  return 'invalid_batch';
+}
+
+/** How many readings a refused payload carried (for the ack's `rejected`), 0 when unknown. */
+function countReadings(payload: Buffer): number {
+  try {
+    const body = JSON.parse(payload.toString('utf8')) as { readings?: unknown };
+    return Array.isArray(body.readings) ? body.readings.length : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function safeJson(x: unknown): string {
+  try {
+    return JSON.stringify(x) ?? String(x);
+  } catch {
+    return String(x);
+  }
+}
+
+/**
+ * Dead letters are logged at warn, but at most `burst` per key (gateway) per window; the rest
+ * are summed up in one line when the next window opens. The counter counts them all.
+ */
+export class LogLimiter {
+  #windowMs: number;
+  #burst: number;
+  #keys = new Map<string, { start: number; logged: number; suppressed: number }>();
+
+  constructor(windowMs: number, burst: number) {
+    this.#windowMs = windowMs;
+    this.#burst = burst;
+  }
+
+  hit(key: string, log: Logger, fields: Record<string, unknown>, now = Date.now()): void {
+    let k = this.#keys.get(key);
+    if (!k || now - k.start >= this.#windowMs) {
+      if (k && k.suppressed > 0) log.warn({ key, suppressed: k.suppressed, windowS: this.#windowMs / 1000 }, 'more dead letters were not logged (rate limit)');
+      k = { start: now, logged: 0, suppressed: 0 };
+      this.#keys.set(key, k);
+      if (this.#keys.size > 10_000) this.#keys.delete(this.#keys.keys().next().value!);
+    }
+    if (k.logged < this.#burst) {
+      k.logged++;
+      log.warn(fields, 'dead letter');
+    } else {
+      k.suppressed++;
+    }
+  }
+}
