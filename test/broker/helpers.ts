@@ -1,0 +1,111 @@
+// Shared by the broker tests: a broker on ephemeral ports in a temp data dir, real clients
+// (mqtt.js and Mosquitto's CLI), and readers for the refusal log and counter.
+
+import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { rmSync } from 'node:fs';
+import { pino } from 'pino';
+import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+import { loadConfig, type Config } from '../../lib/config.ts';
+import { registry } from '../../lib/metrics.ts';
+import { startBroker, type BrokerHandle, type ServiceAccount } from '../../broker/index.ts';
+import { CredentialStore } from '../../broker/credentials.ts';
+import { randomPassword } from '../../broker/password.ts';
+import { tempDir } from '../support/servers.ts';
+
+export interface TestBroker {
+  handle: BrokerHandle;
+  config: Config;
+  dir: string;
+  store: CredentialStore;
+  services: Record<'ingest' | 'monitor' | 'admin', ServiceAccount>;
+  logs: Record<string, unknown>[];
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestBroker(overrides: Partial<Config> = {}): Promise<TestBroker> {
+  const dir = tempDir('testbed-broker-');
+  const config = loadConfig({ env: {}, overrides: { dataDir: dir, mqttHost: '127.0.0.1', mqttPort: 0, mqttWsPort: 0 /* disabled unless a test passes a port */, mqttTlsPort: 0, ...overrides } });
+  const store = new CredentialStore(dir);
+  const services = {
+    ingest: { username: 'svc-ingest', password: randomPassword(), role: 'ingest' as const },
+    monitor: { username: 'svc-monitor', password: randomPassword(), role: 'monitor' as const },
+    admin: { username: 'svc-admin', password: randomPassword(), role: 'admin' as const },
+  };
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const log = pino({ level: 'info' }, sink);
+  const handle = await startBroker({ config, credentials: store, services: Object.values(services), log });
+  return {
+    handle,
+    config,
+    dir,
+    store,
+    services,
+    logs,
+    url: `mqtt://127.0.0.1:${handle.ports.tcp}`,
+    async stop() {
+      await handle.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** mqtt.js over 3.1.1 without reconnects, so a refusal is final and observable. */
+export function connect(url: string, username: string, password: string, extra: IClientOptions = {}): Promise<MqttClient> {
+  return mqtt.connectAsync(url, { username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...extra });
+}
+
+/** The CONNACK refusal mqtt.js reports (its `code`), or 'connected'. */
+export async function connectOutcome(url: string, username: string, password: string, extra: IClientOptions = {}): Promise<number | 'connected' | string> {
+  try {
+    const c = await connect(url, username, password, extra);
+    await c.endAsync();
+    return 'connected';
+  } catch (err) {
+    const code = (err as { code?: number | string }).code;
+    return code ?? (err as Error).message;
+  }
+}
+
+export function closed(client: MqttClient, timeoutMs = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!client.connected && client.disconnected) return resolve();
+    const timer = setTimeout(() => reject(new Error('client was not disconnected')), timeoutMs);
+    client.once('close', () => (clearTimeout(timer), resolve()));
+  });
+}
+
+export function run(cmd: string, args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('error', reject);
+    p.on('close', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
+  });
+}
+
+export async function refusals(reason: string): Promise<number> {
+  const metric = registry.getSingleMetric('testbed_broker_refusals_total');
+  if (!metric) return 0;
+  const { values } = await metric.get();
+  return values.find((v) => v.labels.reason === reason)?.value ?? 0;
+}
+
+/** Collects messages on a subscribed client. */
+export function collect(client: MqttClient): { topic: string; payload: string }[] {
+  const got: { topic: string; payload: string }[] = [];
+  client.on('message', (topic, payload) => got.push({ topic, payload: payload.toString() }));
+  return got;
+}
