@@ -248,6 +248,12 @@ export class SqliteOutbox implements Outbox {
     return deleted;
   }
 
+  /** The last seq given to each device (what the next accept continues from). */
+  lastSeqs(): Map<string, number> {
+    const rows = this.db.prepare('SELECT dev, last FROM outbox_seq').all() as { dev: string; last: number }[];
+    return new Map(rows.map((r) => [r.dev, r.last]));
+  }
+
   stats(): OutboxStats {
     const oldest = this.depth > 0 ? (this.q.oldest.get() as { ts: number } | undefined) : undefined;
     return {
@@ -359,6 +365,11 @@ export class MemoryOutbox implements Outbox {
     this.batches.delete(batch);
     this.depth -= readings.length;
     return readings.length;
+  }
+
+  /** The last seq given to each device. */
+  lastSeqs(): Map<string, number> {
+    return new Map(this.seqs);
   }
 
   stats(): OutboxStats {
