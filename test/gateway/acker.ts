@@ -13,7 +13,7 @@ export interface TestAcker {
   arrivals: Map<string, number[]>;
   /** Last state message per gateway (birth / will / graceful offline). */
   states: Map<string, GatewayState>;
-  counts: { batches: number; readings: number; unique: number; duplicates: number; rejected: number; badBatches: number; acksSent: number };
+  counts: { batches: number; readings: number; unique: number; duplicates: number; rejected: number; badBatches: number; acksSent: number; resentBatches: number; batchMismatches: number };
   /** Largest batch seen, in readings. */
   maxBatchReadings: number;
   pause(): void;
@@ -29,7 +29,9 @@ export async function startAcker(brokerPort: number, opts: { reconnectPeriodMs?:
   const arrivals = new Map<string, number[]>();
   const seen = new Map<string, Set<number>>();
   const states = new Map<string, GatewayState>();
-  const counts = { batches: 0, readings: 0, unique: 0, duplicates: 0, rejected: 0, badBatches: 0, acksSent: 0 };
+  const counts = { batches: 0, readings: 0, unique: 0, duplicates: 0, rejected: 0, badBatches: 0, acksSent: 0, resentBatches: 0, batchMismatches: 0 };
+  /** `${gw}#${batch}` → its readings as JSON: a batch number must always carry the same readings. */
+  const contents = new Map<string, string>();
   let paused = false;
   let isSubscribed = false;
   let waiters: (() => void)[] = [];
@@ -80,6 +82,14 @@ export async function startAcker(brokerPort: number, opts: { reconnectPeriodMs?:
       return;
     }
     counts.batches++;
+    const key = `${t.gateway}#${check.batch.batch}`;
+    const body = JSON.stringify(check.batch.readings);
+    const before = contents.get(key);
+    if (before === undefined) contents.set(key, body);
+    else {
+      counts.resentBatches++;
+      if (before !== body) counts.batchMismatches++;
+    }
     acker.maxBatchReadings = Math.max(acker.maxBatchReadings, check.batch.readings.length);
     let stored = 0;
     let duplicates = 0;

@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { UniqueMessageIdProvider } from 'mqtt';
 import { SqliteOutbox, MemoryOutbox, Uplink, type Outbox } from '../../gateway/index.ts';
-import { startMosquitto, tempDir, type ServerHandle } from '../support/servers.ts';
+import { startMosquitto, tempDir, waitFor } from '../support/servers.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { startAcker, firstArrivalOrder, isIncreasing, type TestAcker } from './acker.ts';
 import { deviceIds, missingSeqs, reading, sleep, startProducer } from './helpers.ts';
@@ -52,6 +52,8 @@ function uplink(port: number, gateway: string, outbox: Outbox, extra: Partial<Co
 }
 
 function dupReport(name: string, acker: TestAcker, extra: Record<string, unknown> = {}) {
+  // Whatever happened, a batch number always carried the same readings.
+  expect(acker.counts.batchMismatches).toBe(0);
   console.log(`[gateway ${name}]`, JSON.stringify({ ...acker.counts, ...extra }));
 }
 
@@ -167,17 +169,72 @@ describe('uplink', () => {
     dupReport('e', acker, { accepted: prod.accepted, uplink: up.stats() });
   });
 
-  it('(f) an outage backlog of 70,000 messages (> 65,535 message ids) is fully delivered', async () => {
+  it('(g) batches the centre never acks are resent after resendAfterMs with the same number and readings', async () => {
     const { broker, acker } = await setup();
+    const ob = sqliteOutbox();
+    const up = uplink(broker.port, 'gw-g', ob, { maxBatchReadings: 10, window: 4, resendAfterMs: 500 });
+    await up.start();
+    await up.waitConnected(10_000);
+    acker.pause(); // ingest down: batches reach the broker, nobody acks
+    const lastSeq = new Map<string, number>();
+    for (let i = 0; i < 100; i++) {
+      const r = ob.accept(reading(`dev-${i % 3}`, i));
+      lastSeq.set(r.dev, r.seq);
+    }
+    up.kick();
+    await sleep(1300); // two resend rounds of the same four batches, nothing new numbered
+    expect(up.stats()).toMatchObject({ sent: 4, inFlight: 4, acked: 0 });
+    expect(up.stats().resent).toBeGreaterThanOrEqual(4);
+    expect(ob.stats()).toMatchObject({ depth: 100, unbatched: 60, inFlightBatches: 4 });
+    const t0 = performance.now();
+    acker.resume();
+    await up.drained(10_000);
+    const ms = performance.now() - t0;
+    expect(missingSeqs(acker, 'gw-g', lastSeq)).toEqual({});
+    expect(acker.counts.unique).toBe(100);
+    // the six batches never sent waited for the window, not for a timer
+    expect(ms).toBeLessThan(500 + 400);
+    expect(up.stats().sent).toBe(10);
+    dupReport('g', acker, { uplink: up.stats(), drainAfterResumeMs: Math.round(ms) });
+  });
+
+  it('ignores unreadable and unknown acks', async () => {
+    const { broker, acker } = await setup();
+    const ob = new MemoryOutbox();
+    const up = uplink(broker.port, 'gw-h', ob);
+    await up.start();
+    await up.waitConnected(10_000);
+    acker.pause();
+    ob.accept(reading('dev-0', 0));
+    up.kick();
+    await waitFor('batch in flight', async () => up.stats().inFlight === 1, 5000);
+    const { connect } = await import('mqtt');
+    const other = connect(`mqtt://127.0.0.1:${broker.port}`);
+    other.on('error', () => undefined);
+    await new Promise((r) => other.once('connect', r));
+    await other.publishAsync('lab/v1/site-a/gw-h/ack', 'not json', { qos: 1 });
+    await other.publishAsync('lab/v1/site-a/gw-h/ack', JSON.stringify({ batch: 999, stored: 1, duplicates: 0, rejected: 0 }), { qos: 1 });
+    await sleep(200);
+    expect(ob.stats().depth).toBe(1);
+    expect(up.stats()).toMatchObject({ acked: 0, duplicateAcks: 1, inFlight: 1 });
+    await other.publishAsync('lab/v1/site-a/gw-h/ack', JSON.stringify({ batch: ob.unackedBatches()[0], stored: 1, duplicates: 0, rejected: 0 }), { qos: 1 });
+    await up.drained(5000);
+    await other.endAsync();
+  });
+
+  it('(f) an outage backlog of 70,000 messages (> 65,535 message ids) is fully delivered', async () => {
+    const { broker, acker, proxy } = await setup({ proxy: true });
     const ob = new MemoryOutbox();
     // One reading per batch: 70,000 batches = 70,000 QoS 1 publishes, more than the 65,535
     // message ids MQTT has. The default mqtt.js id provider silently loses queued messages
     // beyond that; the uplink must use UniqueMessageIdProvider and keep the backlog in its outbox.
-    const up = uplink(broker.port, 'gw-f', ob, { maxBatchReadings: 1, window: 200, resendAfterMs: 3000 });
+    const up = uplink(proxy!.port, 'gw-f', ob, { maxBatchReadings: 1, window: 200, resendAfterMs: 3000 });
     await up.start();
     await up.waitConnected(10_000);
     expect(up.messageIdProvider).toBeInstanceOf(UniqueMessageIdProvider);
+    proxy!.pause(); // the link stays down until the stand-in ingest is back (see (c))
     await broker.stop(true);
+    await waitFor('the uplink to see the outage', async () => !up.stats().connected, 10_000);
     const devices = deviceIds(7);
     const lastSeq = new Map<string, number>();
     for (let i = 0; i < 70_000; i++) {
@@ -192,6 +249,7 @@ describe('uplink', () => {
     expect(ob.stats()).toMatchObject({ depth: 70_000, unbatched: 70_000 });
     await broker.restart();
     await acker.subscribed();
+    proxy!.resume();
     const t0 = performance.now();
     await up.drained(60_000);
     const ms = performance.now() - t0;
