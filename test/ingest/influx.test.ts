@@ -163,6 +163,22 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
     }
   });
 
+  it('a database dropped while running is created again and the write retried (HTTP 404 → CREATE DATABASE)', async () => {
+    const ingest = await ingestInto('dropme');
+    const acks = await ackCollector(mqttUrl());
+    const pub = await connect(mqttUrl());
+    try {
+      await pub.publishAsync(topics.up('s', 'gw-d'), batchOf('gw-d', 1, [climate('d', 1)]), { qos: 1 });
+      await acks.waitForAck('gw-d', 1);
+      await influxQuery(influx.url, 'dropme', 'DROP DATABASE dropme');
+      await pub.publishAsync(topics.up('s', 'gw-d'), batchOf('gw-d', 2, [climate('d', 2)]), { qos: 1 });
+      expect(await acks.waitForAck('gw-d', 2)).toEqual({ batch: 2, stored: 1, duplicates: 0, rejected: 0 });
+      expect((await influxQuery(influx.url, 'dropme', 'SELECT seq FROM climate')).map((r) => r.seq)).toEqual([2]);
+    } finally {
+      await Promise.all([pub.endAsync(true), acks.close(), ingest.close()]);
+    }
+  });
+
   it('InfluxStore alone: the spool survives a restart and drains into InfluxDB', async () => {
     const cfg = testConfig({ influxUrl: influx.url, influxDb: 'spool' });
     const { DeadLetterStore } = await import('../../ingest/dead-letters.ts');
