@@ -53,6 +53,7 @@ export const MAX_TOPIC_LEVELS = 16;
 
 export type RefusalReason =
   | 'rate_limited'
+  | 'client_id_taken'
   | 'bad_credentials'
   | 'will_denied'
   | 'publish_denied'
@@ -71,7 +72,7 @@ const REFUSED = Symbol('refused');
 function refusedError(message: string): Error {
   return Object.assign(new Error(message), { [REFUSED]: true });
 }
-function authError(returnCode: 3 | 4 | 5, message: string): AuthenticateError {
+function authError(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(refusedError(message), { returnCode }) as unknown as AuthenticateError;
 }
 
@@ -96,6 +97,12 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
   const principals = new WeakMap<Client, Principal>();
   const byUser = new Map<string, Set<Client>>();
   const rateLimited = new WeakSet<Client>();
+  // Which user holds each client id. MQTT lets a CONNECT with an existing client id take over
+  // that session: it kicks the connected client and, with clean=false, inherits its queued
+  // messages. Without this, any gateway could knock another offline or read its queued acks by
+  // borrowing its client id. A clean session's claim ends with its connection; a persistent
+  // session's claim lasts as long as aedes keeps the session (this process: in-memory store).
+  const clientIds = new Map<string, { username: string; client: Client | null; clean: boolean }>();
   let closing = false;
   let parserGuardWarned = false;
 
@@ -143,8 +150,15 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
               return cb(authError(5, 'will not allowed'), false);
             }
           }
+          const held = clientIds.get(client.id);
+          if (held && held.username !== principal.username) {
+            principals.set(client, principal);
+            refuse('client_id_taken', client, `client id '${client.id}' belongs to a session of ${held.username}`);
+            return cb(authError(2, 'identifier rejected'), false);
+          }
           principals.set(client, principal);
           if (!client.closed) {
+            clientIds.set(client.id, { username: principal.username, client, clean: client.clean });
             let set = byUser.get(principal.username);
             if (!set) byUser.set(principal.username, (set = new Set()));
             set.add(client);
@@ -239,6 +253,11 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
     }
     stream.once('close', () => {
       connections.delete(client);
+      const held = client.id ? clientIds.get(client.id) : undefined;
+      if (held && held.client === client) {
+        if (held.clean) clientIds.delete(client.id);
+        else held.client = null;
+      }
       const username = principals.get(client)?.username;
       const set = username ? byUser.get(username) : undefined;
       if (set) {

@@ -158,7 +158,10 @@ describe('broker', () => {
     const before = await refusals('packet_too_large');
     const sock = createConnection({ host: '127.0.0.1', port: b.handle.ports.tcp });
     await new Promise((r) => sock.once('connect', r));
-    const closedAt = new Promise<number>((r) => sock.once('close', () => r(Date.now())));
+    const closedAt = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the broker kept the connection open, waiting for the body')), 3000);
+      sock.once('close', () => (clearTimeout(timer), resolve(Date.now())));
+    });
     sock.on('error', () => {});
     // CONNECT announcing 200 MiB of remaining length (varint 0x80 0x80 0x80 0x64), then 10 bytes.
     const sentAt = Date.now();
@@ -214,6 +217,23 @@ describe('broker', () => {
     gw.stream.destroy(); // an abrupt loss, not a DISCONNECT: the will fires
     await waitFor('the will', async () => seen.length === 1);
     expect(seen[0]).toEqual({ topic: 'lab/v1/home-g/gw-1/state', payload: '{"online":false}' });
+  });
+
+  it('keeps a client id to the user holding it: no takeover of another gateway\'s connection or session', async () => {
+    const g1 = gateway('home-k', 'gw-1');
+    const g2 = gateway('home-k', 'gw-2');
+    const owner = track(await connect(b.url, g2.username, g2.password, { clientId: 'gw-home-k-gw-2' }));
+    expect(await connectOutcome(b.url, g1.username, g1.password, { clientId: 'gw-home-k-gw-2' })).toBe(2);
+    expect(b.logs.some((l) => l.reason === 'client_id_taken' && l.username === g1.username)).toBe(true);
+    expect(owner.connected).toBe(true);
+    // A persistent session stays g2's while g2 is offline: its queued acks are not for g1.
+    await owner.endAsync();
+    const persistent = track(await connect(b.url, g2.username, g2.password, { clientId: 'gw-home-k-gw-2-p', clean: false }));
+    await persistent.subscribeAsync('lab/v1/home-k/gw-2/ack', { qos: 1 });
+    await persistent.endAsync();
+    expect(await connectOutcome(b.url, g1.username, g1.password, { clientId: 'gw-home-k-gw-2-p', clean: false })).toBe(2);
+    // The owner itself can take its id over again (a reconnect after a half-open link).
+    expect(await connectOutcome(b.url, g2.username, g2.password, { clientId: 'gw-home-k-gw-2' })).toBe('connected');
   });
 
   it('refuses over-deep topics', async () => {
@@ -322,9 +342,13 @@ describe('broker limits and lifecycle', () => {
     const raw = createConnection({ host: '127.0.0.1', port: t.handle.ports.tcp }); // never sends CONNECT
     raw.on('error', () => {});
     await new Promise((r) => raw.once('connect', r));
+    await new Promise((r) => setTimeout(r, 200)); // let the broker accept it
     const rawClosed = new Promise((r) => raw.once('close', r));
     const gone = Promise.all([closed(c), closed(ws)]);
+    const started = Date.now();
     await t.stop();
+    // Not waiting for aedes' 30 s connect timeout on the half-open one.
+    expect(Date.now() - started).toBeLessThan(5000);
     await gone;
     await rawClosed;
     for (const port of [t.handle.ports.tcp, t.handle.ports.ws!]) {
