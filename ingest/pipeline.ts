@@ -52,12 +52,15 @@ export interface PipelineStats {
   acks: number;
   /** Batches skipped because too many readings were waiting for the store (not acked: resent later). */
   deferred: number;
+  /** Resends dropped because the same batch was still being stored (acked once it is). */
+  resendsWhilePending: number;
   pendingReadings: number;
   pendingBatches: number;
   storeErrors: number;
 }
 
 interface Tracker {
+  key: string;
   site: string;
   gateway: string;
   batch: number;
@@ -94,9 +97,11 @@ export class Pipeline {
   #linger: NodeJS.Timeout | undefined;
   #flushes = new Set<Promise<void>>();
   #trackers = new Set<Tracker>();
+  /** Batches in progress by site/gateway/batch. */
+  #open = new Map<string, Tracker>();
   #closed = false;
   #limiter = new LogLimiter(60_000, 5);
-  #stats: PipelineStats = { received: 0, batches: 0, refusedBatches: 0, stored: 0, duplicates: 0, rejected: 0, deadLetters: 0, acks: 0, deferred: 0, pendingReadings: 0, pendingBatches: 0, storeErrors: 0 };
+  #stats: PipelineStats = { received: 0, batches: 0, refusedBatches: 0, stored: 0, duplicates: 0, rejected: 0, deadLetters: 0, acks: 0, deferred: 0, resendsWhilePending: 0, pendingReadings: 0, pendingBatches: 0, storeErrors: 0 };
 
   constructor(opts: PipelineOptions) {
     this.#o = opts;
@@ -178,8 +183,17 @@ export class Pipeline {
       this.#stats.deferred++;
       return;
     }
-    const t: Tracker = { site, gateway, batch: batch.batch, stored: 0, duplicates: 0, rejected: rejected.length, outstanding: 0, deadLettersDone: false, failed: false };
+    const batchKey = `${site}/${gateway}/${batch.batch}`;
+    if (this.#open.has(batchKey)) {
+      // A resend of a batch still on its way to the store (InfluxDB slow or down): its ack will
+      // come when the first copy is confirmed. Dropping the copy keeps memory flat however long
+      // the outage and however often the gateway resends.
+      this.#stats.resendsWhilePending++;
+      return;
+    }
+    const t: Tracker = { key: batchKey, site, gateway, batch: batch.batch, stored: 0, duplicates: 0, rejected: rejected.length, outstanding: 0, deadLettersDone: false, failed: false };
     this.#trackers.add(t);
+    this.#open.set(batchKey, t);
     trackers.push(t);
     for (const r of rejected) {
       deadLetters.push({ receivedAt: m.receivedAt, site, gateway, batch: batch.batch, index: r.index, class: 'invalid_reading', reason: r.reason, raw: safeJson(r.raw) });
@@ -278,6 +292,7 @@ export class Pipeline {
   #maybeComplete(t: Tracker): void {
     if (!this.#trackers.has(t) || t.outstanding > 0 || !(t.deadLettersDone || t.failed)) return;
     this.#trackers.delete(t);
+    if (this.#open.get(t.key) === t) this.#open.delete(t.key);
     if (t.failed) return;
     this.#ack(t.site, t.gateway, { batch: t.batch, stored: t.stored, duplicates: t.duplicates, rejected: t.rejected });
   }
