@@ -2,7 +2,7 @@
 // document. fastify + TypeBox: one schema validates the request, serialises the reply and
 // documents the route in /openapi.json, so the three cannot disagree.
 
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -40,7 +40,7 @@ export interface HttpDeps {
   deadLetters?: DeadLetterView;
   log?: Logger;
   /** Lets later roles add their routes (registry, monitoring) to the same app. */
-  plugins?: ((app: FastifyInstance) => Promise<void>)[];
+  plugins?: ((app: HttpApp) => Promise<void>)[];
 }
 
 const DeadLetter = Type.Object({
@@ -54,8 +54,15 @@ const DeadLetter = Type.Object({
   raw: Type.String({ description: 'The payload or reading as received.' }),
 });
 
-export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.log, disableRequestLogging: true }).withTypeProvider<TypeBoxTypeProvider>();
+function createApp(log: Logger | undefined) {
+  // Fastify's logger type is narrower than pino's; the instance is the same object.
+  return Fastify({ ...(log ? { loggerInstance: log as unknown as FastifyBaseLogger } : {}), disableRequestLogging: true }).withTypeProvider<TypeBoxTypeProvider>();
+}
+
+export type HttpApp = ReturnType<typeof createApp>;
+
+export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
+  const app = createApp(deps.log);
   await app.register(swagger, {
     openapi: {
       info: { title: 'testbed', version: '0.1.0', description: 'Living-lab testbed orchestrator: health, metrics, dead letters, and (as the roles grow) the trial registry and monitoring.' },
@@ -107,7 +114,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   return app;
 }
 
-export async function startHttp(deps: HttpDeps & { host: string; port: number }): Promise<{ app: FastifyInstance; port: number; close(): Promise<void> }> {
+export async function startHttp(deps: HttpDeps & { host: string; port: number }): Promise<{ app: HttpApp; port: number; close(): Promise<void> }> {
   const app = await buildHttpApp(deps);
   try {
     await app.listen({ host: deps.host, port: deps.port });
