@@ -206,6 +206,32 @@ describe('uplink', () => {
     dupReport('g', acker, { uplink: up.stats(), drainAfterResumeMs: Math.round(ms) });
   });
 
+  it('stop() then start() again on the same Uplink (how simulators take a gateway offline) loses nothing', async () => {
+    const { broker, acker } = await setup();
+    const ob = new MemoryOutbox();
+    const up = uplink(broker.port, 'gw-s', ob, { maxBatchReadings: 20 });
+    const lastSeq = new Map<string, number>();
+    const add = (n: number) => {
+      for (let i = 0; i < n; i++) lastSeq.set(`dev-${i % 4}`, ob.accept(reading(`dev-${i % 4}`, i)).seq);
+      up.kick();
+    };
+    await up.start();
+    add(200);
+    await up.drained(10_000);
+    await up.stop();
+    await sleep(100);
+    expect(acker.states.get('gw-s')).toMatchObject({ online: false });
+    add(200); // offline: stays in the outbox
+    await sleep(200);
+    expect(ob.stats().depth).toBe(200);
+    await up.start();
+    await up.drained(10_000);
+    expect(missingSeqs(acker, 'gw-s', lastSeq)).toEqual({});
+    expect(acker.counts.unique).toBe(400);
+    expect(acker.states.get('gw-s')).toMatchObject({ online: true });
+    expect(up.stats()).toMatchObject({ acked: 20, ackedReadings: 400, connects: 2 });
+  });
+
   it('ignores unreadable and unknown acks', async () => {
     const { broker, acker } = await setup();
     const ob = new MemoryOutbox();
