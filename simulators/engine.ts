@@ -140,7 +140,13 @@ class HomeSim {
     for (;;) {
       const top = this.queue.peek();
       if (top && top.at < this.horizon) return this.queue.pop()?.d;
-      if (this.horizon >= this.end) return this.queue.pop()?.d;
+      if (this.horizon >= this.end) {
+        // The run is over: what the gateways still hold is delivered at the end; link changes
+        // scheduled after the end are dropped (close() brings every gateway back online).
+        const d = this.queue.pop()?.d;
+        if (d?.type === 'gateway' && d.at > this.end) continue;
+        return d;
+      }
       this.chunk();
     }
   }

@@ -266,7 +266,7 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
             if (seen.has(d.id)) problems.push(`${hp}.devices: device id '${d.id}' appears twice (give one an explicit id)`);
             seen.add(d.id);
           }
-          if (devices.length === 0 && Array.isArray(h.devices)) bad(`${hp}.devices`, 'at least one device', h.devices);
+          if (Array.isArray(h.devices) && h.devices.length === 0) bad(`${hp}.devices`, 'at least one device', h.devices);
           site.homes.push({ site: siteId, id: homeId, gateway, profileName, profile, devices });
         });
       }
