@@ -26,7 +26,7 @@
 
 import { join } from 'node:path';
 import { InfluxDB as InfluxQL } from 'influx';
-import { openSqlite, transaction, type DatabaseSync } from '../lib/sqlite.ts';
+import { openSqlite, type DatabaseSync } from '../lib/sqlite.ts';
 import type { Logger } from '../lib/log.ts';
 import { silentLogger } from '../lib/log.ts';
 import type { Config } from '../lib/config.ts';
@@ -55,13 +55,18 @@ export interface InfluxStoreOptions {
   requestTimeoutMs?: number | undefined;
 }
 
-interface SpoolRow {
+/** Where a spooled line came from, for its dead letter if InfluxDB refuses it. */
+type LineMeta = [site: string | null, gateway: string | null, batch: number | null, idx: number | null];
+
+/**
+ * One spool row: the lines of one write() call, committed together. Per-call rows rather than
+ * per-point rows keep the spool off the hot path (one insert, one delete per few thousand
+ * points instead of three SQLite operations per point).
+ */
+interface Chunk {
   id: number;
-  line: string;
-  site: string | null;
-  gateway: string | null;
-  batch: number | null;
-  idx: number | null;
+  lines: string[];
+  meta: LineMeta[];
 }
 
 interface Ticket {
@@ -73,6 +78,9 @@ interface Ticket {
 
 type PostOutcome = { kind: 'ok' } | { kind: 'retry'; reason: string; status?: number } | { kind: 'bad'; status: number; text: string };
 
+/** Spooled lines kept in memory for the writer; beyond this they are read back from disk. */
+const MEMORY_LINES = 200_000;
+
 class StoreClosedError extends Error {
   override name = 'StoreClosedError';
 }
@@ -83,7 +91,11 @@ export class InfluxStore implements ReadingStore {
   readonly opts: InfluxStoreOptions;
   #db: DatabaseSync;
   #log: Logger;
-  #waiters = new Map<number, { ticket: Ticket; index: number }>();
+  /** write() calls waiting for their chunk, by chunk id, with each line's index in the call. */
+  #waiters = new Map<number, { ticket: Ticket; indexes: number[] }>();
+  /** Chunks kept in memory so the writer need not read them back; bounded by MEMORY_LINES. */
+  #cache = new Map<number, Chunk>();
+  #cachedLines = 0;
   #cursor = 0;
   #inFlight = 0;
   #depth = 0;
@@ -119,10 +131,11 @@ export class InfluxStore implements ReadingStore {
     this.#db = openSqlite(this.spoolPath);
     this.#db.exec(`CREATE TABLE IF NOT EXISTS spool (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
-      line TEXT NOT NULL,
-      site TEXT, gateway TEXT, batch INTEGER, idx INTEGER
+      n INTEGER NOT NULL,
+      lines TEXT NOT NULL,
+      meta TEXT NOT NULL
     )`);
-    this.#depth = Number((this.#db.prepare('SELECT count(*) AS n FROM spool').get() as { n: number }).n);
+    this.#depth = Number((this.#db.prepare('SELECT coalesce(sum(n), 0) AS n FROM spool').get() as { n: number }).n);
     ingestMetrics.spoolDepth.set(this.#depth);
     const u = new URL(opts.url);
     const [username, password] = this.#userPass();
@@ -223,13 +236,30 @@ export class InfluxStore implements ReadingStore {
     if (lines.length === 0) return Promise.resolve({ rejected });
     return new Promise<WriteResult>((resolve, reject) => {
       const ticket: Ticket = { remaining: lines.length, rejected, resolve, reject };
-      const insert = this.#db.prepare('INSERT INTO spool (line, site, gateway, batch, idx) VALUES (?, ?, ?, ?, ?)');
+      const chunk: Chunk = { id: 0, lines: lines.map((l) => l.line), meta: lines.map((l) => [l.p.site, l.p.gateway, l.p.batch, l.p.idx]) };
       // One durable commit for the whole call: after it, the points survive a crash of ingest.
-      const ids = transaction(this.#db, () => lines.map((l) => Number(insert.run(l.line, l.p.site, l.p.gateway, l.p.batch, l.p.idx).lastInsertRowid)));
-      ids.forEach((id, i) => this.#waiters.set(id, { ticket, index: lines[i]!.index }));
-      this.#setDepth(this.#depth + ids.length);
+      chunk.id = Number(this.#insert.run(lines.length, chunk.lines.join('\n'), JSON.stringify(chunk.meta)).lastInsertRowid);
+      this.#waiters.set(chunk.id, { ticket, indexes: lines.map((l) => l.index) });
+      if (this.#cachedLines + lines.length <= MEMORY_LINES) {
+        this.#cache.set(chunk.id, chunk);
+        this.#cachedLines += lines.length;
+      }
+      this.#setDepth(this.#depth + lines.length);
       this.#kick();
     });
+  }
+
+  get #insert() {
+    return (this.#insertStmt ??= this.#db.prepare('INSERT INTO spool (n, lines, meta) VALUES (?, ?, ?)'));
+  }
+  #insertStmt: ReturnType<DatabaseSync['prepare']> | undefined;
+
+  /** The chunk from memory, or read back from the spool (left by an earlier run, or over the memory budget). */
+  #chunk(id: number): Chunk | null {
+    const cached = this.#cache.get(id);
+    if (cached) return cached;
+    const row = this.#db.prepare('SELECT id, lines, meta FROM spool WHERE id = ?').get(id) as { id: number; lines: string; meta: string } | undefined;
+    return row ? { id: row.id, lines: row.lines.split('\n'), meta: JSON.parse(row.meta) as LineMeta[] } : null;
   }
 
   #setDepth(n: number): void {
@@ -240,13 +270,22 @@ export class InfluxStore implements ReadingStore {
   /** Starts requests while there is spooled work, slots free and InfluxDB is not failing. */
   #kick(): void {
     if (!this.#started || this.#closed) return;
-    const select = this.#db.prepare('SELECT id, line, site, gateway, batch, idx FROM spool WHERE id > ? ORDER BY id LIMIT ?');
+    const next = this.#db.prepare('SELECT id, n FROM spool WHERE id > ? ORDER BY id LIMIT 256');
     while (this.#inFlight < this.maxInFlight && !(this.#failing && this.#inFlight > 0)) {
-      const rows = select.all(this.#cursor, this.batchSize) as unknown as SpoolRow[];
-      if (rows.length === 0) break;
-      this.#cursor = rows[rows.length - 1]!.id;
+      // Consecutive chunks up to batchSize lines make one request (at least one chunk).
+      const chunks: Chunk[] = [];
+      let size = 0;
+      for (const { id, n } of next.all(this.#cursor) as { id: number; n: number }[]) {
+        if (chunks.length > 0 && size + n > this.batchSize) break;
+        const chunk = this.#chunk(id);
+        if (!chunk) break;
+        chunks.push(chunk);
+        size += n;
+      }
+      if (chunks.length === 0) break;
+      this.#cursor = chunks[chunks.length - 1]!.id;
       this.#inFlight++;
-      this.#deliver(rows)
+      this.#deliver(chunks)
         .catch((err) => {
           if (!(err instanceof StoreClosedError)) this.#log.error({ err: String(err) }, 'spool writer failed');
         })
@@ -258,41 +297,53 @@ export class InfluxStore implements ReadingStore {
     }
   }
 
-  /** Delivers one contiguous run of spool rows: confirmed, or bisected down to the bad points. */
-  async #deliver(rows: SpoolRow[]): Promise<void> {
+  /** Delivers consecutive chunks in one request: confirmed, or bisected down to the bad points. */
+  async #deliver(chunks: Chunk[]): Promise<void> {
+    const items = chunks.flatMap((chunk) => chunk.lines.map((line, i) => ({ chunk, i, line })));
+    const outcome = await this.#send(items.map((x) => x.line).join('\n'));
+    const failed: { chunk: Chunk; i: number; reason: string }[] = [];
+    if (outcome !== 'ok') await this.#bisect(items, outcome, failed);
+    this.#settle(chunks, failed);
+  }
+
+  /**
+   * Bad data. InfluxDB 1.x writes the good points of a "partial write" and names only the first
+   * bad one; bisecting finds every bad point and rewrites the good ones (idempotent).
+   */
+  async #bisect(items: { chunk: Chunk; i: number; line: string }[], bad: { status: number; text: string }, failed: { chunk: Chunk; i: number; reason: string }[]): Promise<void> {
+    if (items.length === 1) {
+      failed.push({ chunk: items[0]!.chunk, i: items[0]!.i, reason: `InfluxDB refused the point (HTTP ${bad.status}): ${bad.text}` });
+      return;
+    }
+    const mid = items.length >> 1;
+    for (const half of [items.slice(0, mid), items.slice(mid)]) {
+      const outcome = await this.#send(half.map((x) => x.line).join('\n'));
+      if (outcome !== 'ok') await this.#bisect(half, outcome, failed);
+    }
+  }
+
+  /** One request, retried with backoff until InfluxDB answers it: 'ok', or the bad-data answer. */
+  async #send(body: string): Promise<'ok' | { status: number; text: string }> {
     let attempt = 0;
     for (;;) {
       if (this.#closed) throw new StoreClosedError('closed');
       const started = performance.now();
-      const outcome = await this.#post(rows.map((r) => r.line).join('\n'));
+      const outcome = await this.#post(body);
       if (outcome.kind === 'ok') {
         ingestMetrics.storeWriteSeconds.observe({ store: 'influx' }, (performance.now() - started) / 1000);
         if (this.#failing) this.#log.info({ attempts: attempt + 1, depth: this.#depth }, 'InfluxDB accepts writes again; draining the spool');
         this.#failing = false;
-        this.#settle(rows, null);
-        return;
+        return 'ok';
       }
-      if (outcome.kind === 'retry') {
-        if (outcome.status === 404 && this.opts.createDb && this.opts.api === 'v1') {
-          await this.#createDatabase().catch(() => undefined);
-        }
-        const delay = backoff(attempt++, this.opts.retryMinMs ?? 100, this.opts.retryMaxMs ?? 5000);
-        const level = attempt === 1 || attempt % 20 === 0 ? 'warn' : 'debug';
-        this.#log[level]({ reason: outcome.reason, attempt, delayMs: Math.round(delay), depth: this.#depth }, 'InfluxDB write failed; retrying (readings stay in the spool)');
-        this.#failing = true;
-        await this.#sleep(delay);
-        continue;
+      if (outcome.kind === 'bad') return { status: outcome.status, text: outcome.text };
+      if (outcome.status === 404 && this.opts.createDb && this.opts.api === 'v1') {
+        await this.#createDatabase().catch(() => undefined);
       }
-      // Bad data. InfluxDB 1.x writes the good points of a "partial write" and names only the
-      // first bad one; bisecting finds every bad point and rewrites the good ones (idempotent).
-      if (rows.length === 1) {
-        this.#settle(rows, `InfluxDB refused the point (HTTP ${outcome.status}): ${outcome.text}`);
-        return;
-      }
-      const mid = rows.length >> 1;
-      await this.#deliver(rows.slice(0, mid));
-      await this.#deliver(rows.slice(mid));
-      return;
+      const delay = backoff(attempt++, this.opts.retryMinMs ?? 100, this.opts.retryMaxMs ?? 5000);
+      const level = attempt === 1 || attempt % 20 === 0 ? 'warn' : 'debug';
+      this.#log[level]({ reason: outcome.reason, attempt, delayMs: Math.round(delay), depth: this.#depth }, 'InfluxDB write failed; retrying (readings stay in the spool)');
+      this.#failing = true;
+      await this.#sleep(delay);
     }
   }
 
@@ -315,27 +366,33 @@ export class InfluxStore implements ReadingStore {
     return { kind: 'retry', reason: `HTTP ${res.status}: ${errorText(text)}`, status: res.status };
   }
 
-  /** Rows confirmed (reason null) or refused for good: dead letters first, then delete from the spool, then wake the writers. */
-  #settle(rows: SpoolRow[], reason: string | null): void {
-    if (reason !== null) {
+  /** Chunks confirmed, minus the points refused for good: dead letters first, then delete from the spool, then wake the writers. */
+  #settle(chunks: Chunk[], failed: { chunk: Chunk; i: number; reason: string }[]): void {
+    if (failed.length > 0) {
       this.opts.deadLetters.add(
-        rows.map((r) => ({ site: r.site, gateway: r.gateway, batch: r.batch, index: r.idx, class: 'store_rejected' as const, reason, raw: r.line })),
+        failed.map(({ chunk, i, reason }) => {
+          const [site, gateway, batch, index] = chunk.meta[i]!;
+          return { site, gateway, batch, index, class: 'store_rejected' as const, reason, raw: chunk.lines[i]! };
+        }),
       );
-      ingestMetrics.deadLetters.inc({ reason: 'store_rejected' }, rows.length);
-      this.#log.warn({ site: rows[0]?.site, gateway: rows[0]?.gateway, batch: rows[0]?.batch, reason }, 'InfluxDB refused a point; dead-lettered');
+      ingestMetrics.deadLetters.inc({ reason: 'store_rejected' }, failed.length);
+      const [site, gateway, batch] = failed[0]!.chunk.meta[failed[0]!.i]!;
+      this.#log.warn({ site, gateway, batch, refused: failed.length, reason: failed[0]!.reason }, 'InfluxDB refused points; dead-lettered');
     }
-    const first = rows[0]!.id;
-    const last = rows[rows.length - 1]!.id;
-    // The rows of one request are a contiguous id range of the spool (read in order, deleted only here).
-    this.#db.prepare('DELETE FROM spool WHERE id BETWEEN ? AND ?').run(first, last);
-    this.#setDepth(Math.max(0, this.#depth - rows.length));
-    for (const r of rows) {
-      const w = this.#waiters.get(r.id);
+    // The chunks of one request are a contiguous id range of the spool (read in order, deleted only here).
+    this.#db.prepare('DELETE FROM spool WHERE id BETWEEN ? AND ?').run(chunks[0]!.id, chunks[chunks.length - 1]!.id);
+    let settled = 0;
+    for (const chunk of chunks) {
+      settled += chunk.lines.length;
+      if (this.#cache.delete(chunk.id)) this.#cachedLines -= chunk.lines.length;
+      const w = this.#waiters.get(chunk.id);
       if (!w) continue; // spooled by an earlier run: nobody waits, the gateway resends and is acked then
-      this.#waiters.delete(r.id);
-      if (reason !== null) w.ticket.rejected.push({ index: w.index, reason });
-      if (--w.ticket.remaining === 0) w.ticket.resolve({ rejected: w.ticket.rejected });
+      this.#waiters.delete(chunk.id);
+      for (const f of failed) if (f.chunk === chunk) w.ticket.rejected.push({ index: w.indexes[f.i]!, reason: f.reason });
+      w.ticket.remaining -= chunk.lines.length;
+      if (w.ticket.remaining <= 0) w.ticket.resolve({ rejected: w.ticket.rejected });
     }
+    this.#setDepth(Math.max(0, this.#depth - settled));
   }
 
   #sleep(ms: number): Promise<void> {

@@ -245,6 +245,7 @@ export class Pipeline {
         const result = await this.#o.store.write(items.map((i) => i.point));
         if (this.#o.store.name === 'sqlite') ingestMetrics.storeWriteSeconds.observe({ store: 'sqlite' }, (performance.now() - started) / 1000);
         const refused = new Map(result.rejected.map((r) => [r.index, r.reason]));
+        let stored = 0; // counted once per flush: a labelled inc() per reading was measurable CPU
         items.forEach((item, i) => {
           this.#pending.delete(item.key);
           this.#stats.pendingReadings--;
@@ -260,13 +261,14 @@ export class Pipeline {
             this.#seen.markConfirmed(deviceKey, item.seq);
             owner.stored++;
             this.#stats.stored++;
-            ingestMetrics.readings.inc({ result: 'stored' });
+            stored++;
             for (const w of waiters) w.duplicates++;
             if (waiters.length) (this.#stats.duplicates += waiters.length, ingestMetrics.readings.inc({ result: 'duplicate' }, waiters.length));
           }
           owner.outstanding--;
           for (const w of waiters) w.outstanding--;
         });
+        if (stored) ingestMetrics.readings.inc({ result: 'stored' }, stored);
         for (const item of items) {
           this.#maybeComplete(item.pending.owner);
           for (const w of item.pending.waiters) this.#maybeComplete(w);
