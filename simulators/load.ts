@@ -24,6 +24,8 @@ export interface LoadOptions {
   devicesPerHome?: number;
   /** Gateways started per second (the broker may rate-limit connects per address). Default 200. */
   connectPerSecond?: number;
+  /** Connect every gateway before producing (so that lag measures the steady state). Default true. */
+  connectFirst?: boolean;
   /** After producing, wait this long for the outboxes to drain. Default 60 s. */
   drainTimeoutS?: number;
   seed?: string | number;
@@ -58,6 +60,9 @@ export interface LoadReport {
   sentPerS: number;
   ackedPerS: number;
   lagMs: { mean: number; max: number; final: number };
+  /** Seconds to start and connect every gateway (connectFirst), and how many were connected then. */
+  connectS: number | null;
+  connected: number;
   /** Seconds from the end of production until every outbox was empty (null: not drained). */
   drainS: number | null;
   seconds: LoadSecond[];
@@ -116,6 +121,16 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
     }
   })();
 
+  let connectS: number | null = null;
+  if (opts.connectFirst ?? true) {
+    const c0 = Date.now();
+    await starting;
+    const waits = await Promise.allSettled(gws.map((g) => g.uplink!.waitConnected(60_000)));
+    connectS = (Date.now() - c0) / 1000;
+    const failed = waits.filter((w) => w.status === 'rejected').length;
+    if (failed) log.warn({ failed }, 'load: some gateways did not connect within 60 s; producing anyway');
+    opts.onProgress?.({ t: 0, sentPerS: 0, ackedPerS: 0, sent: 0, acked: 0, pending: 0, lagMs: 0, connected: gws.length - failed });
+  }
   const seconds: LoadSecond[] = [];
   let sent = 0;
   let lastSent = 0;
@@ -194,6 +209,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
     acked: last.acked,
     sentPerS: Math.round(sent / Math.max(prodS, 0.001)),
     ackedPerS: Math.round(last.acked / Math.max((Date.now() - t0) / 1000, 0.001)),
+    connectS,
+    connected: last.connected,
     lagMs: { mean: Math.round(lags.reduce((a, b) => a + b, 0) / Math.max(1, lags.length)), max: Math.max(0, ...lags), final: last.lagMs },
     drainS,
     seconds,
