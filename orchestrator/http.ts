@@ -2,7 +2,7 @@
 // document. fastify + TypeBox: one schema validates the request, serialises the reply and
 // documents the route in /openapi.json, so the three cannot disagree.
 
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -56,7 +56,7 @@ const DeadLetter = Type.Object({
 
 function createApp(log: Logger | undefined) {
   // Fastify's logger type is narrower than pino's; the instance is the same object.
-  return Fastify({ ...(log ? { loggerInstance: log as unknown as FastifyBaseLogger } : {}), disableRequestLogging: true }).withTypeProvider<TypeBoxTypeProvider>();
+  return Fastify({ ...(log ? { loggerInstance: log as unknown as FastifyBaseLogger } : {}), logController: new LogController({ disableRequestLogging: true }) }).withTypeProvider<TypeBoxTypeProvider>();
 }
 
 export type HttpApp = ReturnType<typeof createApp>;
