@@ -309,8 +309,13 @@ export class MqttSink implements Sink {
       gws.map(async (g) => {
         await g.uplink.stop();
         if (g.raw) {
+          // Malformed payloads are part of the run: give them time to reach the broker.
           const raw = g.raw;
-          await Promise.race([raw.endAsync(false).catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
+          const deadline = Date.now() + (drain ? 15_000 : 1000);
+          const unsent = () => (raw.connected ? 0 : 1) + Object.keys(raw.outgoing).length + raw.queue.length;
+          while (unsent() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          if (unsent() > 0) this.log.warn({ site: g.site, gateway: g.gw }, 'sim: malformed payloads not delivered before close');
+          await Promise.race([raw.endAsync(false).catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
           raw.end(true);
         }
         g.outbox.close();
