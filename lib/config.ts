@@ -24,6 +24,15 @@ const positiveInt: Parser<number> = (raw, where) => {
   if (!/^\d+$/.test(raw.trim()) || n <= 0) throw new ConfigError(`${where}: expected a positive whole number, got '${raw}'`);
   return n;
 };
+const nonNegativeInt: Parser<number> = (raw, where) => {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${where}: expected a whole number 0 or more, got '${raw}'`);
+  return n;
+};
+const gatewayIdLevel: Parser<string> = (raw, where) => {
+  if (raw !== '' && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(raw)) throw new ConfigError(`${where}: expected lowercase letters, digits and dashes (a topic level), got '${raw}'`);
+  return raw;
+};
 const url: Parser<string> = (raw, where) => {
   if (raw === '') return '';
   try {
@@ -82,6 +91,21 @@ export const SETTINGS = {
   influxCreateDb: setting({ env: 'TESTBED_INFLUX_CREATE_DB', key: 'influx.createDb', parse: bool, default: true, description: 'Create the database at start when it is missing (v1 API).' }),
   influxBatchSize: setting({ env: 'TESTBED_INFLUX_BATCH_SIZE', key: 'influx.batchSize', parse: positiveInt, default: 5000, description: 'Points per write request.' }),
   influxMaxInFlight: setting({ env: 'TESTBED_INFLUX_MAX_IN_FLIGHT', key: 'influx.maxInFlight', parse: positiveInt, default: 2, description: 'Write requests in flight at once.' }),
+  // The edge gateway (`testbed gateway run`).
+  gatewaySite: setting({ env: 'TESTBED_GATEWAY_SITE', key: 'gateway.site', parse: gatewayIdLevel, default: '', description: 'Site id of this gateway (required by `gateway run`).' }),
+  gatewayId: setting({ env: 'TESTBED_GATEWAY_ID', key: 'gateway.id', parse: gatewayIdLevel, default: '', description: 'Gateway id within the site (required by `gateway run`).' }),
+  gatewayUsername: setting({ env: 'TESTBED_GATEWAY_USERNAME', key: 'gateway.username', parse: str, default: '', description: 'MQTT username issued by `testbed gateway add`.' }),
+  gatewayPassword: setting({ env: 'TESTBED_GATEWAY_PASSWORD', key: 'gateway.password', parse: str, default: '', description: 'MQTT password issued by `testbed gateway add`.' }),
+  gatewayHealthIntervalS: setting({ env: 'TESTBED_GATEWAY_HEALTH_INTERVAL_S', key: 'gateway.healthIntervalS', parse: positiveInt, default: 60, description: 'Seconds between two health messages on …/health.' }),
+  gatewayOutboxMax: setting({ env: 'TESTBED_GATEWAY_OUTBOX_MAX', key: 'gateway.outboxMax', parse: positiveInt, default: 1_000_000, description: 'Most readings the gateway outbox holds while the centre is unreachable; beyond, new readings are refused loudly (event outbox_cap_hit).' }),
+  gatewayDevicesFile: setting({ env: 'TESTBED_GATEWAY_DEVICES_FILE', key: 'gateway.devicesFile', parse: str, default: '', description: 'YAML/JSON file: Zigbee allow-list and per-device overrides (kind, e.g. a leak sensor used as an incontinence sensor). Re-read by the reload_config command.' }),
+  zigbeePort: setting({ env: 'TESTBED_ZIGBEE_PORT', key: 'zigbee.port', parse: str, default: '', description: 'Zigbee coordinator: a serial path (/dev/ttyUSB0, /dev/serial/by-id/…) or tcp://host:port. Empty: no Zigbee.' }),
+  zigbeeAdapter: setting({ env: 'TESTBED_ZIGBEE_ADAPTER', key: 'zigbee.adapter', parse: oneOf('zstack', 'ember', 'deconz', 'zigate', 'zboss'), default: 'zstack', description: 'herdsman adapter driver of the coordinator (always explicit: no USB discovery).' }),
+  zigbeePermitJoinS: setting({ env: 'TESTBED_ZIGBEE_PERMIT_JOIN_S', key: 'zigbee.permitJoinS', parse: nonNegativeInt, default: 0, description: 'Open a pairing window of this many seconds (at most 254) when the gateway starts; 0 = closed.' }),
+  zigbeeChannel: setting({ env: 'TESTBED_ZIGBEE_CHANNEL', key: 'zigbee.channel', parse: positiveInt, default: 15, description: 'Zigbee channel (11–26) used when the network is first formed.' }),
+  localMqttUrl: setting({ env: 'TESTBED_LOCAL_MQTT_URL', key: 'gateway.localMqttUrl', parse: url, default: '', description: 'A broker in the home (e.g. mqtt://127.0.0.1:1883) for Zigbee2MQTT and vendor MQTT devices. Empty: none.' }),
+  z2mBaseTopic: setting({ env: 'TESTBED_Z2M_BASE_TOPIC', key: 'gateway.z2mBaseTopic', parse: str, default: '', description: 'Read an existing Zigbee2MQTT under this base topic (e.g. zigbee2mqtt) on the local broker. Empty: off.' }),
+  vendorMqttMap: setting({ env: 'TESTBED_VENDOR_MQTT_MAP', key: 'gateway.vendorMqttMap', parse: str, default: '', description: 'YAML/JSON file mapping vendor MQTT topics and payloads on the local broker to readings. Empty: off.' }),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
