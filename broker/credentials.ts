@@ -1,8 +1,10 @@
-// Who may connect to the broker. Gateways live in a SQLite table in the data dir so that a
-// second process (the CLI's `testbed gateway add`, the orchestrator) can add or revoke one while
-// the broker runs: every verify reads the row again, so a new gateway is accepted and a revoked
-// one refused on its very next connect, without restarting the broker. Service accounts
-// (ingest, monitor, admin) are per-process configuration and only kept in memory.
+// Who may connect to the broker. Gateways come from a directory that a second process (the CLI's
+// `testbed gateway add`, the orchestrator API) can add to or revoke in while the broker runs:
+// every verify reads the record again, so a new gateway is accepted and a revoked one refused on
+// its very next connect, without restarting the broker. The directory is the trial registry
+// (orchestrator/, SQLite or PostgreSQL) when `testbed` runs; given a data dir instead, the store
+// keeps its own SQLite table (credentials.db), which is what the broker's own tests use. Service
+// accounts (ingest, monitor, admin) are per-process configuration and only kept in memory.
 
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -33,6 +35,22 @@ export interface IssuedCredential {
   password: string;
 }
 
+/** A gateway's credential record as the broker needs it. */
+export interface GatewayCredential {
+  site: string;
+  gateway: string;
+  username: string;
+  passwordHash: string;
+  revokedAt: number | null;
+}
+
+/** Where gateway credentials live (the registry implements this). */
+export interface GatewayDirectory {
+  find(username: string): Promise<GatewayCredential | undefined>;
+  /** Records that the gateway connected; failures are the directory's to report. */
+  touch(username: string, at: number): Promise<void>;
+}
+
 interface Row {
   site: string;
   gateway: string;
@@ -58,8 +76,10 @@ const CACHE_LIMIT = 10_000;
 const TOUCH_INTERVAL_MS = 30_000;
 
 export class CredentialStore {
-  readonly path: string;
-  private readonly db: DatabaseSync;
+  /** The SQLite file, when the store keeps its own table; null on a directory. */
+  readonly path: string | null;
+  private readonly db: DatabaseSync | null;
+  private readonly directory: GatewayDirectory | null;
   private readonly services = new Map<string, { hash: string; role: ServiceRole }>();
   /**
    * (username, HMAC(password)) → the stored hash it was checked against and the outcome. A hit
@@ -74,10 +94,19 @@ export class CredentialStore {
   private readonly stmt: {
     byUsername: ReturnType<DatabaseSync['prepare']>;
     touch: ReturnType<DatabaseSync['prepare']>;
-  };
+  } | null;
 
-  constructor(dataDir: string) {
-    this.path = join(dataDir, 'credentials.db');
+  /** `source`: a data dir (own SQLite table) or a directory such as the registry. */
+  constructor(source: string | GatewayDirectory) {
+    if (typeof source !== 'string') {
+      this.path = null;
+      this.db = null;
+      this.stmt = null;
+      this.directory = source;
+      return;
+    }
+    this.directory = null;
+    this.path = join(source, 'credentials.db');
     this.db = openSqlite(this.path);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS gateways (
@@ -97,6 +126,17 @@ export class CredentialStore {
     };
   }
 
+  private own(): { db: DatabaseSync; stmt: NonNullable<CredentialStore['stmt']> } {
+    if (!this.db || !this.stmt) throw new Error('gateways are provisioned through the registry here (testbed gateway add, POST /api/v1/gateways), not on the credential store');
+    return { db: this.db, stmt: this.stmt };
+  }
+
+  private async lookup(username: string): Promise<GatewayCredential | undefined> {
+    if (this.directory) return this.directory.find(username);
+    const row = this.stmt!.byUsername.get(username) as Row | undefined;
+    return row && { site: row.site, gateway: row.gateway, username: row.username, passwordHash: row.password_hash, revokedAt: row.revoked_at };
+  }
+
   /**
    * Issues a credential for a gateway. Adding a gateway that exists and is not revoked is an
    * error (its installed password would silently stop working) unless `rotate` is set; a
@@ -109,15 +149,16 @@ export class CredentialStore {
     const password = randomPassword();
     // Hash before taking the write lock: scrypt takes tens of ms and the broker reads meanwhile.
     const hash = hashPasswordSync(password);
-    transaction(this.db, () => {
-      const existing = this.stmt.byUsername.get(username) as Row | undefined;
+    const { db, stmt } = this.own();
+    transaction(db, () => {
+      const existing = stmt.byUsername.get(username) as Row | undefined;
       if (existing && existing.revoked_at === null && !options.rotate) {
         throw new Error(`gateway ${username} already exists; use rotate to issue a new password (the old one stops working)`);
       }
       if (existing) {
-        this.db.prepare('UPDATE gateways SET password_hash = ?, revoked_at = NULL, created_at = ? WHERE username = ?').run(hash, Date.now(), username);
+        db.prepare('UPDATE gateways SET password_hash = ?, revoked_at = NULL, created_at = ? WHERE username = ?').run(hash, Date.now(), username);
       } else {
-        this.db.prepare('INSERT INTO gateways (site, gateway, username, password_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(site, gateway, username, hash, Date.now());
+        db.prepare('INSERT INTO gateways (site, gateway, username, password_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(site, gateway, username, hash, Date.now());
       }
     });
     return { username, password };
@@ -128,16 +169,17 @@ export class CredentialStore {
     checkId('site', site);
     checkId('gateway', gateway);
     const username = gatewayUsername(site, gateway);
-    const result = this.db.prepare('UPDATE gateways SET revoked_at = ? WHERE username = ? AND revoked_at IS NULL').run(Date.now(), username);
+    const { db, stmt } = this.own();
+    const result = db.prepare('UPDATE gateways SET revoked_at = ? WHERE username = ? AND revoked_at IS NULL').run(Date.now(), username);
     if (result.changes === 0) {
-      if (!this.stmt.byUsername.get(username)) throw new Error(`no gateway ${username}`);
+      if (!stmt.byUsername.get(username)) throw new Error(`no gateway ${username}`);
       return false;
     }
     return true;
   }
 
   list(): GatewayRecord[] {
-    const rows = this.db.prepare('SELECT * FROM gateways ORDER BY site, gateway').all() as unknown as Row[];
+    const rows = this.own().db.prepare('SELECT * FROM gateways ORDER BY site, gateway').all() as unknown as Row[];
     return rows.map((r) => ({ site: r.site, gateway: r.gateway, username: r.username, createdAt: r.created_at, revokedAt: r.revoked_at, lastSeenAt: r.last_seen_at }));
   }
 
@@ -146,7 +188,8 @@ export class CredentialStore {
     const last = this.touched.get(username);
     if (last !== undefined && now - last < TOUCH_INTERVAL_MS) return;
     this.touched.set(username, now);
-    this.stmt.touch.run(now, username);
+    if (this.directory) void this.directory.touch(username, now).catch(() => undefined);
+    else this.stmt!.touch.run(now, username);
   }
 
   /**
@@ -169,17 +212,17 @@ export class CredentialStore {
     }
     // Unknown gateways are refused without spending scrypt: usernames are not secret (they are
     // the topic levels), so the timing difference reveals nothing an ACL'd topic would not.
-    const row = this.stmt.byUsername.get(username) as Row | undefined;
-    if (!row || row.revoked_at !== null) return null;
-    if (!(await this.check(username, password, row.password_hash))) return null;
+    const row = await this.lookup(username);
+    if (!row || row.revokedAt !== null) return null;
+    if (!(await this.check(username, password, row.passwordHash))) return null;
     // Read again: a revoke or rotation committed while scrypt ran must still win.
-    const now = this.stmt.byUsername.get(username) as Row | undefined;
-    if (!now || now.revoked_at !== null || now.password_hash !== row.password_hash) return null;
+    const now = await this.lookup(username);
+    if (!now || now.revokedAt !== null || now.passwordHash !== row.passwordHash) return null;
     return { type: 'gateway', username, site: row.site, gateway: row.gateway };
   }
 
   close(): void {
-    this.db.close();
+    this.db?.close();
   }
 
   private async check(username: string, password: string, record: string): Promise<boolean> {

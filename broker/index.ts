@@ -18,7 +18,7 @@ import { listenTcp, listenTls, listenWebSocket, type Listener } from './listener
 import { limitPacketSize, PacketTooLargeError } from './packet-limit.ts';
 import { ConnectRateLimiter } from './rate-limit.ts';
 
-export { CredentialStore, gatewayUsername, SERVICE_ROLES, type Principal, type ServiceRole, type GatewayRecord, type IssuedCredential } from './credentials.ts';
+export { CredentialStore, gatewayUsername, SERVICE_ROLES, type Principal, type ServiceRole, type GatewayRecord, type IssuedCredential, type GatewayCredential, type GatewayDirectory } from './credentials.ts';
 export { mayPublish, maySubscribe, mayWill, filterCovers } from './acl.ts';
 export { hashPassword, verifyPassword, randomPassword } from './password.ts';
 export { BindError } from './listeners.ts';

@@ -65,7 +65,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   const app = createApp(deps.log);
   await app.register(swagger, {
     openapi: {
-      info: { title: 'testbed', version: '0.1.0', description: 'Living-lab testbed orchestrator: health, metrics, dead letters, and (as the roles grow) the trial registry and monitoring.' },
+      info: { title: 'testbed', version: '0.1.0', description: 'Living-lab testbed orchestrator: health, metrics, dead letters, and the trial registry (organisations, sites, trials, homes, pseudonymous participants, devices, assignments, gateways, users, audit). Registry routes need `Authorization: Bearer <token>`; create the first token with `testbed token create --role admin`.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token: tb1.<id>.<secret>' } } },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -1,0 +1,236 @@
+// Numbered schema migrations, run at start, each recorded in schema_migrations in the same
+// transaction as its DDL (both SQLite and PostgreSQL have transactional DDL), so a migration is
+// applied completely or not at all. Never edit a released migration: add the next number.
+//
+// The SQL is shared; where the dialects differ (an auto-increment key, triggers, PostgreSQL's
+// exclusion constraint) a migration gives one text per dialect. `{{serial}}` stands for an
+// auto-incrementing integer primary key.
+
+import type { Database, Dialect } from './db.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up: string | Record<Dialect, string>;
+}
+
+const FOREVER = '9223372036854775807';
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'registry',
+    up: `
+      CREATE TABLE organisations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('region', 'municipality', 'company', 'university', 'other')),
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE sites (
+        id TEXT PRIMARY KEY,
+        org_id TEXT REFERENCES organisations (id),
+        name TEXT NOT NULL,
+        facilities TEXT NOT NULL DEFAULT '[]',
+        description TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE trials (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        name TEXT NOT NULL,
+        phase TEXT NOT NULL CHECK (phase IN ('micro-trial', 'pilot', 'scale-up')),
+        protocol_version TEXT NOT NULL,
+        start_at BIGINT NOT NULL,
+        end_at BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        CHECK (end_at IS NULL OR end_at > start_at)
+      );
+      CREATE TABLE trial_sites (
+        trial_id TEXT NOT NULL REFERENCES trials (id),
+        site_id TEXT NOT NULL REFERENCES sites (id),
+        PRIMARY KEY (trial_id, site_id)
+      );
+      CREATE TABLE homes (
+        id TEXT PRIMARY KEY,
+        site_id TEXT NOT NULL REFERENCES sites (id),
+        label TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX homes_site ON homes (site_id);
+      CREATE TABLE participants (
+        id TEXT PRIMARY KEY,
+        trial_id TEXT NOT NULL REFERENCES trials (id),
+        home_id TEXT NOT NULL REFERENCES homes (id),
+        enrolled_at BIGINT NOT NULL,
+        withdrawn_at BIGINT,
+        consent_status TEXT NOT NULL CHECK (consent_status IN ('pending', 'consented', 'declined', 'withdrawn')),
+        consent_scope TEXT NOT NULL DEFAULT '[]',
+        legal_basis TEXT NOT NULL CHECK (legal_basis IN ('consent', 'public-task', 'legitimate-interests', 'scientific-research')),
+        past_data TEXT CHECK (past_data IS NULL OR past_data IN ('retain', 'exclude')),
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX participants_home ON participants (home_id);
+      CREATE INDEX participants_trial ON participants (trial_id);
+      CREATE TABLE absences (
+        id TEXT PRIMARY KEY,
+        participant_id TEXT NOT NULL REFERENCES participants (id),
+        from_ts BIGINT NOT NULL,
+        to_ts BIGINT,
+        reason TEXT NOT NULL CHECK (reason IN ('hospital-stay', 'travel', 'device-removed', 'respite-care', 'other')),
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        CHECK (to_ts IS NULL OR to_ts > from_ts)
+      );
+      CREATE INDEX absences_participant ON absences (participant_id);
+      CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        vendor TEXT NOT NULL,
+        model TEXT NOT NULL,
+        firmware TEXT,
+        zigbee_address TEXT UNIQUE,
+        serial TEXT,
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE assignments (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL REFERENCES devices (id),
+        home_id TEXT NOT NULL REFERENCES homes (id),
+        participant_id TEXT REFERENCES participants (id),
+        from_ts BIGINT NOT NULL,
+        to_ts BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        CHECK (to_ts IS NULL OR to_ts > from_ts)
+      );
+      CREATE INDEX assignments_device ON assignments (device_id, from_ts);
+      CREATE INDEX assignments_home ON assignments (home_id);
+      CREATE TABLE gateways (
+        id TEXT PRIMARY KEY,
+        site_id TEXT NOT NULL REFERENCES sites (id),
+        gateway TEXT NOT NULL,
+        home_id TEXT REFERENCES homes (id),
+        org_id TEXT REFERENCES organisations (id),
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        revoked_at BIGINT,
+        last_seen_at BIGINT,
+        UNIQUE (site_id, gateway)
+      );
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'coordinator', 'company', 'researcher')),
+        org_id TEXT REFERENCES organisations (id),
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        disabled_at BIGINT,
+        CHECK (role IN ('admin', 'researcher') OR org_id IS NOT NULL)
+      );
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id),
+        label TEXT,
+        secret_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT,
+        last_used_at BIGINT
+      );
+      CREATE TABLE audit_log (
+        id {{serial}},
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        token_id TEXT,
+        action TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_id TEXT,
+        details TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX audit_resource ON audit_log (resource_type, resource_id);
+    `,
+  },
+  {
+    version: 2,
+    name: 'audit log is append-only',
+    up: {
+      sqlite: `
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be updated'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be deleted'); END;
+      `,
+      postgres: `
+        CREATE FUNCTION audit_log_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP;
+        END
+        $$;
+        CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+          FOR EACH ROW EXECUTE FUNCTION audit_log_refuse();
+        CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+          FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse();
+      `,
+    },
+  },
+  {
+    version: 3,
+    name: 'a device is in at most one home at a time',
+    up: {
+      // The registry checks overlaps itself (for a clear message); the database refuses them too.
+      sqlite: `
+        CREATE TRIGGER assignments_no_overlap_insert BEFORE INSERT ON assignments
+        WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.device_id = NEW.device_id
+          AND a.from_ts < COALESCE(NEW.to_ts, ${FOREVER}) AND NEW.from_ts < COALESCE(a.to_ts, ${FOREVER}))
+        BEGIN SELECT RAISE(ABORT, 'assignment overlaps another assignment of the same device'); END;
+        CREATE TRIGGER assignments_no_overlap_update BEFORE UPDATE ON assignments
+        WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.device_id = NEW.device_id AND a.id <> NEW.id
+          AND a.from_ts < COALESCE(NEW.to_ts, ${FOREVER}) AND NEW.from_ts < COALESCE(a.to_ts, ${FOREVER}))
+        BEGIN SELECT RAISE(ABORT, 'assignment overlaps another assignment of the same device'); END;
+      `,
+      // An exclusion constraint holds even for two transactions racing each other.
+      postgres: `
+        CREATE EXTENSION IF NOT EXISTS btree_gist;
+        ALTER TABLE assignments ADD CONSTRAINT assignments_no_overlap
+          EXCLUDE USING gist (device_id WITH =, int8range(from_ts, to_ts) WITH &&);
+      `,
+    },
+  },
+];
+
+function render(m: Migration, dialect: Dialect): string {
+  const sql = typeof m.up === 'string' ? m.up : m.up[dialect];
+  return sql.replaceAll('{{serial}}', dialect === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY');
+}
+
+/** Applies the migrations not yet recorded; returns the versions applied now. Safe to run from several processes at once. */
+export async function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  await db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+  return db.tx(async (q) => {
+    // Serialise concurrent starters: SQLite's BEGIN IMMEDIATE already did; PostgreSQL needs a lock.
+    if (q.dialect === 'postgres') await q.run('SELECT pg_advisory_xact_lock(7431001)');
+    const done = new Set((await q.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+    const applied: number[] = [];
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (done.has(m.version)) continue;
+      try {
+        await q.exec(render(m, q.dialect));
+      } catch (err) {
+        throw new Error(`migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err });
+      }
+      await q.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}
