@@ -60,7 +60,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('validates against the Compose Specification schema', () => {
-    const schema = JSON.parse(readFileSync(require.resolve('dclint/schemas/compose.schema.json'), 'utf8')) as Record<string, unknown>;
+    // The schema file is not in dclint's "exports", so resolve the package folder and read it from there.
+    const schemaPath = require.resolve('dclint/package.json').replace(/package\.json$/, 'schemas/compose.schema.json');
+    const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
     delete schema.$schema; // ajv 8 knows draft-07 under another URI
     const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
     expect(validate(compose), JSON.stringify(validate.errors)).toBe(true);
