@@ -9,11 +9,13 @@ import { startBroker, type BrokerHandle } from '../broker/index.ts';
 import { CredentialStore } from '../broker/credentials.ts';
 import { startIngest, type IngestHandle } from '../ingest/index.ts';
 import { startHttp, type HealthReport } from '../orchestrator/http.ts';
+import { openRegistry, gatewayDirectory, registryApi, Attribution, GatewayCommander, type Actor, type Registry } from '../orchestrator/index.ts';
 import { streamScenario } from '../simulators/index.ts';
 
 export type Role = 'broker' | 'ingest' | 'http';
 
 export interface Centre {
+  registry: Registry;
   broker?: BrokerHandle;
   ingest?: IngestHandle;
   httpPort?: number;
@@ -23,6 +25,9 @@ export interface Centre {
 
 const started = Date.now();
 
+/** Provisioning the simulated pilot's gateways is the system's own doing, audited as such. */
+const SIM_ACTOR: Actor = { id: 'system:sim', role: 'admin', orgId: null, tokenId: null };
+
 export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: { speed: number; seed: number } | undefined }): Promise<Centre> {
   const log = logger('centre');
   const closers: (() => Promise<void> | void)[] = [];
@@ -30,26 +35,48 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: { sp
     for (const c of closers.reverse()) await c();
   };
   try {
+    // The trial registry: gateway credentials for the broker, attribution for ingest, the API.
+    const registry = await openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
+    closers.push(() => registry.db.close());
+    log.info({ registry: registry.db.where }, 'registry open');
+    const attribution = new Attribution(registry.db);
+    attribution.onError = (err) => log.warn({ err: String(err) }, 'registry poll failed; attribution keeps its last snapshot');
+    registry.hooks.changed = () => attribution.refresh();
+
     let credentials: CredentialStore | undefined;
     let broker: BrokerHandle | undefined;
     // In one process the ingest account needs no configured secret: a fresh random one per run.
     const ingestPassword = cfg.ingestPassword || randomBytes(24).toString('base64url');
+    const adminPassword = cfg.adminPassword || randomBytes(24).toString('base64url');
 
     if (opts.roles.includes('broker')) {
-      credentials = new CredentialStore(cfg.dataDir);
+      credentials = new CredentialStore(gatewayDirectory(registry, (err) => log.warn({ err: String(err) }, 'could not record a gateway as seen')));
       const store = credentials;
       closers.push(() => store.close());
-      const services: { username: string; password: string; role: 'ingest' | 'monitor' | 'admin' }[] = [{ username: cfg.ingestUsername, password: ingestPassword, role: 'ingest' }];
+      const services: { username: string; password: string; role: 'ingest' | 'monitor' | 'admin' }[] = [
+        { username: cfg.ingestUsername, password: ingestPassword, role: 'ingest' },
+        { username: cfg.adminUsername, password: adminPassword, role: 'admin' },
+      ];
       if (cfg.monitorPassword) services.push({ username: cfg.monitorUsername, password: cfg.monitorPassword, role: 'monitor' });
       broker = await startBroker({ config: cfg, credentials, services, log: logger('broker') });
       const b = broker;
       closers.push(() => b.close());
+      registry.hooks.disconnect = (username) => b.disconnect(username);
     }
     const mqttUrl = cfg.mqttUrl || `mqtt://127.0.0.1:${broker?.ports.tcp ?? cfg.mqttPort}`;
+    // Gateway commands go out with the admin account: known here when the broker runs in this
+    // process, or configured (TESTBED_ADMIN_PASSWORD) for a broker elsewhere.
+    if (broker || cfg.adminPassword) {
+      const commander = new GatewayCommander({ url: mqttUrl, username: cfg.adminUsername, password: adminPassword, timeoutMs: cfg.commandTimeoutMs });
+      registry.hooks.command = (site, gw, name, payload) => commander.send(site, gw, name, payload);
+      closers.push(() => commander.close());
+    }
 
     let ingest: IngestHandle | undefined;
     if (opts.roles.includes('ingest')) {
-      ingest = await startIngest({ config: cfg, mqtt: { url: mqttUrl, username: cfg.ingestUsername, password: ingestPassword }, log: logger('ingest') });
+      await attribution.start(cfg.registryPollMs);
+      closers.push(() => attribution.stop());
+      ingest = await startIngest({ config: cfg, mqtt: { url: mqttUrl, username: cfg.ingestUsername, password: ingestPassword }, log: logger('ingest'), enrich: attribution.enrich });
       const i = ingest;
       closers.push(() => i.close());
     }
@@ -62,18 +89,20 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: { sp
         if (broker) roles.broker = { clients: broker.clients(), ports: broker.ports };
         if (ingest) {
           const s = ingest.stats();
-          roles.ingest = { ...s };
+          roles.ingest = { ...s, attribution: attribution.stats() };
           if (!s.connected) status = 'degraded';
         }
+        roles.registry = { database: registry.db.dialect };
         return { status, uptimeS: Math.round((Date.now() - started) / 1000), version: '0.1.0', roles };
       };
-      const http = await startHttp({ host: cfg.httpHost, port: cfg.httpPort, health, ...(ingest ? { deadLetters: ingest.deadLetters } : {}), log: logger('http') });
+      // The registry API is served where the broker runs: revoking a gateway disconnects it there.
+      const plugins = broker ? [registryApi({ registry })] : [];
+      const http = await startHttp({ host: cfg.httpHost, port: cfg.httpPort, health, ...(ingest ? { deadLetters: ingest.deadLetters } : {}), log: logger('http'), plugins });
       httpPort = http.port;
       closers.push(() => http.close());
     }
 
-    if (opts.sim && credentials) {
-      const store = credentials;
+    if (opts.sim && broker) {
       const abort = new AbortController();
       const streaming = streamScenario({
         scenario: 'demo',
@@ -82,7 +111,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: { sp
         speed: opts.sim.speed,
         url: mqttUrl,
         // Each run re-provisions the demo gateways: the simulator is their only holder.
-        credentials: async (site: string, gw: string) => store.addGateway(site, gw, { rotate: true }),
+        credentials: async (site: string, gw: string) => (await registry.createGateway(SIM_ACTOR, { siteId: site, gateway: gw }, { rotate: true, createSite: true })).credentials,
         log: logger('sim'),
         signal: abort.signal,
       });
@@ -97,14 +126,15 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: { sp
       'testbed is up',
       broker ? `  MQTT        mqtt://${cfg.mqttHost}:${broker.ports.tcp}${broker.ports.tls ? `   mqtts://…:${broker.ports.tls}` : ''}${broker.ports.ws ? `   ws://…:${broker.ports.ws}/mqtt` : ''}` : `  MQTT        ${mqttUrl} (external)`,
       httpPort !== undefined ? `  HTTP        http://${cfg.httpHost}:${httpPort}   (/health, /metrics, /api/v1/dead-letters, API docs at /docs)` : '',
+      `  registry    ${registry.db.dialect === 'postgres' ? `PostgreSQL ${registry.db.where}` : `SQLite ${registry.db.where}`}`,
       `  store       ${cfg.influxUrl ? `InfluxDB ${cfg.influxUrl} db=${cfg.influxDb}` : `embedded SQLite in ${cfg.dataDir}`}`,
       opts.sim ? `  simulation  demo pilot streaming at ×${opts.sim.speed} (seed ${opts.sim.seed}); --no-sim to turn it off` : '',
-      broker ? '  add a gateway: testbed gateway add --site <site> --gateway <id>' : '',
+      broker ? '  add a gateway: testbed gateway add --site <site> --gateway <id>; an API token: testbed token create --role admin' : '',
     ].filter(Boolean);
     process.stderr.write(lines.join('\n') + '\n');
     log.info({ roles: opts.roles, mqttUrl, httpPort }, 'started');
 
-    return { ...(broker ? { broker } : {}), ...(ingest ? { ingest } : {}), ...(httpPort !== undefined ? { httpPort } : {}), mqttUrl, close };
+    return { registry, ...(broker ? { broker } : {}), ...(ingest ? { ingest } : {}), ...(httpPort !== undefined ? { httpPort } : {}), mqttUrl, close };
   } catch (err) {
     await close();
     throw err;

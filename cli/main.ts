@@ -2,12 +2,13 @@
 // configuration from file, environment and flags. Roles are wired here and nowhere else.
 
 import { Command, Option } from 'commander';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig, describeConfig, ConfigError, type Config } from '../lib/config.ts';
 import { logger, setLogLevel } from '../lib/log.ts';
 import { dataDictionary } from '../devices/index.ts';
-import { CredentialStore } from '../broker/credentials.ts';
+import { openRegistry, cliActor, ApiError, ROLES, type Registry, type Role } from '../orchestrator/index.ts';
+import { applyTrialFile, exportTrialFile, parseTrialFile, trialFileToYaml } from '../orchestrator/trial-file.ts';
 import { startCentre } from './centre.ts';
 import { registerSimCommands } from './sim.ts';
 import { openDeadLetters } from './dead-letters.ts';
@@ -81,49 +82,89 @@ program
     onShutdown(centre.close);
   });
 
-const gateway = program.command('gateway').description('Gateways: provision credentials, list, revoke.');
+/** Runs `fn` on the registry (TESTBED_DATABASE_URL, else registry.sqlite in the data dir), then closes it. */
+async function withRegistry<T>(fn: (registry: Registry) => Promise<T>): Promise<T> {
+  const cfg = config();
+  const registry = await openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
+  try {
+    return await fn(registry);
+  } finally {
+    await registry.db.close();
+  }
+}
+
+const gateway = program.command('gateway').description('Gateways: provision credentials, list, revoke (in the trial registry).');
 
 gateway
   .command('add')
-  .description('Provision a gateway: prints {"username","password"} once. A running broker accepts it at once.')
+  .description('Provision a gateway: prints {"username","password"} once. A running broker accepts it at once. A missing site is created.')
   .requiredOption('--site <site>', 'site id (lowercase letters, digits, dashes)')
   .requiredOption('--gateway <gateway>', 'gateway id (lowercase letters, digits, dashes)')
   .option('--rotate', 'issue a new password for an existing gateway')
-  .action((o: { site: string; gateway: string; rotate?: boolean }) => {
-    const store = new CredentialStore(config().dataDir);
-    try {
-      const cred = store.addGateway(o.site, o.gateway, { rotate: Boolean(o.rotate) });
-      process.stdout.write(JSON.stringify({ username: cred.username, password: cred.password }) + '\n');
-    } finally {
-      store.close();
-    }
+  .action(async (o: { site: string; gateway: string; rotate?: boolean }) => {
+    const { credentials } = await withRegistry((r) => r.createGateway(cliActor(), { siteId: o.site, gateway: o.gateway }, { rotate: Boolean(o.rotate), createSite: true }));
+    process.stdout.write(JSON.stringify({ username: credentials.username, password: credentials.password }) + '\n');
   });
 
 gateway
   .command('list')
   .description('List provisioned gateways (never their passwords).')
-  .action(() => {
-    const store = new CredentialStore(config().dataDir);
-    try {
-      process.stdout.write(JSON.stringify(store.list(), null, 2) + '\n');
-    } finally {
-      store.close();
-    }
+  .action(async () => {
+    const list = await withRegistry((r) => r.listGateways(cliActor(), { limit: 10_000 }));
+    process.stdout.write(JSON.stringify(list, null, 2) + '\n');
   });
 
 gateway
   .command('revoke')
-  .description('Revoke a gateway: its next connect is refused.')
+  .description('Revoke a gateway: its next connect is refused. (POST /api/v1/gateways/{id}/revoke also disconnects it at once.)')
   .requiredOption('--site <site>', 'site id')
   .requiredOption('--gateway <gateway>', 'gateway id')
-  .action((o: { site: string; gateway: string }) => {
-    const store = new CredentialStore(config().dataDir);
-    try {
-      store.revoke(o.site, o.gateway);
-      process.stderr.write(`revoked ${o.site}/${o.gateway}\n`);
-    } finally {
-      store.close();
-    }
+  .action(async (o: { site: string; gateway: string }) => {
+    await withRegistry((r) => r.revokeGateway(cliActor(), `${o.site}.${o.gateway}`));
+    process.stderr.write(`revoked ${o.site}/${o.gateway}\n`);
+  });
+
+const token = program.command('token').description('API tokens for the HTTP API.');
+
+token
+  .command('create')
+  .description('Create a user with a role and print an API token for it, once: {"token", "tokenId", "userId", "role", "orgId"}.')
+  .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
+  .option('--org <org>', 'organisation id (required for coordinator and company)')
+  .option('--name <name>', 'display name of the user', '')
+  .option('--label <label>', 'what the token is for')
+  .action(async (o: { role: string; org?: string; name: string; label?: string }) => {
+    if (!(ROLES as readonly string[]).includes(o.role)) throw new ConfigError(`--role: expected one of ${ROLES.join(', ')}, got '${o.role}'`);
+    const role = o.role as Role;
+    const out = await withRegistry(async (r) => {
+      const user = await r.createUser(cliActor(), { name: o.name || `${role} (created by ${cliActor().id})`, role, orgId: o.org ?? null });
+      const t = await r.createToken(cliActor(), user.id, { label: o.label ?? 'testbed token create' });
+      return { token: t.token, tokenId: t.id, userId: user.id, role, orgId: user.orgId };
+    });
+    process.stdout.write(JSON.stringify(out) + '\n');
+  });
+
+const trial = program.command('trial').description('Trials as code: a YAML file with sites, homes, participants, devices and assignments.');
+
+trial
+  .command('apply')
+  .description('Create or update a whole trial from a YAML file; applying the same file twice changes nothing.')
+  .argument('<file>', 'trial file (see examples/trial.yaml)')
+  .action(async (file: string) => {
+    const parsed = parseTrialFile(readFileSync(file, 'utf8'));
+    const report = await withRegistry((r) => applyTrialFile(r, cliActor(), parsed));
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  });
+
+trial
+  .command('export')
+  .description('Write a trial back as YAML (to stdout, or --out).')
+  .option('--trial <id>', 'the trial (optional when there is only one)')
+  .option('--out <file>', 'write to a file')
+  .action(async (o: { trial?: string; out?: string }) => {
+    const yaml = trialFileToYaml(await withRegistry((r) => exportTrialFile(r, cliActor(), o.trial)));
+    if (o.out) writeFileSync(o.out, yaml);
+    else process.stdout.write(yaml);
   });
 
 program
@@ -179,10 +220,9 @@ function onShutdown(close: () => Promise<void>): void {
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`testbed: configuration error: ${err.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`testbed: ${(err as Error).message}\n`);
-  process.exit(1);
+  // Exit once the message is written: stderr to a pipe is asynchronous.
+  const fail = (message: string, code: number) => process.stderr.write(message, () => process.exit(code));
+  if (err instanceof ConfigError) fail(`testbed: configuration error: ${err.message}\n`, 2);
+  else if (err instanceof ApiError) fail(`testbed: ${err.message}\n`, err.status === 409 ? 3 : 1);
+  else fail(`testbed: ${(err as Error).message}\n`, 1);
 }

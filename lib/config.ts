@@ -42,6 +42,17 @@ const url: Parser<string> = (raw, where) => {
   }
   return raw.replace(/\/+$/, '');
 };
+const databaseUrl: Parser<string> = (raw, where) => {
+  if (raw === '') return '';
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${where}: expected a PostgreSQL URL such as postgres://user@127.0.0.1:5432/testbed, got '${raw}'`);
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new ConfigError(`${where}: expected a postgres:// URL (empty: the embedded SQLite registry), got '${u.protocol}'`);
+  return raw;
+};
 const oneOf =
   <T extends string>(...values: T[]): Parser<T> =>
   (raw, where) => {
@@ -81,6 +92,11 @@ export const SETTINGS = {
   ingestPassword: setting({ env: 'TESTBED_INGEST_PASSWORD', key: 'ingest.password', parse: str, default: '', description: 'Password of the ingest service account. Empty in `up`: a random one per run. Required when broker and ingest run as separate processes.' }),
   monitorUsername: setting({ env: 'TESTBED_MONITOR_USERNAME', key: 'monitor.username', parse: str, default: 'svc-monitor', description: 'Service account for monitoring (reads every gateway topic, publishes alerts).' }),
   monitorPassword: setting({ env: 'TESTBED_MONITOR_PASSWORD', key: 'monitor.password', parse: str, default: '', description: 'Password of the monitoring service account (empty: the account is disabled).' }),
+  adminUsername: setting({ env: 'TESTBED_ADMIN_USERNAME', key: 'admin.username', parse: str, default: 'svc-admin', description: 'Service account the orchestrator uses on the broker to send gateway commands (permit join).' }),
+  adminPassword: setting({ env: 'TESTBED_ADMIN_PASSWORD', key: 'admin.password', parse: str, default: '', description: 'Password of the admin service account. Empty: a random one per run (the API and the broker run in one process).' }),
+  databaseUrl: setting({ env: 'TESTBED_DATABASE_URL', key: 'database.url', parse: databaseUrl, default: '', description: 'Trial registry in PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/testbed. Empty: registry.sqlite in the data dir.' }),
+  registryPollMs: setting({ env: 'TESTBED_REGISTRY_POLL_MS', key: 'registry.pollMs', parse: positiveInt, default: 2000, description: 'How often ingest checks the registry for changes made by other processes (assignments, withdrawals).' }),
+  commandTimeoutMs: setting({ env: 'TESTBED_COMMAND_TIMEOUT_MS', key: 'registry.commandTimeoutMs', parse: positiveInt, default: 10_000, description: 'How long the API waits for a gateway to answer a command (permit join) before answering 504.' }),
   httpHost: setting({ env: 'TESTBED_HTTP_HOST', key: 'http.host', parse: str, default: '127.0.0.1', description: 'Address the HTTP API listens on.' }),
   httpPort: setting({ env: 'TESTBED_HTTP_PORT', key: 'http.port', parse: port, default: 8080, description: 'HTTP API: /health, /metrics, /api/v1, /docs.' }),
   influxUrl: setting({ env: 'TESTBED_INFLUX_URL', key: 'influx.url', parse: url, default: '', description: 'InfluxDB base URL. Empty: readings go to the embedded store (SQLite in the data dir).' }),
@@ -166,7 +182,7 @@ function flattenKeys(tree: unknown, prefix = ''): string[] {
 export function describeConfig(config: Config): string {
   const rows = (Object.entries(SETTINGS) as [SettingName, Setting<unknown>][]).map(([name, s]) => {
     const value = config[name];
-    const shown = /password|token/i.test(name) && value ? '********' : JSON.stringify(value);
+    const shown = /password|token|databaseUrl/i.test(name) && value ? '********' : JSON.stringify(value);
     return `${s.env.padEnd(34)} ${shown.padEnd(28)} ${s.description}`;
   });
   return ['variable                           value                        meaning', ...rows].join('\n');

@@ -56,7 +56,13 @@ const DeadLetter = Type.Object({
 
 function createApp(log: Logger | undefined) {
   // Fastify's logger type is narrower than pino's; the instance is the same object.
-  return Fastify({ ...(log ? { loggerInstance: log as unknown as FastifyBaseLogger } : {}), logController: new LogController({ disableRequestLogging: true }) }).withTypeProvider<TypeBoxTypeProvider>();
+  // removeAdditional off: a body with a field the schema does not know (a typo) is refused with a
+  // 400 naming it, instead of the field being dropped silently.
+  return Fastify({
+    ...(log ? { loggerInstance: log as unknown as FastifyBaseLogger } : {}),
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
 }
 
 export type HttpApp = ReturnType<typeof createApp>;
