@@ -113,6 +113,11 @@ export class Uplink {
   private readonly upTopic: string;
   private readonly ackTopic: string;
   private readonly stateTopic: string;
+  private readonly cmdFilter: string;
+  private readonly cmdPrefix: string;
+  private commandHandler: ((name: string, payload: Buffer) => void) | undefined;
+  /** QoS 1 messages (events, command replies) published while offline, sent on the next connect. Bounded. */
+  private offlineQueue: { topic: string; payload: string; qos: 0 | 1; retain: boolean }[] = [];
   private client: MqttClient | undefined;
   /** True while connected and subscribed to the ack topic: only then do we publish. */
   private ready = false;
@@ -142,6 +147,8 @@ export class Uplink {
     this.upTopic = topics.up(opts.site, opts.gateway);
     this.ackTopic = topics.ack(opts.site, opts.gateway);
     this.stateTopic = topics.state(opts.site, opts.gateway);
+    this.cmdFilter = topics.cmd(opts.site, opts.gateway, '+');
+    this.cmdPrefix = topics.cmd(opts.site, opts.gateway, '');
   }
 
   /** Creates the client and returns at once; it connects in the background and retries forever. */
@@ -168,6 +175,10 @@ export class Uplink {
     client.on('close', () => this.onClose(client));
     client.on('message', (topic, payload) => {
       if (topic === this.ackTopic) this.onAck(payload);
+      else if (topic.startsWith(this.cmdPrefix) && this.commandHandler) {
+        const name = topic.slice(this.cmdPrefix.length);
+        if (name && !name.includes('/')) this.commandHandler(name, payload);
+      }
     });
     client.on('reconnect', () => {
       // The will is fixed at CONNECT: give it the time of this attempt rather than of the first.
@@ -231,6 +242,37 @@ export class Uplink {
     });
   }
 
+  /**
+   * Receive commands on `…/cmd/{name}` over this uplink's connection (the gateway's one
+   * connection to the centre). Set before start(); the subscription is renewed on every connect.
+   */
+  onCommand(handler: (name: string, payload: Buffer) => void): void {
+    this.commandHandler = handler;
+  }
+
+  /**
+   * Publishes on the same connection (health, events, command replies). QoS 0 is dropped while
+   * offline; QoS 1 is kept in a small in-memory queue (at most `maxQueued`, oldest dropped) and
+   * sent after the next connect. Resolves true when handed to the connected client.
+   */
+  async publish(topic: string, payload: string | object, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<boolean> {
+    const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    const qos = opts.qos ?? 0;
+    const retain = opts.retain ?? false;
+    if (!this.ready || !this.client) {
+      if (qos === 1) {
+        this.offlineQueue.push({ topic, payload: body, qos, retain });
+        if (this.offlineQueue.length > Uplink.maxQueued) this.offlineQueue.shift();
+      }
+      return false;
+    }
+    this.client.publish(topic, body, { qos, retain }, () => undefined);
+    return true;
+  }
+
+  /** Most QoS 1 messages (other than batches) kept while offline. */
+  static maxQueued = 1000;
+
   stats(): UplinkStats {
     return { ...this.counts, inFlight: this.inflight.size, connected: this.ready };
   }
@@ -291,6 +333,12 @@ export class Uplink {
         return;
       }
       client.publish(this.stateTopic, this.statePayload(true), { qos: 1, retain: true }, () => undefined);
+      if (this.commandHandler) {
+        client.subscribe(this.cmdFilter, { qos: 1 }, (cmdErr, cmdGranted) => {
+          if (cmdErr || !cmdGranted || cmdGranted.some((g) => g.qos === 128)) this.log.error({ err: cmdErr?.message, topic: this.cmdFilter }, 'uplink: subscription to commands refused; commands will not arrive');
+        });
+      }
+      for (const m of this.offlineQueue.splice(0)) client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain }, () => undefined);
       this.ready = true;
       this.counts.connects++;
       this.errorLogged = false;
@@ -359,7 +407,7 @@ export class Uplink {
       for (const [batch, entry] of this.inflight) {
         if (now - entry.sentAt >= this.resendAfterMs) {
           this.log.debug({ batch, ageMs: now - entry.sentAt }, 'uplink: batch unacked; resending');
-          this.publish(batch, entry.readings, true);
+          this.publishBatch(batch, entry.readings, true);
         }
       }
       // A safety net for readings accepted without a kick().
@@ -389,7 +437,7 @@ export class Uplink {
           if (!fresh) break;
           next = { ...fresh, resend: false };
         }
-        this.publish(next.batch, next.readings, next.resend);
+        this.publishBatch(next.batch, next.readings, next.resend);
       }
     } catch (err) {
       // An outbox error (disk full, I/O) must not kill the gateway: log, retry on the next tick.
@@ -397,7 +445,7 @@ export class Uplink {
     }
   }
 
-  private publish(batch: number, readings: Reading[], resend: boolean): void {
+  private publishBatch(batch: number, readings: Reading[], resend: boolean): void {
     const client = this.client!;
     const body: UpBatch = { gw: this.opts.gateway, batch, sent: Date.now(), readings };
     this.inflight.set(batch, { readings, sentAt: body.sent });
