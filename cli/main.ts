@@ -11,6 +11,7 @@ import { openRegistry, cliActor, ApiError, ROLES, type Registry, type Role } fro
 import { applyTrialFile, exportTrialFile, parseTrialFile, trialFileToYaml } from '../orchestrator/trial-file.ts';
 import { startCentre } from './centre.ts';
 import { registerSimCommands } from './sim.ts';
+import { registerGatewayCommands } from './gateway.ts';
 import { openDeadLetters } from './dead-letters.ts';
 
 const program = new Command();
@@ -198,6 +199,7 @@ program
   });
 
 registerSimCommands(program, { config: () => config() });
+registerGatewayCommands(program, { config: (overrides) => config(overrides) });
 
 function onShutdown(close: () => Promise<void>): void {
   let closing = false;
