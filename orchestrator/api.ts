@@ -9,11 +9,14 @@
 
 import type { FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type, type TSchema } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import type { HttpApp } from './http.ts';
 import { ApiError, ROLES, type Actor, type Registry, type Role } from './registry.ts';
 
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+// Nullable as OpenAPI 3.0's `nullable: true` where the schema has a type: ajv then accepts null
+// as is. (As `anyOf [T, null]`, fastify's type coercion turns a null into 0 or "" in the first
+// branch before the second is tried.)
+const Nullable = <T extends TSchema>(t: T) => ('type' in t ? Type.Unsafe<Static<T> | null>({ ...t, nullable: true }) : Type.Union([t, Type.Null()]));
 const Ts = (description: string) => Type.Integer({ minimum: 0, description: `${description} (epoch ms)` });
 const Slug = (what: string) => Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: `${what} id: lowercase letters, digits, dashes` });
 const Text = (description?: string) => Type.String({ minLength: 1, maxLength: 500, ...(description ? { description } : {}) });
