@@ -240,9 +240,7 @@ export class ZStackEmulator {
     previous?.destroy();
     this.counts.connections++;
     socket.setNoDelay(true);
-    const parser = newParser();
-    socket.pipe(parser);
-    parser.on('parsed', (frame: UnpiFrame) => {
+    const feed = newParser((frame: UnpiFrame) => {
       if (this.socket !== socket) return;
       this.counts.framesIn++;
       try {
@@ -251,6 +249,7 @@ export class ZStackEmulator {
         this.log(`error handling frame ${frame.subsystem}/${frame.commandID}: ${(err as Error).message}`);
       }
     });
+    socket.on('data', feed);
     socket.on('error', () => undefined);
     socket.on('close', () => {
       // Only the current socket's close clears it (an old socket closing must not drop the new one).
@@ -591,7 +590,9 @@ export class ZStackEmulator {
     const data = req.data as Buffer;
     const dstaddr = typeof req.dstaddr === 'number' ? req.dstaddr : Number.parseInt(String(req.dstaddr).slice(-4), 16);
     const d = this.byNwk(dstaddr);
-    const confirm = (status: number) => setTimeout(() => this.send(areq(Subsystem.AF, 'dataConfirm', { status, endpoint: srcEp, transid })), 3);
+    const confirm = (status: number): void => {
+      setTimeout(() => this.send(areq(Subsystem.AF, 'dataConfirm', { status, endpoint: srcEp, transid })), 3);
+    };
     if (!d || !d.joined) return confirm(Status.NWK_NO_ROUTE);
     if (this.silent.has(d.ieee)) return confirm(Status.MAC_TRANSACTION_EXPIRED);
     for (const key of [d.ieee, '*']) {
@@ -603,7 +604,7 @@ export class ZStackEmulator {
       }
     }
     confirm(Status.SUCCESS);
-    let zcl: InstanceType<typeof Zcl.Frame>;
+    let zcl: Zcl.Frame;
     try {
       zcl = Zcl.Frame.fromBuffer(clusterId, Zcl.Header.fromBuffer(data), data, {});
     } catch (err) {
@@ -615,7 +616,7 @@ export class ZStackEmulator {
   }
 
   /** The device's answer(s) to a ZCL frame from the coordinator. */
-  private answer(d: DeviceState, zcl: InstanceType<typeof Zcl.Frame>, clusterId: number, ep: number): { clusterId: number; endpoint: number; frame: Buffer }[] {
+  private answer(d: DeviceState, zcl: Zcl.Frame, clusterId: number, ep: number): { clusterId: number; endpoint: number; frame: Buffer }[] {
     const model = MODELS[d.model]!;
     const h = zcl.header;
     const tsn = h.transactionSequenceNumber;

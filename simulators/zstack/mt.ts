@@ -40,7 +40,6 @@ const definition = (require(`${base}/znp/definition`) as { default: Record<numbe
 const BuffaloZnp = (require(`${base}/znp/buffaloZnp`) as { default: new (b: Buffer) => BuffaloLike }).default;
 const ParameterType = (require(`${base}/znp/parameterType`) as { default: Record<string, number> }).default;
 const { Frame } = require(`${base}/unpi/frame`) as { Frame: new (type: number, subsystem: number, commandID: number, data: Buffer) => UnpiFrame };
-const { Parser } = require(`${base}/unpi/parser`) as { Parser: new () => NodeJS.ReadWriteStream & { on(ev: 'parsed', cb: (f: UnpiFrame) => void): void } };
 /** herdsman's NV structs (NIB, key descriptors), used to lay out the items the host reads back. */
 export const Structs = require(`${base}/structs`) as {
   nib(data?: Buffer, alignment?: string): Record<string, unknown> & { serialize(alignment?: string): Buffer };
@@ -124,6 +123,32 @@ export function rawFrame(type: number, subsystem: number, commandId: number, dat
   return new Frame(type, subsystem, commandId, data).toBuffer();
 }
 
-export function newParser(): NodeJS.ReadWriteStream & { on(ev: 'parsed', cb: (f: UnpiFrame) => void): void } {
-  return new Parser();
+/**
+ * Splits a byte stream into UNPI frames (our own: herdsman's parser logs every byte through its
+ * global logger). Bytes before a SOF are skipped; a frame with a bad checksum is dropped.
+ */
+export function newParser(onFrame: (f: UnpiFrame) => void): (chunk: Buffer) => void {
+  let buf: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    for (;;) {
+      const sof = buf.indexOf(0xfe);
+      if (sof < 0) {
+        buf = Buffer.alloc(0);
+        return;
+      }
+      if (sof > 0) buf = buf.subarray(sof);
+      if (buf.length < 5) return;
+      const len = buf[1]!;
+      if (buf.length < len + 5) return;
+      const body = buf.subarray(1, len + 4);
+      let fcs = 0;
+      for (const b of body) fcs ^= b;
+      const ok = fcs === buf[len + 4];
+      const cmd0 = buf[2]!;
+      const frame = new Frame(cmd0 >> 5, cmd0 & 0x1f, buf[3]!, Buffer.from(buf.subarray(4, 4 + len)));
+      buf = buf.subarray(len + 5);
+      if (ok) onFrame(frame);
+    }
+  };
 }
