@@ -85,15 +85,18 @@ function makeReading(kind: Kind, dev: string, rng: Rng, now: number): Omit<Readi
   }
 }
 
+/** The (site, gateway) ids runLoad uses, so that a caller can provision them beforehand. */
+export function loadGatewayIds(homes: number, site = 'load', homesPerSite = 500): { site: string; gateway: string }[] {
+  const pad = String(homes).length;
+  return Array.from({ length: homes }, (_, i) => ({ site: `${site}-${Math.floor(i / homesPerSite) + 1}`, gateway: `gw-${String(i + 1).padStart(pad, '0')}` }));
+}
+
 export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
   const log = opts.log ?? silentLogger;
   const rng = new Rng(`load/${opts.seed ?? 1}`);
-  const perSite = opts.homesPerSite ?? 500;
   const devCount = opts.devicesPerHome ?? 5;
-  const pad = String(opts.homes).length;
-  const gws = Array.from({ length: opts.homes }, (_, i) => ({
-    site: `${opts.site ?? 'load'}-${Math.floor(i / perSite) + 1}`,
-    gateway: `gw-${String(i + 1).padStart(pad, '0')}`,
+  const gws = loadGatewayIds(opts.homes, opts.site, opts.homesPerSite).map((id, i) => ({
+    ...id,
     outbox: new MemoryOutbox(),
     uplink: undefined as Uplink | undefined,
     devices: Array.from({ length: devCount }, (_, k) => ({ id: `h${i + 1}-d${k}`, kind: KINDS_CYCLE[k % KINDS_CYCLE.length] as Kind })),
