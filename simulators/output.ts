@@ -45,6 +45,12 @@ export interface DriveOptions {
   speed: Speed;
   /** Simulated time that maps to the wall-clock start (pacing origin). */
   simStart: number;
+  /**
+   * Wall-clock time that `simStart` maps to; default: when drive() starts. A live pilot with
+   * history passes `simStart` itself (speed 1): what is already past is sent at once, the rest
+   * as it happens.
+   */
+  wallOrigin?: number;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
   progressEveryMs?: number;
@@ -65,6 +71,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 /** Feeds `items` to `sink` at the pace of `speed`. Resolves with the final progress (aborted or not). */
 export async function drive(items: Iterable<Item>, sink: Sink, opts: DriveOptions): Promise<Progress & { aborted: boolean }> {
   const wallStart = Date.now();
+  const origin = opts.wallOrigin ?? wallStart;
   const p: Progress = { readings: 0, malformed: 0, simTime: NaN, wallMs: 0, rate: 0 };
   let lastReadings = 0;
   let lastWall = wallStart;
@@ -87,7 +94,7 @@ export async function drive(items: Iterable<Item>, sink: Sink, opts: DriveOption
         break;
       }
       if (opts.speed !== 'max') {
-        const due = wallStart + (item.at - opts.simStart) / opts.speed;
+        const due = origin + (item.at - opts.simStart) / opts.speed;
         const wait = due - Date.now();
         if (wait > 2) await sleep(wait, opts.signal);
         if (opts.signal?.aborted) {

@@ -23,6 +23,8 @@ export interface RunScenarioOptions {
   log?: Logger;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** Wall-clock time that `from` maps to (see DriveOptions.wallOrigin); default: now. */
+  wallOrigin?: number;
   /** MQTT sink tuning. */
   drainTimeoutMs?: number;
   resendAfterMs?: number;
@@ -56,7 +58,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunResult> 
     sink = mqtt;
   }
   log.info({ scenario: scenario.name, seed: info.seed, from: new Date(info.from).toISOString(), end: Number.isFinite(info.end) ? new Date(info.end).toISOString() : null, speed, homes: info.homes.length, output: opts.out !== undefined ? 'ndjson' : opts.url }, 'sim: starting');
-  const result = await drive(items(simulate(sim)), sink, { speed, simStart: info.from, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  const result = await drive(items(simulate(sim)), sink, { speed, simStart: info.from, ...(opts.wallOrigin !== undefined ? { wallOrigin: opts.wallOrigin } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
   log.info({ readings: result.readings, malformed: result.malformed, aborted: result.aborted, wallMs: result.wallMs }, 'sim: finished');
   return { ...result, from: info.from, end: info.end, seed: info.seed };
 }
@@ -66,6 +68,11 @@ export interface StreamScenarioOptions {
   seed: string | number;
   /** Start of simulated time, epoch ms (`Date.now()` for a live pilot). */
   from: number;
+  /**
+   * Live pilot with history: simulated time is pinned to the wall clock (speed 1), so whatever
+   * lies between `from` and now is sent at once and the rest as it happens.
+   */
+  live?: boolean;
   /** 1 = real time; 60 = a minute a second; 'max' = as fast as possible. */
   speed: Speed;
   url: string;
@@ -87,7 +94,8 @@ export async function streamScenario(opts: StreamScenarioOptions): Promise<void>
     seed: opts.seed,
     from: opts.from,
     days: null,
-    speed: opts.speed,
+    speed: opts.live ? 1 : opts.speed,
+    ...(opts.live ? { wallOrigin: opts.from } : {}),
     url: opts.url,
     credentials: opts.credentials,
     log,
