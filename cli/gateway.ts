@@ -4,9 +4,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { Config } from '../lib/config.ts';
 import { logger } from '../lib/log.ts';
-import { startGateway } from '../gateway/index.ts';
-import { ZStackEmulator } from '../simulators/zstack/emulator.ts';
-import { DEFAULT_DEVICES, MODELS } from '../simulators/zstack/models.ts';
+// zigbee-herdsman and the converters are loaded only by the commands that need them.
+const MODEL_NAMES = 'leak: Aqara SJCGQ11LM; fall: Tuya MIR-HE200-TY; bed: Tuya TS0601_bed_presence_sensor; door: Aqara MCCGQ11LM; motion: SONOFF SNZB-03; sos: Tuya TS0215A_sos; climate: SONOFF SNZB-02';
 
 export interface GatewayCliContext {
   config(overrides?: Partial<Config>): Config;
@@ -45,6 +44,7 @@ export function registerGatewayCommands(program: Command, ctx: GatewayCliContext
     .option('--permit-join <seconds>', 'open a pairing window at start (TESTBED_ZIGBEE_PERMIT_JOIN_S)', whole('seconds'))
     .action(async (o: { zigbeePort?: string; permitJoin?: number }) => {
       const cfg = ctx.config({ ...(o.zigbeePort !== undefined ? { zigbeePort: o.zigbeePort } : {}), ...(o.permitJoin !== undefined ? { zigbeePermitJoinS: o.permitJoin } : {}) });
+      const { startGateway } = await import('../gateway/gateway.ts');
       const gw = await startGateway(cfg, { log: logger('gateway') });
       onSignals(() => gw.stop());
     });
@@ -52,12 +52,12 @@ export function registerGatewayCommands(program: Command, ctx: GatewayCliContext
   const sim = program.commands.find((c) => c.name() === 'sim') ?? program.command('sim').description('Simulators.');
   sim
     .command('zstack')
-    .description(`Z-Stack coordinator emulator on tcp://127.0.0.1:<port> for zigbee-herdsman (adapter zstack), with virtual devices (${Object.values(MODELS).map((m) => `${m.name}: ${m.model}`).join('; ')}). Prints {"url": …} once listening.`)
+    .description(`Z-Stack coordinator emulator on tcp://127.0.0.1:<port> for zigbee-herdsman (adapter zstack), with virtual devices (${MODEL_NAMES}). Prints a line {"url": …} on stdout once listening.`)
     .option('--port <port>', 'TCP port (0 = any free port)', whole('port'), 0)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--interval-ms <ms>', 'base report interval; each model reports every few intervals (0 = only on demand)', whole('ms'), 5000)
     .option('--state <file>', 'persist NV, network and joined devices here (a restart resumes the network)')
-    .option('--devices <models>', `comma-separated models, one device each (default: ${DEFAULT_DEVICES.map((d) => d.model).join(',')})`)
+    .option('--devices <models>', 'comma-separated models, one device each (default: leak,fall,bed,door,motion,sos,climate)')
     .option('--drop-every-s <s>', 'fault: drop the host connection every s seconds', whole('seconds'))
     .option('--reset-after-s <s>', 'fault: reset the coordinator once after s seconds', whole('seconds'))
     .option('--fail-deliveries <n>', 'fault: the first n deliveries to devices fail (MAC no-ack)', whole('count'))
@@ -65,6 +65,8 @@ export function registerGatewayCommands(program: Command, ctx: GatewayCliContext
     .option('--battery <ieee=pct...>', 'fault: set a device\'s battery (drain)')
     .option('--leave-rejoin-every-s <s>', 'fault: every s seconds one device leaves and rejoins 2 s later with a new address', whole('seconds'))
     .action(async (o: { port: number; host: string; intervalMs: number; state?: string; devices?: string; dropEveryS?: number; resetAfterS?: number; failDeliveries?: number; silence?: string[]; battery?: string[]; leaveRejoinEveryS?: number }) => {
+      const { ZStackEmulator } = await import('../simulators/zstack/emulator.ts');
+      const { DEFAULT_DEVICES, MODELS } = await import('../simulators/zstack/models.ts');
       const log = logger('zstack-emu');
       const devices = o.devices
         ? o.devices.split(',').map((name, i) => {

@@ -13,7 +13,7 @@ import { OutboxFullError, SqliteOutbox } from './outbox.ts';
 import { Uplink } from './uplink.ts';
 import { loadDevicesFile, type DevicesFile } from './devices-file.ts';
 import type { DeviceHealth, Source, SourceSink } from './source.ts';
-import { HerdsmanSource, type HerdsmanSourceOptions } from './zigbee/herdsman-source.ts';
+import type { HerdsmanSource, HerdsmanSourceOptions } from './zigbee/herdsman-source.ts';
 import { Z2mSource } from './z2m-source.ts';
 import { VendorMqttSource, loadVendorMap } from './vendor-mqtt-source.ts';
 
@@ -60,7 +60,7 @@ export async function startGateway(cfg: Config, opts: GatewayOptions): Promise<G
     site,
     gateway,
     outbox,
-    log,
+    log: opts.log,
     ...(opts.resendAfterMs ? { resendAfterMs: opts.resendAfterMs } : {}),
   });
 
@@ -106,6 +106,8 @@ export async function startGateway(cfg: Config, opts: GatewayOptions): Promise<G
   const sources: Source[] = [];
   let zigbee: HerdsmanSource | undefined;
   if (cfg.zigbeePort) {
+    // Loaded only when Zigbee is configured: herdsman and the converters cost ~50 MB.
+    const { HerdsmanSource } = await import('./zigbee/herdsman-source.ts');
     zigbee = new HerdsmanSource({
       dataDir: cfg.dataDir,
       port: cfg.zigbeePort,

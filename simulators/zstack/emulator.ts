@@ -593,6 +593,8 @@ export class ZStackEmulator {
     const confirm = (status: number): void => {
       setTimeout(() => this.send(areq(Subsystem.AF, 'dataConfirm', { status, endpoint: srcEp, transid })), 3);
     };
+    // Broadcasts (Green Power pairing, permit join to all) are sent and confirmed; nobody answers.
+    if (dstaddr >= 0xfff8 || (req.dstaddrmode !== undefined && req.dstaddrmode !== 2 && req.dstaddrmode !== 3)) return confirm(Status.SUCCESS);
     if (!d || !d.joined) return confirm(Status.NWK_NO_ROUTE);
     if (this.silent.has(d.ieee)) return confirm(Status.MAC_TRANSACTION_EXPIRED);
     for (const key of [d.ieee, '*']) {
