@@ -10,7 +10,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ID_PATTERN } from '../devices/contract.ts';
 import { openSqlite, transaction, type DatabaseSync } from '../lib/sqlite.ts';
-import { hashPasswordSync, randomPassword, verifyPassword } from './password.ts';
+import { GENERATED_SECRET_COST, hashPasswordSync, randomPassword, verifyPassword } from './password.ts';
 
 export type ServiceRole = 'ingest' | 'monitor' | 'admin';
 export const SERVICE_ROLES: readonly ServiceRole[] = ['ingest', 'monitor', 'admin'];
@@ -148,7 +148,7 @@ export class CredentialStore {
     const username = gatewayUsername(site, gateway);
     const password = randomPassword();
     // Hash before taking the write lock: scrypt takes tens of ms and the broker reads meanwhile.
-    const hash = hashPasswordSync(password);
+    const hash = hashPasswordSync(password, GENERATED_SECRET_COST);
     const { db, stmt } = this.own();
     transaction(db, () => {
       const existing = stmt.byUsername.get(username) as Row | undefined;

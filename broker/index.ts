@@ -20,7 +20,7 @@ import { ConnectRateLimiter } from './rate-limit.ts';
 
 export { CredentialStore, gatewayUsername, SERVICE_ROLES, type Principal, type ServiceRole, type GatewayRecord, type IssuedCredential, type GatewayCredential, type GatewayDirectory } from './credentials.ts';
 export { mayPublish, maySubscribe, mayWill, filterCovers } from './acl.ts';
-export { hashPassword, verifyPassword, randomPassword } from './password.ts';
+export { hashPassword, verifyPassword, randomPassword, GENERATED_SECRET_COST } from './password.ts';
 export { BindError } from './listeners.ts';
 
 export interface ServiceAccount {

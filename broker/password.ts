@@ -14,6 +14,13 @@ import { randomBytes, scrypt, scryptSync, timingSafeEqual, type ScryptOptions } 
  * interactive logins, but these are 24-byte random secrets (not guessable words), so the cost only
  * has to make a stolen table useless for human-chosen service passwords, and connects stay cheap. */
 export const DEFAULT_COST = { N: 16384, r: 8, p: 1 } as const;
+/**
+ * N=2^10 (~3 ms) for secrets we generate ourselves (gateway passwords: 24 random bytes, 192 bits).
+ * A slow KDF protects guessable passwords; nothing guesses 192 random bits, however fast the hash.
+ * What the cost does buy is connect storms: after a broker restart every gateway reconnects at
+ * once, and at 2^14 (~80 ms here, more on a busy core) 2,000 gateways took minutes to get back in.
+ */
+export const GENERATED_SECRET_COST = { N: 1024, r: 8, p: 1 } as const;
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
 /** Refuse absurd parameters from a tampered record instead of allocating gigabytes. */

@@ -28,7 +28,15 @@ const started = Date.now();
 /** Provisioning the simulated pilot's gateways is the system's own doing, audited as such. */
 const SIM_ACTOR: Actor = { id: 'system:sim', role: 'admin', orgId: null, tokenId: null };
 
-export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: { speed: number; seed: number } | undefined }): Promise<Centre> {
+export interface SimOptions {
+  seed: number;
+  /** Live: pinned to the wall clock, starting `backfillHours` ago (that history is sent at once). */
+  backfillHours: number;
+  /** Instead of live: this speed from now on (ahead of the clock when > 1). */
+  speed?: number | undefined;
+}
+
+export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimOptions | undefined }): Promise<Centre> {
   const log = logger('centre');
   const closers: (() => Promise<void> | void)[] = [];
   const close = async () => {
@@ -104,11 +112,13 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: { sp
 
     if (opts.sim && broker) {
       const abort = new AbortController();
+      const live = opts.sim.speed === undefined || opts.sim.speed === 1;
       const streaming = streamScenario({
         scenario: 'demo',
         seed: opts.sim.seed,
-        from: Date.now(),
-        speed: opts.sim.speed,
+        from: live ? Date.now() - opts.sim.backfillHours * 3600_000 : Date.now(),
+        speed: opts.sim.speed ?? 1,
+        live,
         url: mqttUrl,
         // Each run re-provisions the demo gateways: the simulator is their only holder.
         credentials: async (site: string, gw: string) => (await registry.createGateway(SIM_ACTOR, { siteId: site, gateway: gw }, { rotate: true, createSite: true })).credentials,
@@ -128,7 +138,9 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: { sp
       httpPort !== undefined ? `  HTTP        http://${cfg.httpHost}:${httpPort}   (/health, /metrics, /api/v1/dead-letters, API docs at /docs)` : '',
       `  registry    ${registry.db.dialect === 'postgres' ? `PostgreSQL ${registry.db.where}` : `SQLite ${registry.db.where}`}`,
       `  store       ${cfg.influxUrl ? `InfluxDB ${cfg.influxUrl} db=${cfg.influxDb}` : `embedded SQLite in ${cfg.dataDir}`}`,
-      opts.sim ? `  simulation  demo pilot streaming at ×${opts.sim.speed} (seed ${opts.sim.seed}); --no-sim to turn it off` : '',
+      opts.sim
+        ? `  simulation  demo pilot: 3 sites, 12 homes, ${opts.sim.speed && opts.sim.speed !== 1 ? `×${opts.sim.speed}` : `live, with the last ${opts.sim.backfillHours} h sent at once`} (seed ${opts.sim.seed}); --no-sim to turn it off`
+        : '',
       broker ? '  add a gateway: testbed gateway add --site <site> --gateway <id>; an API token: testbed token create --role admin' : '',
     ].filter(Boolean);
     process.stderr.write(lines.join('\n') + '\n');

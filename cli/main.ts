@@ -52,11 +52,13 @@ program
   .addOption(portOption('--mqtt-port <port>', 'MQTT port (TESTBED_MQTT_PORT)'))
   .addOption(portOption('--http-port <port>', 'HTTP port (TESTBED_HTTP_PORT)'))
   .option('--no-sim', 'do not stream the simulated demo pilot')
-  .option('--sim-speed <x>', 'speed of the simulated pilot: 1 = real time, 60 = a minute a second', '1')
+  .option('--sim-history <hours>', 'the simulated pilot starts this many hours ago; that history is sent at once, then it runs live', '24')
+  .option('--sim-speed <x>', 'run the pilot at this speed from now instead of live (×60 = a minute a second; readings then lie in the future)')
   .option('--sim-seed <n>', 'seed of the simulated pilot', '1')
-  .action(async (o: { mqttPort?: number; httpPort?: number; sim: boolean; simSpeed: string; simSeed: string }) => {
+  .action(async (o: { mqttPort?: number; httpPort?: number; sim: boolean; simHistory: string; simSpeed?: string; simSeed: string }) => {
     const cfg = config(portOverrides(o));
-    const centre = await startCentre(cfg, { roles: ['broker', 'ingest', 'http'], sim: o.sim ? { speed: Number(o.simSpeed), seed: Number(o.simSeed) } : undefined });
+    const sim = o.sim ? { seed: Number(o.simSeed), backfillHours: Number(o.simHistory), speed: o.simSpeed !== undefined ? Number(o.simSpeed) : undefined } : undefined;
+    const centre = await startCentre(cfg, { roles: ['broker', 'ingest', 'http'], sim });
     onShutdown(centre.close);
   });
 
@@ -198,7 +200,21 @@ program
     process.stdout.write(describeConfig(config()) + '\n');
   });
 
-registerSimCommands(program, { config: () => config() });
+// Virtual gateways of `sim run`, `replay` and `load` are provisioned in the registry like real ones
+// (so that a running `testbed up` on the same data dir or database accepts them); one registry
+// handle for the whole command, as `load` provisions thousands.
+let simRegistry: Promise<Registry> | undefined;
+registerSimCommands(program, {
+  config: () => config(),
+  credentials: async (site: string, gw: string) => {
+    simRegistry ??= (() => {
+      const cfg = config();
+      return openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
+    })();
+    const registry = await simRegistry;
+    return (await registry.createGateway(cliActor(), { siteId: site, gateway: gw }, { rotate: true, createSite: true })).credentials;
+  },
+});
 registerGatewayCommands(program, { config: (overrides) => config(overrides) });
 
 function onShutdown(close: () => Promise<void>): void {

@@ -14,7 +14,7 @@
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DEVICE_ID_PATTERN, KIND_NAMES, isKind } from '../devices/index.ts';
-import { hashPassword, randomPassword, gatewayUsername } from '../broker/index.ts';
+import { hashPassword, randomPassword, gatewayUsername, GENERATED_SECRET_COST } from '../broker/index.ts';
 import { DbConstraintError, type Database, type Param, type Queryable, type Row } from './db.ts';
 import { ID_PATTERN, PSEUDONYM_PATTERN, newId, newPseudonym } from './ids.ts';
 
@@ -834,7 +834,7 @@ export class Registry {
     checkSlug('gateway', body.gateway);
     const username = gatewayUsername(body.siteId, body.gateway);
     const password = randomPassword();
-    const hash = await hashPassword(password); // before the transaction: scrypt takes tens of ms
+    const hash = await hashPassword(password, GENERATED_SECRET_COST); // before the transaction: scrypt takes a few ms
     const gw = await this.#write(async (q) => {
       if (!(await byId(q, 'sites', body.siteId))) {
         if (!opts.createSite) throw badRequest(`site '${body.siteId}' does not exist`);
