@@ -30,10 +30,10 @@ import { openSqlite, type DatabaseSync } from '../lib/sqlite.ts';
 import type { Logger } from '../lib/log.ts';
 import { silentLogger } from '../lib/log.ts';
 import type { Config } from '../lib/config.ts';
-import { KINDS, QUALITY_FIELDS, isKind, type Kind, type Value } from '../devices/index.ts';
+import { KINDS, KIND_NAMES, QUALITY_FIELDS, isKind, type Kind, type Value } from '../devices/index.ts';
 import { LineProtocolError, toLine } from './line-protocol.ts';
 import type { DeadLetterStore } from './dead-letters.ts';
-import type { ReadingQuery, ReadingStore, StorePoint, StoredReading, WriteResult } from './types.ts';
+import { BED_SPAN_CAP_MS, DAY_MS, NIGHT_FROM_H, NIGHT_TO_H, localDayStart, reportingSlotMs, type DeviceDay, type DeviceDayQuery, type DeviceLast, type ReadingQuery, type ReadingStore, type StorePoint, type StoredReading, type WriteResult } from './types.ts';
 import { ingestMetrics } from './metrics.ts';
 
 export interface InfluxStoreOptions {
@@ -468,6 +468,117 @@ export class InfluxStore implements ReadingStore {
     }
     out.sort((a, b) => a.ts - b.ts || a.device.localeCompare(b.device) || a.seq - b.seq);
     return q.limit !== undefined ? out.slice(0, q.limit) : out;
+  }
+
+  async #series(query: string): Promise<{ name: string; tags: Record<string, string>; columns: string[]; values: unknown[][] }[]> {
+    const raw = (await this.#ql.queryRaw(query, { database: this.opts.db })) as {
+      results?: { error?: string; series?: { name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }[] }[];
+    };
+    const result = raw.results?.[0];
+    if (result?.error) throw new Error(`InfluxQL: ${result.error}`);
+    return (result?.series ?? []).map((x) => ({ ...x, tags: x.tags ?? {} }));
+  }
+
+  /** Newest reading per device: last(seq) and last(battery), grouped by every tag, in InfluxDB. */
+  async lastSeen(q: { since?: number | undefined } = {}): Promise<DeviceLast[]> {
+    const where = q.since !== undefined ? ` WHERE time >= ${Math.floor(q.since)}ms` : '';
+    const out = new Map<string, DeviceLast>();
+    for (const s of await this.#series(`SELECT last(seq) AS seq FROM /.*/${where} GROUP BY *`)) {
+      if (!isKind(s.name)) continue;
+      const { site = '', gateway = '', device = '', ...extra } = s.tags;
+      const row = s.values[0];
+      if (!row) continue;
+      const ts = rfc3339ToMs(String(row[0]));
+      const key = `${site}/${gateway}/${device}`;
+      const prev = out.get(key);
+      // A device re-attributed (home tag changed) has several series: keep the newest.
+      if (!prev || prev.ts < ts) out.set(key, { site, gateway, device, kind: s.name, ts, seq: Number(row[1]), tags: Object.fromEntries(Object.entries(extra).filter(([, x]) => x !== '')) });
+    }
+    const seen = new Map<string, number>();
+    for (const s of await this.#series(`SELECT last(battery) AS battery FROM /.*/${where} GROUP BY site, gateway, device`)) {
+      const row = s.values[0];
+      if (!row) continue;
+      const key = `${s.tags.site}/${s.tags.gateway}/${s.tags.device}`;
+      const ts = rfc3339ToMs(String(row[0]));
+      const d = out.get(key);
+      if (d && (seen.get(key) ?? -1) < ts) (seen.set(key, ts), (d.battery = Number(row[1])));
+    }
+    return [...out.values()];
+  }
+
+  /**
+   * Per device and local day, aggregated by InfluxDB: count/min/max of seq, slots covered (a
+   * subquery counting non-empty slot buckets), hydration sums, night flushes (hourly counts,
+   * folded here), and bed occupancy (from the bed readings, few per day).
+   */
+  async deviceDays(q: DeviceDayQuery): Promise<DeviceDay[]> {
+    const offMin = q.utcOffsetMin ?? 0;
+    const from = localDayStart(q.from, offMin);
+    const to = localDayStart(q.to - 1, offMin) + DAY_MS;
+    // Bucket boundaries fall on local midnight: offset = -utcOffset, modulo the bucket.
+    const shift = (bucketMin: number) => `${(((-offMin) % bucketMin) + bucketMin) % bucketMin}m`;
+    const siteCond = q.site !== undefined ? ` AND "site" = '${q.site.replace(/'/g, "\\'")}'` : '';
+    const where = `WHERE time >= ${from}ms AND time < ${to}ms${siteCond}`;
+    const out = new Map<string, DeviceDay>();
+    const keyOf = (kind: string, t: Record<string, string>, day: number) => `${t.site}/${t.gateway}/${t.device}/${kind}/${day}`;
+    for (const s of await this.#series(`SELECT count(seq) AS n, min(seq) AS lo, max(seq) AS hi FROM /.*/ ${where} GROUP BY time(1d, ${shift(1440)}), "site", "gateway", "device" fill(none)`)) {
+      if (!isKind(s.name)) continue;
+      for (const row of s.values) {
+        const day = rfc3339ToMs(String(row[0]));
+        const key = keyOf(s.name, s.tags, day);
+        const prev = out.get(key);
+        const n = Number(row[1]), lo = Number(row[2]), hi = Number(row[3]);
+        if (prev) (prev.readings += n, (prev.minSeq = Math.min(prev.minSeq, lo)), (prev.maxSeq = Math.max(prev.maxSeq, hi)));
+        else out.set(key, { site: s.tags.site ?? '', gateway: s.tags.gateway ?? '', device: s.tags.device ?? '', kind: s.name, day, readings: n, minSeq: lo, maxSeq: hi, slots: 0 });
+      }
+    }
+    // Slots: one subquery per slot length (kinds grouped by it).
+    const bySlot = new Map<number, Kind[]>();
+    for (const k of KIND_NAMES) bySlot.set(reportingSlotMs(k), [...(bySlot.get(reportingSlotMs(k)) ?? []), k]);
+    for (const [slotMs, kinds] of bySlot) {
+      const slotMin = slotMs / 60_000;
+      for (const kind of kinds) {
+        const sql = `SELECT count(n) AS slots FROM (SELECT count(seq) AS n FROM ${quoteIdent(kind)} ${where} GROUP BY time(${slotMin}m, ${shift(slotMin)}), "site", "gateway", "device" fill(none)) ${where} GROUP BY time(1d, ${shift(1440)}), "site", "gateway", "device" fill(none)`;
+        for (const s of await this.#series(sql)) {
+          for (const row of s.values) {
+            const d = out.get(keyOf(kind, s.tags, rfc3339ToMs(String(row[0]))));
+            if (d) d.slots += Number(row[1]);
+          }
+        }
+      }
+    }
+    for (const s of await this.#series(`SELECT sum(intake_ml) AS x FROM "hydration" ${where} GROUP BY time(1d, ${shift(1440)}), "site", "gateway", "device" fill(none)`)) {
+      for (const row of s.values) {
+        const d = out.get(keyOf('hydration', s.tags, rfc3339ToMs(String(row[0]))));
+        if (d) d.intakeMl = (d.intakeMl ?? 0) + Number(row[1]);
+      }
+    }
+    for (const s of await this.#series(`SELECT count(flush) AS x FROM "toilet" ${where} AND "flush" = true GROUP BY time(1h, ${shift(60)}), "site", "gateway", "device" fill(none)`)) {
+      for (const row of s.values) {
+        const t = rfc3339ToMs(String(row[0]));
+        const h = Math.floor((((t + offMin * 60_000) % DAY_MS) + DAY_MS) % DAY_MS / 3_600_000);
+        const d = out.get(keyOf('toilet', s.tags, localDayStart(t, offMin)));
+        if (d) d.nightFlushes = (d.nightFlushes ?? 0) + (h >= NIGHT_FROM_H || h < NIGHT_TO_H ? Number(row[1]) : 0);
+      }
+    }
+    for (const d of out.values()) if (d.kind === 'toilet') d.nightFlushes ??= 0;
+    const beds = new Map<string, { ts: number; occupied: boolean; tags: Record<string, string> }[]>();
+    for (const s of await this.#series(`SELECT occupied FROM "bed" ${where} GROUP BY "site", "gateway", "device"`)) {
+      const k = `${s.tags.site}/${s.tags.gateway}/${s.tags.device}`;
+      const list = beds.get(k) ?? [];
+      for (const row of s.values) list.push({ ts: rfc3339ToMs(String(row[0])), occupied: row[1] === true, tags: s.tags });
+      beds.set(k, list);
+    }
+    for (const list of beds.values()) {
+      list.sort((a, b) => a.ts - b.ts);
+      list.forEach((r, i) => {
+        const d = out.get(keyOf('bed', r.tags, localDayStart(r.ts, offMin)));
+        if (!d) return;
+        const next = list[i + 1]?.ts ?? r.ts;
+        d.bedMs = (d.bedMs ?? 0) + (r.occupied ? Math.min(next - r.ts, BED_SPAN_CAP_MS) : 0);
+      });
+    }
+    return [...out.values()];
   }
 
   /** Whether init() created (or found) the database. */

@@ -5,8 +5,8 @@
 
 import { join } from 'node:path';
 import { openSqlite, transaction, type DatabaseSync } from '../lib/sqlite.ts';
-import { isKind, type Kind } from '../devices/index.ts';
-import type { ReadingQuery, ReadingStore, StorePoint, StoredReading, WriteResult } from './types.ts';
+import { KIND_NAMES, isKind, type Kind } from '../devices/index.ts';
+import { BED_SPAN_CAP_MS, DAY_MS, NIGHT_FROM_H, NIGHT_TO_H, localDayStart, reportingSlotMs, type DeviceDay, type DeviceDayQuery, type DeviceLast, type ReadingQuery, type ReadingStore, type StorePoint, type StoredReading, type WriteResult } from './types.ts';
 
 export class SqliteStore implements ReadingStore {
   readonly name = 'sqlite' as const;
@@ -72,6 +72,66 @@ export class SqliteStore implements ReadingStore {
 
   depth(): number {
     return 0;
+  }
+
+  async lastSeen(q: { since?: number | undefined } = {}): Promise<DeviceLast[]> {
+    // The newest reading per device (SQLite's bare-column rule: with max(ts) the other columns come from that row).
+    const rows = this.#db
+      .prepare(`SELECT site, gateway, device, kind, max(ts) AS ts, seq, tags FROM readings ${q.since !== undefined ? 'WHERE ts >= ?' : ''} GROUP BY site, gateway, device`)
+      .all(...(q.since !== undefined ? [q.since] : [])) as { site: string; gateway: string; device: string; kind: string; ts: number; seq: number; tags: string | null }[];
+    const battery = new Map<string, number>();
+    for (const b of this.#db
+      .prepare(`SELECT site, gateway, device, max(ts) AS ts, json_extract(q, '$.battery') AS battery FROM readings WHERE q IS NOT NULL AND json_extract(q, '$.battery') IS NOT NULL ${q.since !== undefined ? 'AND ts >= ?' : ''} GROUP BY site, gateway, device`)
+      .all(...(q.since !== undefined ? [q.since] : [])) as { site: string; gateway: string; device: string; battery: number }[])
+      battery.set(`${b.site}/${b.gateway}/${b.device}`, Number(b.battery));
+    return rows.map((r) => ({
+      site: r.site, gateway: r.gateway, device: r.device, kind: r.kind as Kind, ts: Number(r.ts), seq: Number(r.seq),
+      battery: battery.get(`${r.site}/${r.gateway}/${r.device}`), tags: r.tags ? JSON.parse(r.tags) : {},
+    }));
+  }
+
+  async deviceDays(q: DeviceDayQuery): Promise<DeviceDay[]> {
+    const off = (q.utcOffsetMin ?? 0) * 60_000;
+    const from = localDayStart(q.from, q.utcOffsetMin);
+    const to = localDayStart(q.to - 1, q.utcOffsetMin) + DAY_MS;
+    const site = q.site !== undefined ? ' AND site = ?' : '';
+    const args: (string | number)[] = [from, to, ...(q.site !== undefined ? [q.site] : [])];
+    // Slot length per kind, as a CASE (the catalogue is code, not a table).
+    const slotCase = `CASE kind ${[...new Set(KIND_NAMES.map((k) => reportingSlotMs(k)))].flatMap((ms) => { const ks = KIND_NAMES.filter((k) => reportingSlotMs(k) === ms); return ks.map((k) => `WHEN '${k}' THEN ${ms}`); }).join(' ')} ELSE 3600000 END`;
+    const dayExpr = `((ts + ${off}) / ${DAY_MS})`;
+    const out = new Map<string, DeviceDay>();
+    for (const r of this.#db
+      .prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, count(*) AS n, min(seq) AS lo, max(seq) AS hi, count(DISTINCT (ts + ${off}) / (${slotCase})) AS slots
+        FROM readings WHERE ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`)
+      .all(...args) as { site: string; gateway: string; device: string; kind: string; d: number; n: number; lo: number; hi: number; slots: number }[]) {
+      out.set(`${r.site}/${r.gateway}/${r.device}/${r.kind}/${r.d}`, {
+        site: r.site, gateway: r.gateway, device: r.device, kind: r.kind as Kind, day: Number(r.d) * DAY_MS - off,
+        readings: Number(r.n), minSeq: Number(r.lo), maxSeq: Number(r.hi), slots: Number(r.slots),
+      });
+    }
+    const add = (rows: { site: string; gateway: string; device: string; kind: string; d: number; x: number }[], field: 'intakeMl' | 'nightFlushes' | 'bedMs') => {
+      for (const r of rows) {
+        const dd = out.get(`${r.site}/${r.gateway}/${r.device}/${r.kind}/${r.d}`);
+        if (dd) dd[field] = Number(r.x ?? 0);
+      }
+    };
+    type Agg = { site: string; gateway: string; device: string; kind: string; d: number; x: number };
+    add(this.#db.prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, sum(json_extract(v, '$.intake_ml')) AS x FROM readings WHERE kind = 'hydration' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`).all(...args) as Agg[], 'intakeMl');
+    const hour = `(((ts + ${off}) % ${DAY_MS}) / 3600000)`;
+    add(
+      this.#db.prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, sum(CASE WHEN json_extract(v, '$.flush') AND (${hour} >= ${NIGHT_FROM_H} OR ${hour} < ${NIGHT_TO_H}) THEN 1 ELSE 0 END) AS x FROM readings WHERE kind = 'toilet' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`).all(...args) as Agg[],
+      'nightFlushes',
+    );
+    add(
+      this.#db
+        .prepare(`SELECT site, gateway, device, kind, d, sum(dur) AS x FROM (
+          SELECT site, gateway, device, kind, ${dayExpr} AS d,
+            CASE WHEN json_extract(v, '$.occupied') THEN min(coalesce(lead(ts) OVER (PARTITION BY site, gateway, device ORDER BY ts), ts) - ts, ${BED_SPAN_CAP_MS}) ELSE 0 END AS dur
+          FROM readings WHERE kind = 'bed' AND ts >= ? AND ts < ?${site}) GROUP BY site, gateway, device, kind, d`)
+        .all(...args) as Agg[],
+      'bedMs',
+    );
+    return [...out.values()];
   }
 
   async close(): Promise<void> {

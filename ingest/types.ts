@@ -1,6 +1,6 @@
 // What ingest hands a store, and what every store (InfluxDB, embedded SQLite) promises back.
 
-import type { Kind, Quality, Reading, Value } from '../devices/index.ts';
+import { KINDS, type Kind, type Quality, type Reading, type Value } from '../devices/index.ts';
 
 /** One accepted reading on its way to the store, with where it came from. */
 export interface StorePoint {
@@ -54,7 +54,79 @@ export interface ReadingStore {
    */
   write(points: StorePoint[]): Promise<WriteResult>;
   queryReadings(q?: ReadingQuery): Promise<StoredReading[]>;
+  /** The newest reading of every device measured in [since, now) (monitoring seeds last-seen from it). Aggregated in the store. */
+  lastSeen(q?: { since?: number | undefined }): Promise<DeviceLast[]>;
+  /** Per device and local day: counts, seq range, reporting slots covered, and the outcome sums. Aggregated in the store. */
+  deviceDays(q: DeviceDayQuery): Promise<DeviceDay[]>;
   /** Points accepted by write() but not yet confirmed by the backing database (the spool). */
   depth(): number;
   close(): Promise<void>;
+}
+
+// ── aggregates for monitoring (completeness, loss accounting, outcomes) ──────────────────────
+
+/** A device's newest reading: when it was measured, its seq and the last battery it reported. */
+export interface DeviceLast {
+  site: string;
+  gateway: string;
+  device: string;
+  kind: Kind;
+  ts: number;
+  seq: number;
+  battery?: number | undefined;
+  tags: Record<string, string>;
+}
+
+export interface DeviceDayQuery {
+  /** Inclusive / exclusive, epoch ms; rounded out to whole local days. */
+  from: number;
+  to: number;
+  site?: string | undefined;
+  /** Local day = UTC day shifted by this many minutes (whole hours; Nordic winter time: 60). */
+  utcOffsetMin?: number | undefined;
+}
+
+/** One device on one local day. */
+export interface DeviceDay {
+  site: string;
+  gateway: string;
+  device: string;
+  kind: Kind;
+  /** Start of the local day, epoch ms. */
+  day: number;
+  /** Distinct readings measured that day. */
+  readings: number;
+  minSeq: number;
+  maxSeq: number;
+  /** Reporting slots (see reportingSlotMs) with at least one reading. */
+  slots: number;
+  /** hydration: ml drunk. */
+  intakeMl?: number | undefined;
+  /** toilet: flushes between 22:00 and 07:00 local. */
+  nightFlushes?: number | undefined;
+  /** bed: ms occupied (each occupied reading lasts until the next one, at most 4 h). */
+  bedMs?: number | undefined;
+}
+
+const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+/** Bed: one occupied reading counts until the next reading, but never longer than this. */
+export const BED_SPAN_CAP_MS = 4 * HOUR_MS;
+/** Night for toilet visits: local hours [22, 24) and [0, 7). */
+export const NIGHT_FROM_H = 22;
+export const NIGHT_TO_H = 7;
+
+/**
+ * A kind's reporting slot: its reporting interval (periodic heartbeat, or the status report of
+ * event devices), but at least an hour. A slot with no reading is a gap; completeness counts slots.
+ */
+export function reportingSlotMs(kind: Kind): number {
+  const r = KINDS[kind].reporting;
+  return Math.max(HOUR_MS, (r.mode === 'heartbeat' ? r.intervalS : r.heartbeatS) * 1000);
+}
+
+/** Start of the local day containing `ts`. */
+export function localDayStart(ts: number, utcOffsetMin = 0): number {
+  const off = utcOffsetMin * 60_000;
+  return Math.floor((ts + off) / DAY_MS) * DAY_MS - off;
 }
