@@ -98,6 +98,17 @@ describe('emulator faults against the real herdsman', () => {
     await waitFor('climate again', async () => readings.filter((r) => r.dev === CLIMATE).length > n, 10_000);
   }, 30_000);
 
+  it('restart_adapter rebuilds the controller on the same network (resumed), devices kept', async () => {
+    const before = src.list().length;
+    await src.restartAdapter();
+    expect(src.state()).toBe('up');
+    expect(src.lastStart).toBe('resumed');
+    expect(src.list()).toHaveLength(before);
+    const n = readings.filter((r) => r.dev === LEAK).length;
+    emu.trigger(LEAK);
+    await waitFor('a reading after the restart', async () => readings.filter((r) => r.dev === LEAK).length > n, 10_000);
+  }, 30_000);
+
   it('remove_device makes the device leave the network and herdsman forget it', async () => {
     await src.removeDevice(SOS);
     await waitFor('sos left', async () => emu.listDevices().find((d) => d.ieee === SOS)!.joined === false, 10_000);
