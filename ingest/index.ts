@@ -30,7 +30,8 @@ export { SqliteStore } from './sqlite-store.ts';
 export { toLine, timestampNs, escapeKey, escapeMeasurement, escapeStringField, LineProtocolError } from './line-protocol.ts';
 export { SeqWindow } from './dedupe.ts';
 export type { Enrich, PipelineStats } from './pipeline.ts';
-export type { ReadingStore, StorePoint, StoredReading, ReadingQuery, WriteResult } from './types.ts';
+export type { ReadingStore, StorePoint, StoredReading, ReadingQuery, WriteResult, DeviceDay, DeviceDayQuery, DeviceLast } from './types.ts';
+export { DAY_MS, localDayStart, reportingSlotMs } from './types.ts';
 
 export interface IngestOptions {
   config: Config;

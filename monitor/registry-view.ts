@@ -21,6 +21,7 @@ export interface Snapshot {
   assignments: Map<string, RAssignment[]>;
   homeSite: Map<string, string>;
   deviceOrg: Map<string, string>;
+  deviceKind: Map<string, string>;
   gatewayOrg: Map<string, string>;
   siteOrg: Map<string, string | null>;
   trials: RTrial[];
@@ -79,7 +80,7 @@ export class RegistryView {
       absences: await q.all('SELECT participant_id, from_ts, to_ts, reason FROM absences ORDER BY participant_id, from_ts'),
       assignments: await q.all('SELECT device_id, home_id, participant_id, from_ts, to_ts FROM assignments ORDER BY device_id, from_ts'),
       homes: await q.all('SELECT id, site_id FROM homes'),
-      devices: await q.all('SELECT id, org_id FROM devices'),
+      devices: await q.all('SELECT id, org_id, kind FROM devices'),
       gateways: await q.all('SELECT site_id, gateway, org_id FROM gateways'),
       sites: await q.all('SELECT id, org_id FROM sites'),
       trials: await q.all('SELECT id, org_id, start_at, end_at FROM trials'),
@@ -102,7 +103,7 @@ export class RegistryView {
       s.assignments.set(a.deviceId, [...(s.assignments.get(a.deviceId) ?? []), a]);
     }
     for (const r of rows.homes) s.homeSite.set(String(r.id), String(r.site_id));
-    for (const r of rows.devices) s.deviceOrg.set(String(r.id), String(r.org_id));
+    for (const r of rows.devices) (s.deviceOrg.set(String(r.id), String(r.org_id)), s.deviceKind.set(String(r.id), String(r.kind)));
     for (const r of rows.gateways) if (r.org_id !== null) s.gatewayOrg.set(`${r.site_id}/${r.gateway}`, String(r.org_id));
     for (const r of rows.sites) s.siteOrg.set(String(r.id), r.org_id === null ? null : String(r.org_id));
     const ts = new Map<string, string[]>();
@@ -155,5 +156,5 @@ export class RegistryView {
 }
 
 function empty(): Snapshot {
-  return { version: -1, participants: [], byHome: new Map(), byId: new Map(), absences: new Map(), assignments: new Map(), homeSite: new Map(), deviceOrg: new Map(), gatewayOrg: new Map(), siteOrg: new Map(), trials: [] };
+  return { version: -1, participants: [], byHome: new Map(), byId: new Map(), absences: new Map(), assignments: new Map(), homeSite: new Map(), deviceOrg: new Map(), deviceKind: new Map(), gatewayOrg: new Map(), siteOrg: new Map(), trials: [] };
 }
