@@ -65,7 +65,7 @@ function perParticipant(days: ParticipantDay[]): Map<string, PerParticipant> {
   return out;
 }
 
-function siteMetrics(site: string, days: ParticipantDay[], alerts: Alert[]): SiteMetrics {
+function siteMetrics(site: string, days: ParticipantDay[], alerts: Alert[], now: number): SiteMetrics {
   const mine = days.filter((d) => d.site === site);
   const pp = [...perParticipant(mine).values()];
   const vals = (k: Outcome) => pp.map((p) => p[k]).filter((x): x is number => x !== null);
@@ -77,7 +77,7 @@ function siteMetrics(site: string, days: ParticipantDay[], alerts: Alert[]): Sit
       const c = devDays.get(x.device) ?? [0, 0];
       devDays.set(x.device, [c[0] + (x.received > 0 ? 1 : 0), c[1] + 1]);
     }
-  const exposureDays = mine.reduce((a, d) => a + Math.max(0, (Math.min(d.dayStart + 86_400_000, Date.now()) - d.dayStart) / 86_400_000 - d.absentHours / 24), 0);
+  const exposureDays = mine.reduce((a, d) => a + Math.max(0, (Math.min(d.dayStart + 86_400_000, now) - d.dayStart) / 86_400_000 - d.absentHours / 24), 0);
   const weeks = exposureDays / 7;
   const siteAlerts = alerts.filter((a) => a.site === site);
   const labelled = siteAlerts.filter((a) => a.label !== null);
@@ -127,7 +127,7 @@ export async function compareSites(
     const days = await c.participantDays({ ...q, from, to }, access ? { ...access, consentedOnly: access.consentedOnly } : null);
     const inPeriod = alerts.list({ since: from, until: to, sites: access?.sites ?? null, limit: 1_000_000 });
     const sites = q.sites ?? [...new Set(days.map((d) => d.site))].sort();
-    return { days, sites: sites.map((s) => siteMetrics(s, days, inPeriod)) };
+    return { days, sites: sites.map((s) => siteMetrics(s, days, inPeriod, Math.min(q.now, to))) };
   };
   const main = await run(q.from, q.to);
   const out: Comparison = { from: q.from, to: q.to, methods: METHODS, sites: main.sites };
@@ -145,8 +145,8 @@ export async function compareSites(
           pairedT([...pb].filter(([id, v]) => v.site === site && pi.has(id) && v[k] !== null && pi.get(id)![k] !== null).map(([id, v]) => [v[k]!, pi.get(id)![k]!] as [number, number]));
         return {
           site,
-          baseline: b.sites.find((s) => s.site === site) ?? siteMetrics(site, [], []),
-          intervention: i.sites.find((s) => s.site === site) ?? siteMetrics(site, [], []),
+          baseline: b.sites.find((s) => s.site === site) ?? siteMetrics(site, [], [], q.now),
+          intervention: i.sites.find((s) => s.site === site) ?? siteMetrics(site, [], [], q.now),
           difference: { completeness: diff('completeness'), dailyFluidIntakeMl: diff('dailyFluidIntakeMl'), nightToiletVisits: diff('nightToiletVisits'), timeInBedHours: diff('timeInBedHours') },
         };
       }),
