@@ -11,6 +11,7 @@ import { startIngest, type IngestHandle } from '../ingest/index.ts';
 import { startHttp, type HealthReport } from '../orchestrator/http.ts';
 import { openRegistry, gatewayDirectory, registryApi, Attribution, GatewayCommander, type Actor, type Registry } from '../orchestrator/index.ts';
 import { streamScenario } from '../simulators/index.ts';
+import { startMonitor, type MonitorHandle } from '../monitor/index.ts';
 
 export type Role = 'broker' | 'ingest' | 'http';
 
@@ -56,6 +57,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     // In one process the ingest account needs no configured secret: a fresh random one per run.
     const ingestPassword = cfg.ingestPassword || randomBytes(24).toString('base64url');
     const adminPassword = cfg.adminPassword || randomBytes(24).toString('base64url');
+    const monitorPassword = cfg.monitorPassword || randomBytes(24).toString('base64url');
 
     if (opts.roles.includes('broker')) {
       credentials = new CredentialStore(gatewayDirectory(registry, (err) => log.warn({ err: String(err) }, 'could not record a gateway as seen')));
@@ -65,7 +67,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         { username: cfg.ingestUsername, password: ingestPassword, role: 'ingest' },
         { username: cfg.adminUsername, password: adminPassword, role: 'admin' },
       ];
-      if (cfg.monitorPassword) services.push({ username: cfg.monitorUsername, password: cfg.monitorPassword, role: 'monitor' });
+      services.push({ username: cfg.monitorUsername, password: monitorPassword, role: 'monitor' });
       broker = await startBroker({ config: cfg, credentials, services, log: logger('broker') });
       const b = broker;
       closers.push(() => b.close());
@@ -89,6 +91,24 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
       closers.push(() => i.close());
     }
 
+    // Monitoring beside ingest: it reads the same store, and the broker with its own account.
+    let monitor: MonitorHandle | undefined;
+    if (ingest && (broker || cfg.monitorPassword)) {
+      monitor = await startMonitor({
+        dataDir: cfg.dataDir,
+        mqtt: { url: mqttUrl, username: cfg.monitorUsername, password: monitorPassword },
+        store: ingest.store,
+        registryDb: registry.db,
+        registry,
+        log: logger('monitor'),
+        webhooks: cfg.monitorWebhooks.split(',').map((u) => u.trim()).filter(Boolean),
+        utcOffsetMin: cfg.monitorUtcOffsetMin,
+        registryPollMs: cfg.registryPollMs,
+      });
+      const m = monitor;
+      closers.push(() => m.close());
+    }
+
     let httpPort: number | undefined;
     if (opts.roles.includes('http')) {
       const health = (): HealthReport => {
@@ -101,10 +121,12 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
           if (!s.connected) status = 'degraded';
         }
         roles.registry = { database: registry.db.dialect };
+        if (monitor) roles.monitor = monitor.stats();
         return { status, uptimeS: Math.round((Date.now() - started) / 1000), version: '0.1.0', roles };
       };
       // The registry API is served where the broker runs: revoking a gateway disconnects it there.
       const plugins = broker ? [registryApi({ registry })] : [];
+      if (monitor) plugins.push(monitor.plugin);
       const http = await startHttp({ host: cfg.httpHost, port: cfg.httpPort, health, ...(ingest ? { deadLetters: ingest.deadLetters } : {}), log: logger('http'), plugins });
       httpPort = http.port;
       closers.push(() => http.close());
@@ -135,7 +157,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     const lines = [
       'testbed is up',
       broker ? `  MQTT        mqtt://${cfg.mqttHost}:${broker.ports.tcp}${broker.ports.tls ? `   mqtts://…:${broker.ports.tls}` : ''}${broker.ports.ws ? `   ws://…:${broker.ports.ws}/mqtt` : ''}` : `  MQTT        ${mqttUrl} (external)`,
-      httpPort !== undefined ? `  HTTP        http://${cfg.httpHost}:${httpPort}   (/health, /metrics, /api/v1/dead-letters, API docs at /docs)` : '',
+      httpPort !== undefined ? `  HTTP        http://${cfg.httpHost}:${httpPort}   (/health, /metrics, /api/v1/dead-letters, /api/v1/monitor/*, /api/v1/alerts, API docs at /docs)` : '',
       `  registry    ${registry.db.dialect === 'postgres' ? `PostgreSQL ${registry.db.where}` : `SQLite ${registry.db.where}`}`,
       `  store       ${cfg.influxUrl ? `InfluxDB ${cfg.influxUrl} db=${cfg.influxDb}` : `embedded SQLite in ${cfg.dataDir}`}`,
       opts.sim
