@@ -114,6 +114,8 @@ export interface Raise {
   details?: Record<string, unknown>;
   /** Default: rule/site/gateway/device. */
   key?: string;
+  /** An event rule (fall): a repeat while open is counted on the open alert. */
+  countRepeat?: boolean;
 }
 
 export interface AlertEngineOptions {
@@ -207,6 +209,7 @@ export class AlertEngine {
     const now = this.clock();
     const activeId = this.#active.get(key);
     if (activeId) {
+      if (!r.countRepeat) return null;
       this.#db.db.prepare("UPDATE alerts SET details = json_set(details, '$.repeats', coalesce(json_extract(details, '$.repeats'), 0) + 1, '$.lastMeasuredAt', ?) WHERE id = ?").run(r.measuredAt, activeId);
       return null;
     }
@@ -289,7 +292,7 @@ export class AlertEngine {
       // Maintenance suppresses a fall (a technician testing the radar); an absence does not (a visitor may fall).
       if (this.#maint.active(site, gateway, r.dev, r.ts)) return;
       this.raise({
-        rule: 'fall', site, gateway, device: r.dev, home: who?.home ?? null, participant: who?.participant ?? null, measuredAt: r.ts,
+        rule: 'fall', countRepeat: true, site, gateway, device: r.dev, home: who?.home ?? null, participant: who?.participant ?? null, measuredAt: r.ts,
         message: `Fall reported by ${r.dev}${who?.participant ? ` (participant ${who.participant})` : ''}`,
         details: { seq: r.seq, state: r.v.state ?? null, confidencePct: r.v.confidence_pct ?? null, delayMs: this.clock() - r.ts },
       });
