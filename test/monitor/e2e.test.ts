@@ -114,14 +114,14 @@ describe.each(['sqlite', 'influx'] as const)('a fall becomes an alert on MQTT, S
     await waitFor('ack on the webhook', async () => hookBodies.some((b) => b.body.event.type === 'acknowledged'), 15_000);
 
     // The API lists it; the reading reached the store too (ingest acked it); the device is known to health.
-    const list: { id: string }[] = await (await fetch(`${http}/api/v1/alerts?status=active`, { headers: { authorization: `Bearer ${token}` } })).json();
+    const list = (await (await fetch(`${http}/api/v1/alerts?status=active`, { headers: { authorization: `Bearer ${token}` } })).json()) as { id: string }[];
     expect(list.map((a: { id: string }) => a.id)).toContain(opened.alert.id);
-    const devices: { devices: unknown[] } = await (await fetch(`${http}/api/v1/monitor/devices?site=esite`, { headers: { authorization: `Bearer ${token}` } })).json();
+    const devices = (await (await fetch(`${http}/api/v1/monitor/devices?site=esite`, { headers: { authorization: `Bearer ${token}` } })).json()) as { devices: unknown[] };
     expect(devices.devices[0]).toMatchObject({ device: 'radar-1', kind: 'fall', status: 'ok' });
     await waitFor('the reading stored', async () => (await centre.ingest!.store.queryReadings({ site: 'esite' })).length === 1, 10_000);
     // Without a token: 401; the OpenAPI document lists the routes.
     expect((await fetch(`${http}/api/v1/alerts`)).status).toBe(401);
-    const doc: { paths: Record<string, unknown> } = await (await fetch(`${http}/openapi.json`)).json();
+    const doc = (await (await fetch(`${http}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/alerts/stream', '/api/v1/monitor/completeness', '/api/v1/monitor/compare', '/api/v1/monitor/devices']));
     await reader.cancel().catch(() => undefined);
     await gw.endAsync();
