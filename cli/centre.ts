@@ -10,8 +10,8 @@ import { CredentialStore } from '../broker/credentials.ts';
 import { startIngest, type IngestHandle } from '../ingest/index.ts';
 import { startHttp, type HealthReport } from '../orchestrator/http.ts';
 import { openRegistry, gatewayDirectory, registryApi, Attribution, GatewayCommander, type Actor, type Registry } from '../orchestrator/index.ts';
-import { streamScenario } from '../simulators/index.ts';
-import { startMonitor, type MonitorHandle } from '../monitor/index.ts';
+import { loadScenario, streamScenario } from '../simulators/index.ts';
+import { startMonitor, registerDemoTrial, type MonitorHandle } from '../monitor/index.ts';
 
 export type Role = 'broker' | 'ingest' | 'http';
 
@@ -135,10 +135,13 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     if (opts.sim && broker) {
       const abort = new AbortController();
       const live = opts.sim.speed === undefined || opts.sim.speed === 1;
+      const simFrom = live ? Date.now() - opts.sim.backfillHours * 3600_000 : Date.now();
+      // The demo homes as a trial with participants, so monitoring has participant-days to show.
+      await registerDemoTrial(registry, loadScenario('demo'), simFrom).catch((err: unknown) => log.warn({ err: String(err) }, 'could not register the demo trial; monitoring shows devices but no participants'));
       const streaming = streamScenario({
         scenario: 'demo',
         seed: opts.sim.seed,
-        from: live ? Date.now() - opts.sim.backfillHours * 3600_000 : Date.now(),
+        from: simFrom,
         speed: opts.sim.speed ?? 1,
         live,
         url: mqttUrl,

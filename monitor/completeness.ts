@@ -195,7 +195,8 @@ export class Completeness {
           const excluded = overlap(iv, [...absences, ...maint]);
           maintMs = Math.max(maintMs, overlap(iv, maint));
           const slotMs = reportingSlotMs(kind);
-          const expected = Math.max(0, Math.round((iv[1] - iv[0] - excluded) / slotMs));
+          // Whole slots only: a slot cut by enrolment, an absence edge or "now" is not expected.
+          const expected = Math.max(0, Math.floor((iv[1] - iv[0] - excluded) / slotMs));
           const covered = Math.min(expected, d?.slots ?? 0);
           const lost = dd.lost.get(`${s.deviceId}/${day}`) ?? 0;
           const offIv = gw ? (offline.get(`${site}/${gw}`) ?? []) : [];

@@ -36,6 +36,7 @@ export { DEFAULT_THRESHOLDS, ThresholdStore, type Thresholds } from './threshold
 export { MonitorDb } from './db.ts';
 export { RegistryView } from './registry-view.ts';
 export { monitorApi, type Authorize } from './api.ts';
+export { registerDemoTrial } from './demo-registry.ts';
 
 export interface MonitorOptions {
   dataDir: string;
