@@ -68,7 +68,7 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
   const ownDeadLetters = !opts.deadLetters;
   const deadLetters = opts.deadLetters ?? new DeadLetterStore(config.dataDir);
   const ownStore = !opts.store;
-  const store: ReadingStore = opts.store ?? (config.influxUrl ? InfluxStore.fromConfig(config, deadLetters, log) : new SqliteStore(config.dataDir));
+  const store: ReadingStore = opts.store ?? (config.influxUrl ? InfluxStore.fromConfig(config, deadLetters, log) : new SqliteStore(config.dataDir, { rollupUtcOffsetMin: config.monitorUtcOffsetMin }));
   let client: MqttClient | undefined;
   try {
     await store.init();

@@ -33,7 +33,7 @@ import type { Config } from '../lib/config.ts';
 import { KINDS, KIND_NAMES, QUALITY_FIELDS, isKind, type Kind, type Value } from '../devices/index.ts';
 import { LineProtocolError, toLine } from './line-protocol.ts';
 import type { DeadLetterStore } from './dead-letters.ts';
-import { BED_SPAN_CAP_MS, DAY_MS, NIGHT_FROM_H, NIGHT_TO_H, localDayStart, reportingSlotMs, type DeviceDay, type DeviceDayQuery, type DeviceLast, type ReadingQuery, type ReadingStore, type StorePoint, type StoredReading, type WriteResult } from './types.ts';
+import { DAY_MS, NIGHT_FROM_H, NIGHT_TO_H, localDayStart, reportingSlotMs, type DeviceDay, type DeviceDayQuery, type DeviceLast, type ReadingQuery, type ReadingStore, type StorePoint, type StoredReading, type WriteResult } from './types.ts';
 import { ingestMetrics } from './metrics.ts';
 
 export interface InfluxStoreOptions {
@@ -508,8 +508,8 @@ export class InfluxStore implements ReadingStore {
 
   /**
    * Per device and local day, aggregated by InfluxDB: count/min/max of seq, slots covered (a
-   * subquery counting non-empty slot buckets), hydration sums, night flushes (hourly counts,
-   * folded here), and bed occupancy (from the bed readings, few per day).
+   * subquery counting non-empty slot buckets), hydration sums, night flushes and hours in bed
+   * (hourly counts, folded here).
    */
   async deviceDays(q: DeviceDayQuery): Promise<DeviceDay[]> {
     const offMin = q.utcOffsetMin ?? 0;
@@ -562,21 +562,12 @@ export class InfluxStore implements ReadingStore {
       }
     }
     for (const d of out.values()) if (d.kind === 'toilet') d.nightFlushes ??= 0;
-    const beds = new Map<string, { ts: number; occupied: boolean; tags: Record<string, string> }[]>();
-    for (const s of await this.#series(`SELECT occupied FROM "bed" ${where} GROUP BY "site", "gateway", "device"`)) {
-      const k = `${s.tags.site}/${s.tags.gateway}/${s.tags.device}`;
-      const list = beds.get(k) ?? [];
-      for (const row of s.values) list.push({ ts: rfc3339ToMs(String(row[0])), occupied: row[1] === true, tags: s.tags });
-      beds.set(k, list);
-    }
-    for (const list of beds.values()) {
-      list.sort((a, b) => a.ts - b.ts);
-      list.forEach((r, i) => {
-        const d = out.get(keyOf('bed', r.tags, localDayStart(r.ts, offMin)));
-        if (!d) return;
-        const next = list[i + 1]?.ts ?? r.ts;
-        d.bedMs = (d.bedMs ?? 0) + (r.occupied ? Math.min(next - r.ts, BED_SPAN_CAP_MS) : 0);
-      });
+    // Time in bed: hours with at least one occupied report (the embedded store's rollup counts the same).
+    for (const s of await this.#series(`SELECT count(occupied) AS x FROM "bed" ${where} AND "occupied" = true GROUP BY time(1h, ${shift(60)}), "site", "gateway", "device" fill(none)`)) {
+      for (const row of s.values) {
+        const d = out.get(keyOf('bed', s.tags, localDayStart(rfc3339ToMs(String(row[0])), offMin)));
+        if (d) d.bedMs = (d.bedMs ?? 0) + 3_600_000;
+      }
     }
     return [...out.values()];
   }

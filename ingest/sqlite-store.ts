@@ -6,14 +6,18 @@
 import { join } from 'node:path';
 import { openSqlite, transaction, type DatabaseSync } from '../lib/sqlite.ts';
 import { KIND_NAMES, isKind, type Kind } from '../devices/index.ts';
-import { BED_SPAN_CAP_MS, DAY_MS, NIGHT_FROM_H, NIGHT_TO_H, localDayStart, reportingSlotMs, type DeviceDay, type DeviceDayQuery, type DeviceLast, type ReadingQuery, type ReadingStore, type StorePoint, type StoredReading, type WriteResult } from './types.ts';
+import { DAY_MS, NIGHT_FROM_H, NIGHT_TO_H, localDayStart, reportingSlotMs, type DeviceDay, type DeviceDayQuery, type DeviceLast, type ReadingQuery, type ReadingStore, type StorePoint, type StoredReading, type WriteResult } from './types.ts';
 
 export class SqliteStore implements ReadingStore {
   readonly name = 'sqlite' as const;
   readonly path: string;
   #db: DatabaseSync;
 
-  constructor(dataDirOrPath: string) {
+  /** Local-day boundary of the daily rollup (minutes from UTC); other offsets are answered from the readings. */
+  readonly rollupUtcOffsetMin: number;
+
+  constructor(dataDirOrPath: string, opts: { rollupUtcOffsetMin?: number | undefined } = {}) {
+    this.rollupUtcOffsetMin = opts.rollupUtcOffsetMin ?? 60;
     this.path = dataDirOrPath === ':memory:' || dataDirOrPath.endsWith('.sqlite') ? dataDirOrPath : join(dataDirOrPath, 'readings.sqlite');
     this.#db = openSqlite(this.path);
     this.#db.exec(`CREATE TABLE IF NOT EXISTS readings (
@@ -27,6 +31,26 @@ export class SqliteStore implements ReadingStore {
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts);
     CREATE INDEX IF NOT EXISTS readings_kind_ts ON readings (kind, ts);`);
+    // Daily rollup for monitoring (completeness, loss, outcomes), kept in the write transaction:
+    // one row per device and local day, with a bitmask of the hours that had a reading.
+    this.#db.exec(`CREATE TABLE IF NOT EXISTS device_days (
+      site TEXT NOT NULL, gateway TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL, day INTEGER NOT NULL,
+      off INTEGER NOT NULL, n INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, hours INTEGER NOT NULL,
+      intake REAL NOT NULL DEFAULT 0, night_flushes INTEGER NOT NULL DEFAULT 0, bed_hours INTEGER NOT NULL DEFAULT 0,
+      PRIMARY KEY (off, day, site, gateway, device, kind)
+    ) WITHOUT ROWID`);
+    const hasRollup = this.#db.prepare('SELECT 1 FROM device_days WHERE off = ? LIMIT 1').get(this.rollupUtcOffsetMin) !== undefined;
+    const hasReadings = this.#db.prepare('SELECT 1 FROM readings LIMIT 1').get() !== undefined;
+    if (!hasRollup && hasReadings) this.#rebuildRollup();
+  }
+
+  /** Builds the rollup from the readings (a data dir from before the rollup existed). */
+  #rebuildRollup(): void {
+    const acc = new Rollup(this.rollupUtcOffsetMin);
+    for (const r of this.#db.prepare('SELECT site, gateway, device, kind, seq, ts, v FROM readings').iterate() as Iterable<{ site: string; gateway: string; device: string; kind: string; seq: number; ts: number; v: string }>) {
+      acc.add(r.site, r.gateway, r.device, r.kind, Number(r.seq), Number(r.ts), JSON.parse(r.v));
+    }
+    transaction(this.#db, () => acc.flush(this.#db));
   }
 
   async init(): Promise<void> {}
@@ -38,11 +62,14 @@ export class SqliteStore implements ReadingStore {
       'INSERT INTO readings (site, gateway, device, kind, seq, ts, received_at, v, q, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     const now = Date.now();
+    const rollup = new Rollup(this.rollupUtcOffsetMin);
     transaction(this.#db, () => {
       for (const p of points) {
         const r = p.reading;
-        insert.run(p.site, p.gateway, r.dev, r.kind, r.seq, r.ts, now, JSON.stringify(r.v), r.q ? JSON.stringify(r.q) : null, p.tags && Object.keys(p.tags).length ? JSON.stringify(p.tags) : null);
+        const res = insert.run(p.site, p.gateway, r.dev, r.kind, r.seq, r.ts, now, JSON.stringify(r.v), r.q ? JSON.stringify(r.q) : null, p.tags && Object.keys(p.tags).length ? JSON.stringify(p.tags) : null);
+        if (Number(res.changes) > 0) rollup.add(p.site, p.gateway, r.dev, r.kind, r.seq, r.ts, r.v);
       }
+      rollup.flush(this.#db);
     });
     return { rejected };
   }
@@ -91,6 +118,37 @@ export class SqliteStore implements ReadingStore {
   }
 
   async deviceDays(q: DeviceDayQuery): Promise<DeviceDay[]> {
+    if ((q.utcOffsetMin ?? 0) === this.rollupUtcOffsetMin) return this.#fromRollup(q);
+    return this.#fromReadings(q);
+  }
+
+  /** From the daily rollup: one row per device-day, hour bitmasks folded into slots here. */
+  #fromRollup(q: DeviceDayQuery): DeviceDay[] {
+    const off = this.rollupUtcOffsetMin * 60_000;
+    const from = (localDayStart(q.from, this.rollupUtcOffsetMin) + off) / DAY_MS;
+    const to = (localDayStart(q.to - 1, this.rollupUtcOffsetMin) + off) / DAY_MS + 1;
+    const rows = this.#db
+      .prepare(`SELECT * FROM device_days WHERE off = ? AND day >= ? AND day < ?${q.site !== undefined ? ' AND site = ?' : ''}`)
+      .all(this.rollupUtcOffsetMin, from, to, ...(q.site !== undefined ? [q.site] : [])) as Record<string, number | string>[];
+    return rows.map((r) => {
+      const kind = String(r.kind) as Kind;
+      const hours = Number(r.hours);
+      const slotH = isKind(kind) ? reportingSlotMs(kind) / 3_600_000 : 1;
+      let slots = 0;
+      for (let h = 0; h < 24; h += slotH) if ((hours >>> h) & ((1 << slotH) - 1)) slots++;
+      const d: DeviceDay = {
+        site: String(r.site), gateway: String(r.gateway), device: String(r.device), kind, day: Number(r.day) * DAY_MS - off,
+        readings: Number(r.n), minSeq: Number(r.lo), maxSeq: Number(r.hi), slots,
+      };
+      if (kind === 'hydration') d.intakeMl = Number(r.intake);
+      if (kind === 'toilet') d.nightFlushes = Number(r.night_flushes);
+      if (kind === 'bed') d.bedMs = popcount(Number(r.bed_hours)) * 3_600_000;
+      return d;
+    });
+  }
+
+  /** Straight from the readings, for a local-day offset the rollup does not keep. */
+  async #fromReadings(q: DeviceDayQuery): Promise<DeviceDay[]> {
     const off = (q.utcOffsetMin ?? 0) * 60_000;
     const from = localDayStart(q.from, q.utcOffsetMin);
     const to = localDayStart(q.to - 1, q.utcOffsetMin) + DAY_MS;
@@ -123,12 +181,7 @@ export class SqliteStore implements ReadingStore {
       'nightFlushes',
     );
     add(
-      this.#db
-        .prepare(`SELECT site, gateway, device, kind, d, sum(dur) AS x FROM (
-          SELECT site, gateway, device, kind, ${dayExpr} AS d,
-            CASE WHEN json_extract(v, '$.occupied') THEN min(coalesce(lead(ts) OVER (PARTITION BY site, gateway, device ORDER BY ts), ts) - ts, ${BED_SPAN_CAP_MS}) ELSE 0 END AS dur
-          FROM readings WHERE kind = 'bed' AND ts >= ? AND ts < ?${site}) GROUP BY site, gateway, device, kind, d`)
-        .all(...args) as Agg[],
+      this.#db.prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, count(DISTINCT CASE WHEN json_extract(v, '$.occupied') THEN (ts + ${off}) / 3600000 END) * 3600000 AS x FROM readings WHERE kind = 'bed' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`).all(...args) as Agg[],
       'bedMs',
     );
     return [...out.values()];
@@ -150,4 +203,45 @@ function whereClause(q: ReadingQuery): { where: string; args: (string | number)[
   if (q.from !== undefined) (where.push('ts >= ?'), args.push(q.from));
   if (q.to !== undefined) (where.push('ts < ?'), args.push(q.to));
   return { where: where.length ? 'WHERE ' + where.join(' AND ') : '', args };
+}
+
+/** Per device and local day, what a write adds to the rollup; flushed as upserts in the same transaction. */
+class Rollup {
+  readonly #off: number;
+  readonly #rows = new Map<string, { site: string; gateway: string; device: string; kind: string; day: number; n: number; lo: number; hi: number; hours: number; intake: number; night: number; bed: number }>();
+
+  constructor(utcOffsetMin: number) {
+    this.#off = utcOffsetMin * 60_000;
+  }
+
+  add(site: string, gateway: string, device: string, kind: string, seq: number, ts: number, v: Record<string, unknown>): void {
+    const local = ts + this.#off;
+    const day = Math.floor(local / DAY_MS);
+    const hour = Math.floor((local - day * DAY_MS) / 3_600_000);
+    const key = `${site}\u0000${gateway}\u0000${device}\u0000${kind}\u0000${day}`;
+    let r = this.#rows.get(key);
+    if (!r) this.#rows.set(key, (r = { site, gateway, device, kind, day, n: 0, lo: seq, hi: seq, hours: 0, intake: 0, night: 0, bed: 0 }));
+    r.n++;
+    if (seq < r.lo) r.lo = seq;
+    if (seq > r.hi) r.hi = seq;
+    r.hours |= 1 << hour;
+    if (kind === 'hydration' && typeof v.intake_ml === 'number') r.intake += v.intake_ml;
+    if (kind === 'toilet' && v.flush === true && (hour >= NIGHT_FROM_H || hour < NIGHT_TO_H)) r.night++;
+    if (kind === 'bed' && v.occupied === true) r.bed |= 1 << hour;
+  }
+
+  flush(db: DatabaseSync): void {
+    if (this.#rows.size === 0) return;
+    const up = db.prepare(`INSERT INTO device_days (site, gateway, device, kind, day, off, n, lo, hi, hours, intake, night_flushes, bed_hours) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (off, day, site, gateway, device, kind) DO UPDATE SET n = n + excluded.n, lo = min(lo, excluded.lo), hi = max(hi, excluded.hi), hours = hours | excluded.hours,
+        intake = intake + excluded.intake, night_flushes = night_flushes + excluded.night_flushes, bed_hours = bed_hours | excluded.bed_hours`);
+    for (const r of this.#rows.values()) up.run(r.site, r.gateway, r.device, r.kind, r.day, this.#off / 60_000, r.n, r.lo, r.hi, r.hours, r.intake, r.night, r.bed);
+    this.#rows.clear();
+  }
+}
+
+function popcount(x: number): number {
+  let n = 0;
+  for (let v = x >>> 0; v; v &= v - 1) n++;
+  return n;
 }

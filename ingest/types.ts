@@ -104,14 +104,12 @@ export interface DeviceDay {
   intakeMl?: number | undefined;
   /** toilet: flushes between 22:00 and 07:00 local. */
   nightFlushes?: number | undefined;
-  /** bed: ms occupied (each occupied reading lasts until the next one, at most 4 h). */
+  /** bed: time in bed, as whole hours with at least one occupied report (ms). */
   bedMs?: number | undefined;
 }
 
 const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
-/** Bed: one occupied reading counts until the next reading, but never longer than this. */
-export const BED_SPAN_CAP_MS = 4 * HOUR_MS;
 /** Night for toilet visits: local hours [22, 24) and [0, 7). */
 export const NIGHT_FROM_H = 22;
 export const NIGHT_TO_H = 7;
