@@ -16,7 +16,7 @@ import { startInfluxd, startMosquitto, tempDir, influxQuery, waitFor } from '../
 import { runTestbed, type CliProcess } from '../test/support/centre.ts';
 import { toLine } from '../ingest/index.ts';
 import { MemoryOutbox, Uplink } from '../gateway/index.ts';
-import { CredentialStore } from '../broker/credentials.ts';
+import { openRegistry } from '../orchestrator/index.ts';
 import { silentLogger } from '../lib/log.ts';
 import type { Reading } from '../devices/index.ts';
 
@@ -120,10 +120,14 @@ async function main() {
     const dataDir = tempDir('testbed-bench-');
     const up: CliProcess = await runTestbed(['up', '--no-sim'], { TESTBED_DATA_DIR: dataDir, TESTBED_INFLUX_URL: influx.url, TESTBED_INFLUX_DB: 'viaup', TESTBED_LOG_LEVEL: 'error' });
     cleanup.push(() => up.kill());
-    const store = new CredentialStore(dataDir);
+    // Provisioned in the registry `testbed up` reads, as `testbed gateway add` would.
+    const registry = await openRegistry({ dataDir });
     const creds = new Map<string, { username: string; password: string }>();
-    for (let g = 0; g < G; g++) creds.set(`gw-${g}`, store.addGateway('bench', `gw-${g}`));
-    store.close();
+    for (let g = 0; g < G; g++) {
+      const { credentials } = await registry.createGateway({ id: 'system:bench', role: 'admin', orgId: null }, { siteId: 'bench', gateway: `gw-${g}` }, { createSite: true });
+      creds.set(`gw-${g}`, credentials);
+    }
+    await registry.db.close();
     const viaUp = await throughPath('testbed up', `mqtt://127.0.0.1:${up.mqttPort}`, (_s, gw) => creds.get(gw)!, influx.url, 'viaup');
     const upRss = peakRssMb(up.proc.pid!);
     await up.kill();
