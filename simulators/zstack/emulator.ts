@@ -163,6 +163,16 @@ export class ZStackEmulator {
     return [...this.devices.values()].map((d) => ({ ...d, modelName: MODELS[d.model]!.model }));
   }
 
+  /** Changes the base report interval (0 = only on demand) and reschedules every joined device, e.g. to compress time in a bench. */
+  setIntervalMs(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`zstack emulator: interval must be >= 0 ms, got ${ms}`);
+    this.opts.intervalMs = ms;
+    for (const d of this.devices.values()) {
+      if (d.joined) this.schedule(d);
+      else this.unschedule(d.ieee);
+    }
+  }
+
   // ── faults ─────────────────────────────────────────────────────────────────────────────────
 
   /** The serial link / TCP bridge drops: the host sees its port close. */

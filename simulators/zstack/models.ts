@@ -287,6 +287,19 @@ export const DEFAULT_DEVICES: { model: string; ieee: string }[] = [
   { model: 'climate', ieee: '0x00124b0002c10007' },
 ];
 
+/**
+ * `n` virtual devices cycling through the 7 models in DEFAULT_DEVICES' order, each with a
+ * distinct IEEE address (the model's default address with its last 16 bits replaced by the
+ * device's 1-based index, so the vendor prefixes stay real): fleet(7) is DEFAULT_DEVICES.
+ */
+export function fleet(n: number): { model: string; ieee: string }[] {
+  if (!Number.isInteger(n) || n < 1 || n > 0xffff) throw new RangeError(`fleet: expected 1–65535 devices, got ${n}`);
+  return Array.from({ length: n }, (_, i) => {
+    const base = DEFAULT_DEVICES[i % DEFAULT_DEVICES.length]!;
+    return { model: base.model, ieee: base.ieee.slice(0, -4) + (i + 1).toString(16).padStart(4, '0') };
+  });
+}
+
 export function newDeviceState(model: string, ieee: string, nwk: number): DeviceState {
   return { ieee, model, nwk, joined: false, battery: 100, active: false, enrolled: false, cieAddr: '0x0000000000000000', reports: 0, temperature: 21, humidity: 45 };
 }
