@@ -106,7 +106,7 @@ export class Pipeline {
   constructor(opts: PipelineOptions) {
     this.#o = opts;
     this.#log = opts.log;
-    this.#seen = new SeqWindow(opts.dedupeWindow ?? 4096);
+    this.#seen = new SeqWindow(opts.dedupeWindow ?? 1024);
   }
 
   /** From the MQTT callback: queue and return at once. */
@@ -204,13 +204,14 @@ export class Pipeline {
     accepted.forEach((reading, i) => {
       const idx = rejected.length ? (indexOf.get(reading) ?? i) : i;
       const deviceKey = `${site}/${gateway}/${reading.dev}`;
-      if (this.#seen.has(deviceKey, reading.seq)) {
+      if (this.#seen.has(deviceKey, reading.seq, reading.ts)) {
         t.duplicates++;
         this.#stats.duplicates++;
         ingestMetrics.readings.inc({ result: 'duplicate' });
         return;
       }
-      const key = `${deviceKey}\u0000${reading.seq}`;
+      // seq and ts: a restarted counter's seq 5 is another reading than the old seq 5.
+      const key = `${deviceKey}\u0000${reading.seq}\u0000${reading.ts}`;
       const pending = this.#pending.get(key);
       t.outstanding++;
       if (pending) {
@@ -258,7 +259,7 @@ export class Pipeline {
             owner.rejected++;
             for (const w of waiters) w.rejected++;
           } else {
-            this.#seen.markConfirmed(deviceKey, item.seq);
+            this.#seen.markConfirmed(deviceKey, item.seq, item.point.reading.ts);
             owner.stored++;
             this.#stats.stored++;
             stored++;

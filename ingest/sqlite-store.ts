@@ -1,6 +1,8 @@
 // The embedded readings store (the default when no InfluxDB is configured): one SQLite file in
-// the data dir, WAL, synchronous=FULL. A reading is unique on (site, gateway, device, kind, seq),
-// so a resend is INSERT … ON CONFLICT DO NOTHING: idempotent, exactly as a rewrite in InfluxDB.
+// the data dir, WAL, synchronous=FULL. A reading is unique on (site, gateway, device, kind, seq,
+// ts), so a resend is INSERT … ON CONFLICT DO NOTHING: idempotent, exactly as a rewrite in
+// InfluxDB. The ts is part of the key because a device's seq can start again from 1 (its
+// gateway's outbox wiped, a simulator restarted): those readings are new and must be kept.
 // write() is one transaction; when it returns, the readings survive a power cut.
 
 import { join } from 'node:path';
@@ -20,6 +22,7 @@ export class SqliteStore implements ReadingStore {
     this.rollupUtcOffsetMin = opts.rollupUtcOffsetMin ?? 60;
     this.path = dataDirOrPath === ':memory:' || dataDirOrPath.endsWith('.sqlite') ? dataDirOrPath : join(dataDirOrPath, 'readings.sqlite');
     this.#db = openSqlite(this.path);
+    this.#migrateKey();
     this.#db.exec(`CREATE TABLE IF NOT EXISTS readings (
       site TEXT NOT NULL, gateway TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL,
       ts INTEGER NOT NULL,
@@ -27,7 +30,7 @@ export class SqliteStore implements ReadingStore {
       v TEXT NOT NULL,
       q TEXT,
       tags TEXT,
-      PRIMARY KEY (site, gateway, device, kind, seq)
+      PRIMARY KEY (site, gateway, device, kind, seq, ts)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts);
     CREATE INDEX IF NOT EXISTS readings_kind_ts ON readings (kind, ts);`);
@@ -42,6 +45,22 @@ export class SqliteStore implements ReadingStore {
     const hasRollup = this.#db.prepare('SELECT 1 FROM device_days WHERE off = ? LIMIT 1').get(this.rollupUtcOffsetMin) !== undefined;
     const hasReadings = this.#db.prepare('SELECT 1 FROM readings LIMIT 1').get() !== undefined;
     if (!hasRollup && hasReadings) this.#rebuildRollup();
+  }
+
+  /** A data dir from before ts was part of the key: rebuild the table with the new key, keeping every row. */
+  #migrateKey(): void {
+    const row = this.#db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'readings'").get() as { sql: string } | undefined;
+    if (!row || /PRIMARY KEY \(site, gateway, device, kind, seq, ts\)/.test(row.sql)) return;
+    transaction(this.#db, () => {
+      this.#db.exec('ALTER TABLE readings RENAME TO readings_before_ts_key; DROP INDEX IF EXISTS readings_ts; DROP INDEX IF EXISTS readings_kind_ts;');
+      this.#db.exec(`CREATE TABLE readings (
+        site TEXT NOT NULL, gateway TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL,
+        ts INTEGER NOT NULL, received_at INTEGER NOT NULL, v TEXT NOT NULL, q TEXT, tags TEXT,
+        PRIMARY KEY (site, gateway, device, kind, seq, ts)
+      ) WITHOUT ROWID;
+      INSERT INTO readings SELECT site, gateway, device, kind, seq, ts, received_at, v, q, tags FROM readings_before_ts_key;
+      DROP TABLE readings_before_ts_key;`);
+    });
   }
 
   /** Builds the rollup from the readings (a data dir from before the rollup existed). */

@@ -48,4 +48,27 @@ describe('ingest → embedded SqliteStore (no influxUrl)', () => {
       await again.close();
     }
   });
+
+  it('keeps the readings of a gateway whose seq counter started again (outbox wiped): new timestamps, not duplicates', async () => {
+    const url = `mqtt://127.0.0.1:${broker.port}`;
+    const config = testConfig();
+    const ingest = await startIngest({ config, mqtt: { url } });
+    const acks = await ackCollector(url);
+    const pub = await connect(url);
+    try {
+      const first = [climate('r1', 1), climate('r1', 2), climate('r1', 3)];
+      await pub.publishAsync(topics.up('vejle', 'gw-r'), batchOf('gw-r', 1, first), { qos: 1 });
+      expect(await acks.waitForAck('gw-r', 1)).toEqual({ batch: 1, stored: 3, duplicates: 0, rejected: 0 });
+      // The gateway is reinstalled: batch and seq numbering start again, a day later.
+      const later = first.map((r) => ({ ...r, ts: r.ts + 86_400_000 }));
+      await pub.publishAsync(topics.up('vejle', 'gw-r'), batchOf('gw-r', 1, later), { qos: 1 });
+      expect(await acks.waitForAck('gw-r', 1, 2)).toEqual({ batch: 1, stored: 3, duplicates: 0, rejected: 0 });
+      // …and a real resend of the new readings is still a duplicate.
+      await pub.publishAsync(topics.up('vejle', 'gw-r'), batchOf('gw-r', 1, later), { qos: 1 });
+      expect(await acks.waitForAck('gw-r', 1, 3)).toEqual({ batch: 1, stored: 0, duplicates: 3, rejected: 0 });
+      expect((ingest.store as SqliteStore).count({ gateway: 'gw-r' })).toBe(6);
+    } finally {
+      await Promise.all([pub.endAsync(true), acks.close(), ingest.close()]);
+    }
+  });
 });

@@ -51,27 +51,34 @@ describe('line protocol', () => {
 });
 
 describe('SeqWindow', () => {
-  it('remembers confirmed seqs within the window, forgets older ones', () => {
+  const T = 1_763_800_000_000;
+  it('remembers confirmed (seq, ts) within the window, forgets older ones', () => {
     const w = new SeqWindow(64);
-    expect(w.has('d', 1)).toBe(false);
-    w.markConfirmed('d', 1);
-    w.markConfirmed('d', 3);
-    expect(w.has('d', 1)).toBe(true);
-    expect(w.has('d', 2)).toBe(false);
-    expect(w.has('d', 3)).toBe(true);
-    w.markConfirmed('d', 70); // slides: 1..6 out of the window
-    expect(w.has('d', 3)).toBe(false);
-    expect(w.has('d', 70)).toBe(true);
-    expect(w.has('d', 69)).toBe(false);
-    w.markConfirmed('d', 69);
-    expect(w.has('d', 69)).toBe(true);
-    w.markConfirmed('d', 1000);
-    expect(w.has('d', 70)).toBe(false);
-    expect(w.has('d', 1000)).toBe(true);
-    expect(w.has('e', 1000)).toBe(false);
-    // bit reuse after sliding: seq 1000-64 shares a slot with 1000 but must not read as confirmed
-    expect(w.has('d', 1000 - 64)).toBe(false);
-    w.markConfirmed('d', 1001);
-    expect(w.has('d', 1001 - 64)).toBe(false);
+    expect(w.has('d', 1, T + 1)).toBe(false);
+    w.markConfirmed('d', 1, T + 1);
+    w.markConfirmed('d', 3, T + 3);
+    expect(w.has('d', 1, T + 1)).toBe(true);
+    expect(w.has('d', 2, T + 2)).toBe(false);
+    expect(w.has('d', 3, T + 3)).toBe(true);
+    w.markConfirmed('d', 70, T + 70); // slides: 1..6 out of the window
+    expect(w.has('d', 3, T + 3)).toBe(false);
+    expect(w.has('d', 70, T + 70)).toBe(true);
+    expect(w.has('d', 69, T + 69)).toBe(false);
+    w.markConfirmed('d', 69, T + 69);
+    expect(w.has('d', 69, T + 69)).toBe(true);
+    w.markConfirmed('d', 1000, T + 1000);
+    expect(w.has('d', 70, T + 70)).toBe(false);
+    expect(w.has('d', 1000, T + 1000)).toBe(true);
+    expect(w.has('e', 1000, T + 1000)).toBe(false);
+    // slot reuse after sliding: seq 1000-64 shares a slot with 1000 but must not read as confirmed
+    expect(w.has('d', 1000 - 64, T + 1000)).toBe(false);
+    w.markConfirmed('d', 1001, T + 1001);
+    expect(w.has('d', 1001 - 64, T + 1001)).toBe(false);
+  });
+  it('a seq seen before with another timestamp is a new reading (a gateway whose counter restarted), not a duplicate', () => {
+    const w = new SeqWindow(64);
+    w.markConfirmed('d', 5, T);
+    expect(w.has('d', 5, T)).toBe(true);
+    expect(w.has('d', 5, T + 86_400_000)).toBe(false);
   });
 });
