@@ -12,6 +12,7 @@ import { applyTrialFile, exportTrialFile, parseTrialFile, trialFileToYaml } from
 import { startCentre } from './centre.ts';
 import { registerSimCommands } from './sim.ts';
 import { registerGatewayCommands } from './gateway.ts';
+import { registerDashboardCommands } from '../dashboards/cli.ts';
 import { openDeadLetters } from './dead-letters.ts';
 
 const program = new Command();
@@ -216,6 +217,7 @@ registerSimCommands(program, {
   },
 });
 registerGatewayCommands(program, { config: (overrides) => config(overrides) });
+registerDashboardCommands(program);
 
 function onShutdown(close: () => Promise<void>): void {
   let closing = false;
