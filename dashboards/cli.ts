@@ -12,7 +12,7 @@ export function registerDashboardCommands(program: Command): void {
     .option('--out <dir>', 'output folder', 'dashboards/dist')
     .option('--influx-url <url>', 'InfluxDB as Grafana reaches it', 'http://influxdb:8086')
     .option('--influx-db <name>', 'InfluxDB database', 'testbed')
-    .option('--api-url <url>', 'the testbed HTTP API as Grafana reaches it', 'http://testbed:8080')
+    .option('--api-url <url>', 'the testbed HTTP API as Grafana reaches it', 'http://ingest:8080')
     .action(async (o: { out: string; influxUrl: string; influxDb: string; apiUrl: string }) => {
       const { writeDashboards } = await import('./index.ts');
       const files = writeDashboards(resolve(o.out), { influxUrl: o.influxUrl, influxDb: o.influxDb, apiUrl: o.apiUrl });
