@@ -58,17 +58,21 @@ export function registerGatewayCommands(program: Command, ctx: GatewayCliContext
     .option('--interval-ms <ms>', 'base report interval; each model reports every few intervals (0 = only on demand)', whole('ms'), 5000)
     .option('--state <file>', 'persist NV, network and joined devices here (a restart resumes the network)')
     .option('--devices <models>', 'comma-separated models, one device each (default: leak,fall,bed,door,motion,sos,climate)')
+    .option('--count <n>', 'n devices cycling through the 7 models, each with its own IEEE address (instead of --devices)', whole('count'))
     .option('--drop-every-s <s>', 'fault: drop the host connection every s seconds', whole('seconds'))
     .option('--reset-after-s <s>', 'fault: reset the coordinator once after s seconds', whole('seconds'))
     .option('--fail-deliveries <n>', 'fault: the first n deliveries to devices fail (MAC no-ack)', whole('count'))
     .option('--silence <ieee...>', 'fault: these devices never report or answer')
     .option('--battery <ieee=pct...>', 'fault: set a device\'s battery (drain)')
     .option('--leave-rejoin-every-s <s>', 'fault: every s seconds one device leaves and rejoins 2 s later with a new address', whole('seconds'))
-    .action(async (o: { port: number; host: string; intervalMs: number; state?: string; devices?: string; dropEveryS?: number; resetAfterS?: number; failDeliveries?: number; silence?: string[]; battery?: string[]; leaveRejoinEveryS?: number }) => {
+    .action(async (o: { port: number; host: string; intervalMs: number; state?: string; devices?: string; count?: number; dropEveryS?: number; resetAfterS?: number; failDeliveries?: number; silence?: string[]; battery?: string[]; leaveRejoinEveryS?: number }) => {
       const { ZStackEmulator } = await import('../simulators/zstack/emulator.ts');
-      const { DEFAULT_DEVICES, MODELS } = await import('../simulators/zstack/models.ts');
+      const { DEFAULT_DEVICES, MODELS, fleet } = await import('../simulators/zstack/models.ts');
       const log = logger('zstack-emu');
-      const devices = o.devices
+      if (o.count !== undefined && o.devices) throw new InvalidArgumentError('give --count or --devices, not both');
+      const devices = o.count !== undefined
+        ? fleet(o.count)
+        : o.devices
         ? o.devices.split(',').map((name, i) => {
             const base = DEFAULT_DEVICES.find((d) => d.model === name.trim());
             if (!MODELS[name.trim()]) throw new InvalidArgumentError(`unknown model '${name}' (known: ${Object.keys(MODELS).join(', ')})`);

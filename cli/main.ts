@@ -7,13 +7,18 @@ import { resolve } from 'node:path';
 import { loadConfig, describeConfig, ConfigError, type Config } from '../lib/config.ts';
 import { logger, setLogLevel } from '../lib/log.ts';
 import { dataDictionary } from '../devices/index.ts';
-import { openRegistry, cliActor, ApiError, ROLES, type Registry, type Role } from '../orchestrator/index.ts';
-import { applyTrialFile, exportTrialFile, parseTrialFile, trialFileToYaml } from '../orchestrator/trial-file.ts';
-import { startCentre } from './centre.ts';
+import type { Actor, Registry, Role } from '../orchestrator/index.ts';
 import { registerSimCommands } from './sim.ts';
 import { registerGatewayCommands } from './gateway.ts';
 import { registerDashboardCommands } from '../dashboards/cli.ts';
 import { openDeadLetters } from './dead-letters.ts';
+
+// The roles' modules (broker, ingest, HTTP API, orchestrator, simulators, monitor) are loaded by
+// the commands that run them: `testbed gateway run` on a Pi does not carry them (about 60 MB of
+// resident memory, measured by bench/gateway.ts).
+const orchestrator = () => import('../orchestrator/index.ts');
+const trialFile = () => import('../orchestrator/trial-file.ts');
+const centreRole = () => import('./centre.ts');
 
 const program = new Command();
 
@@ -59,7 +64,7 @@ program
   .action(async (o: { mqttPort?: number; httpPort?: number; sim: boolean; simHistory: string; simSpeed?: string; simSeed: string }) => {
     const cfg = config(portOverrides(o));
     const sim = o.sim ? { seed: Number(o.simSeed), backfillHours: Number(o.simHistory), speed: o.simSpeed !== undefined ? Number(o.simSpeed) : undefined } : undefined;
-    const centre = await startCentre(cfg, { roles: ['broker', 'ingest', 'http'], sim });
+    const centre = await (await centreRole()).startCentre(cfg, { roles: ['broker', 'ingest', 'http'], sim });
     onShutdown(centre.close);
   });
 
@@ -71,7 +76,7 @@ program
   .action(async (o: { mqttPort?: number; httpPort?: number }) => {
     const cfg = config(portOverrides(o));
     if (!cfg.ingestPassword) throw new ConfigError('TESTBED_INGEST_PASSWORD must be set when the broker runs alone, so that ingest can log in');
-    const centre = await startCentre(cfg, { roles: ['broker', 'http'] });
+    const centre = await (await centreRole()).startCentre(cfg, { roles: ['broker', 'http'] });
     onShutdown(centre.close);
   });
 
@@ -82,16 +87,17 @@ program
   .action(async (o: { httpPort?: number }) => {
     const cfg = config(portOverrides(o));
     if (!cfg.mqttUrl) throw new ConfigError('TESTBED_MQTT_URL must name the broker when ingest runs alone, e.g. mqtt://broker:1883');
-    const centre = await startCentre(cfg, { roles: ['ingest', 'http'] });
+    const centre = await (await centreRole()).startCentre(cfg, { roles: ['ingest', 'http'] });
     onShutdown(centre.close);
   });
 
-/** Runs `fn` on the registry (TESTBED_DATABASE_URL, else registry.sqlite in the data dir), then closes it. */
-async function withRegistry<T>(fn: (registry: Registry) => Promise<T>): Promise<T> {
+/** Runs `fn` on the registry (TESTBED_DATABASE_URL, else registry.sqlite in the data dir) as the CLI's actor, then closes it. */
+async function withRegistry<T>(fn: (registry: Registry, actor: Actor) => Promise<T>): Promise<T> {
   const cfg = config();
+  const { openRegistry, cliActor } = await orchestrator();
   const registry = await openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
   try {
-    return await fn(registry);
+    return await fn(registry, cliActor());
   } finally {
     await registry.db.close();
   }
@@ -106,7 +112,7 @@ gateway
   .requiredOption('--gateway <gateway>', 'gateway id (lowercase letters, digits, dashes)')
   .option('--rotate', 'issue a new password for an existing gateway')
   .action(async (o: { site: string; gateway: string; rotate?: boolean }) => {
-    const { credentials } = await withRegistry((r) => r.createGateway(cliActor(), { siteId: o.site, gateway: o.gateway }, { rotate: Boolean(o.rotate), createSite: true }));
+    const { credentials } = await withRegistry((r, actor) => r.createGateway(actor, { siteId: o.site, gateway: o.gateway }, { rotate: Boolean(o.rotate), createSite: true }));
     process.stdout.write(JSON.stringify({ username: credentials.username, password: credentials.password }) + '\n');
   });
 
@@ -114,7 +120,7 @@ gateway
   .command('list')
   .description('List provisioned gateways (never their passwords).')
   .action(async () => {
-    const list = await withRegistry((r) => r.listGateways(cliActor(), { limit: 10_000 }));
+    const list = await withRegistry((r, actor) => r.listGateways(actor, { limit: 10_000 }));
     process.stdout.write(JSON.stringify(list, null, 2) + '\n');
   });
 
@@ -124,7 +130,7 @@ gateway
   .requiredOption('--site <site>', 'site id')
   .requiredOption('--gateway <gateway>', 'gateway id')
   .action(async (o: { site: string; gateway: string }) => {
-    await withRegistry((r) => r.revokeGateway(cliActor(), `${o.site}.${o.gateway}`));
+    await withRegistry((r, actor) => r.revokeGateway(actor, `${o.site}.${o.gateway}`));
     process.stderr.write(`revoked ${o.site}/${o.gateway}\n`);
   });
 
@@ -133,16 +139,17 @@ const token = program.command('token').description('API tokens for the HTTP API.
 token
   .command('create')
   .description('Create a user with a role and print an API token for it, once: {"token", "tokenId", "userId", "role", "orgId"}.')
-  .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
+  .requiredOption('--role <role>', 'admin, coordinator, company or researcher')
   .option('--org <org>', 'organisation id (required for coordinator and company)')
   .option('--name <name>', 'display name of the user', '')
   .option('--label <label>', 'what the token is for')
   .action(async (o: { role: string; org?: string; name: string; label?: string }) => {
+    const { ROLES } = await orchestrator();
     if (!(ROLES as readonly string[]).includes(o.role)) throw new ConfigError(`--role: expected one of ${ROLES.join(', ')}, got '${o.role}'`);
     const role = o.role as Role;
-    const out = await withRegistry(async (r) => {
-      const user = await r.createUser(cliActor(), { name: o.name || `${role} (created by ${cliActor().id})`, role, orgId: o.org ?? null });
-      const t = await r.createToken(cliActor(), user.id, { label: o.label ?? 'testbed token create' });
+    const out = await withRegistry(async (r, actor) => {
+      const user = await r.createUser(actor, { name: o.name || `${role} (created by ${actor.id})`, role, orgId: o.org ?? null });
+      const t = await r.createToken(actor, user.id, { label: o.label ?? 'testbed token create' });
       return { token: t.token, tokenId: t.id, userId: user.id, role, orgId: user.orgId };
     });
     process.stdout.write(JSON.stringify(out) + '\n');
@@ -155,8 +162,9 @@ trial
   .description('Create or update a whole trial from a YAML file; applying the same file twice changes nothing.')
   .argument('<file>', 'trial file (see examples/trial.yaml)')
   .action(async (file: string) => {
+    const { parseTrialFile, applyTrialFile } = await trialFile();
     const parsed = parseTrialFile(readFileSync(file, 'utf8'));
-    const report = await withRegistry((r) => applyTrialFile(r, cliActor(), parsed));
+    const report = await withRegistry((r, actor) => applyTrialFile(r, actor, parsed));
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   });
 
@@ -166,7 +174,8 @@ trial
   .option('--trial <id>', 'the trial (optional when there is only one)')
   .option('--out <file>', 'write to a file')
   .action(async (o: { trial?: string; out?: string }) => {
-    const yaml = trialFileToYaml(await withRegistry((r) => exportTrialFile(r, cliActor(), o.trial)));
+    const { trialFileToYaml, exportTrialFile } = await trialFile();
+    const yaml = trialFileToYaml(await withRegistry((r, actor) => exportTrialFile(r, actor, o.trial)));
     if (o.out) writeFileSync(o.out, yaml);
     else process.stdout.write(yaml);
   });
@@ -208,12 +217,12 @@ let simRegistry: Promise<Registry> | undefined;
 registerSimCommands(program, {
   config: () => config(),
   credentials: async (site: string, gw: string) => {
-    simRegistry ??= (() => {
+    simRegistry ??= (async () => {
       const cfg = config();
-      return openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
+      return (await orchestrator()).openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
     })();
     const registry = await simRegistry;
-    return (await registry.createGateway(cliActor(), { siteId: site, gateway: gw }, { rotate: true, createSite: true })).credentials;
+    return (await registry.createGateway((await orchestrator()).cliActor(), { siteId: site, gateway: gw }, { rotate: true, createSite: true })).credentials;
   },
 });
 registerGatewayCommands(program, { config: (overrides) => config(overrides) });
@@ -243,6 +252,6 @@ try {
   // Exit once the message is written: stderr to a pipe is asynchronous.
   const fail = (message: string, code: number) => process.stderr.write(message, () => process.exit(code));
   if (err instanceof ConfigError) fail(`testbed: configuration error: ${err.message}\n`, 2);
-  else if (err instanceof ApiError) fail(`testbed: ${err.message}\n`, err.status === 409 ? 3 : 1);
+  else if (err instanceof (await orchestrator()).ApiError) fail(`testbed: ${err.message}\n`, err.status === 409 ? 3 : 1);
   else fail(`testbed: ${(err as Error).message}\n`, 1);
 }

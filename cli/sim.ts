@@ -6,7 +6,8 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import type { Config } from '../lib/config.ts';
 import { logger } from '../lib/log.ts';
-import { runScenario, replayUci, runLoad, parseSpeed, builtInScenarios, type Credentials, type Progress, type Speed } from '../simulators/index.ts';
+import { parseSpeed, builtInScenarios, type Speed } from '../simulators/scenario.ts';
+import type { Credentials, Progress } from '../simulators/index.ts';
 import { parseInstant } from '../simulators/time.ts';
 
 export interface SimContext {
@@ -80,6 +81,7 @@ export function registerSimCommands(program: Command, ctx: SimContext): void {
     .addHelpText('after', '\nNDJSON: one {site, gw, home, dev, kind, seq, ts, v, q} a line, in delivery order (= time order, except where a fault says otherwise).\nExample: testbed sim run --scenario demo --seed 7 --from 2025-01-06T00:00:00Z --days 7 --out demo.ndjson\n')
     .action(async (o: { scenario: string; seed?: string; from?: number; days?: number; speed?: Speed; out?: string; quiet?: boolean }) => {
       const cfg = ctx.config();
+      const { runScenario } = await import('../simulators/index.ts');
       const abort = abortOnSignals();
       const common = {
         scenario: o.scenario,
@@ -119,6 +121,7 @@ export function registerSimCommands(program: Command, ctx: SimContext): void {
     .option('--quiet', 'no progress on stderr')
     .action(async (file: string, o: { home: string; site: string; gateway?: string; speed: Speed; from?: number; utcOffset: number; out?: string; quiet?: boolean }) => {
       const cfg = ctx.config();
+      const { replayUci } = await import('../simulators/index.ts');
       const abort = abortOnSignals();
       const base = {
         file, home: o.home, site: o.site, utcOffsetMin: o.utcOffset, speed: o.speed, signal: abort.signal, log: logger('replay'),
@@ -149,6 +152,7 @@ export function registerSimCommands(program: Command, ctx: SimContext): void {
     .option('--json', 'print the final report as JSON on stdout')
     .action(async (o: { homes: number; rate: number; duration: number; connectRate: number; anonymous?: boolean; json?: boolean }) => {
       const cfg = ctx.config();
+      const { runLoad } = await import('../simulators/index.ts');
       const abort = abortOnSignals();
       const report = await runLoad({
         url: brokerUrl(cfg), homes: o.homes, rate: o.rate, durationS: o.duration, connectPerSecond: o.connectRate, signal: abort.signal, log: logger('load'),
