@@ -12,6 +12,7 @@ import { startHttp, type HealthReport } from '../orchestrator/http.ts';
 import { openRegistry, gatewayDirectory, registryApi, Attribution, GatewayCommander, type Actor, type Registry } from '../orchestrator/index.ts';
 import { loadScenario, streamScenario } from '../simulators/index.ts';
 import { startMonitor, registerDemoTrial, type MonitorHandle } from '../monitor/index.ts';
+import { consolePlugin, CONSOLE_PATH } from '../console/serve.ts';
 
 export type Role = 'broker' | 'ingest' | 'http';
 
@@ -127,6 +128,8 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
       // The registry API is served where the broker runs: revoking a gateway disconnects it there.
       const plugins = broker ? [registryApi({ registry })] : [];
       if (monitor) plugins.push(monitor.plugin);
+      // The web console calls the registry's and monitoring's API with the user's token.
+      if (broker) plugins.push(consolePlugin());
       const http = await startHttp({ host: cfg.httpHost, port: cfg.httpPort, health, ...(ingest ? { deadLetters: ingest.deadLetters } : {}), log: logger('http'), plugins });
       httpPort = http.port;
       closers.push(() => http.close());
@@ -161,6 +164,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
       'testbed is up',
       broker ? `  MQTT        mqtt://${cfg.mqttHost}:${broker.ports.tcp}${broker.ports.tls ? `   mqtts://…:${broker.ports.tls}` : ''}${broker.ports.ws ? `   ws://…:${broker.ports.ws}/mqtt` : ''}` : `  MQTT        ${mqttUrl} (external)`,
       httpPort !== undefined ? `  HTTP        http://${cfg.httpHost}:${httpPort}   (/health, /metrics, /api/v1/dead-letters, /api/v1/monitor/*, /api/v1/alerts, API docs at /docs)` : '',
+      httpPort !== undefined && broker ? `  console     http://${cfg.httpHost === '0.0.0.0' ? '127.0.0.1' : cfg.httpHost}:${httpPort}${CONSOLE_PATH}   (sign in with a token: testbed token create --role admin)` : '',
       `  registry    ${registry.db.dialect === 'postgres' ? `PostgreSQL ${registry.db.where}` : `SQLite ${registry.db.where}`}`,
       `  store       ${cfg.influxUrl ? `InfluxDB ${cfg.influxUrl} db=${cfg.influxDb}` : `embedded SQLite in ${cfg.dataDir}`}`,
       opts.sim
