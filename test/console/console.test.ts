@@ -156,7 +156,7 @@ describe('the Grafana dashboards’ Infinity queries', () => {
       const targets = [...d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `${d.uid} / ${p.title}`, t }))), ...(d.templating?.list ?? []).filter((v) => v.query?.infinityQuery).map((v) => ({ where: `${d.uid} / $${v.name}`, t: v.query!.infinityQuery! }))];
       for (const { where, t } of targets) {
         if (!t.url) continue;
-        const qs = new URLSearchParams((t.url_options?.params ?? []).map((p) => [p.key, sub(p.value)]));
+        const qs = new URLSearchParams((t.url_options?.params ?? []).map((p): [string, string] => [p.key, sub(p.value)]));
         const res = await fetch(`${up.httpUrl}${t.url}${qs.size ? `?${qs}` : ''}`, { headers: { authorization: `Bearer ${admin}` } });
         expect(res.status, `${where}: ${t.url}?${qs} → ${await res.clone().text()}`).toBe(200);
         const body = (await res.json()) as Record<string, unknown>;
