@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { Config } from '../lib/config.ts';
 import { logger } from '../lib/log.ts';
+import { onShutdown } from './shutdown.ts';
 // zigbee-herdsman and the converters are loaded only by the commands that need them.
 const MODEL_NAMES = 'leak: Aqara SJCGQ11LM; fall: Tuya MIR-HE200-TY; bed: Tuya TS0601_bed_presence_sensor; door: Aqara MCCGQ11LM; motion: SONOFF SNZB-03; sos: Tuya TS0215A_sos; climate: SONOFF SNZB-02';
 
@@ -17,24 +18,6 @@ const whole = (what: string) => (v: string): number => {
   return n;
 };
 
-function onSignals(close: () => Promise<void>): void {
-  let closing = false;
-  const stop = (signal: string) => {
-    if (closing) process.exit(1);
-    closing = true;
-    logger('cli').info({ signal }, 'shutting down');
-    close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger('cli').error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-}
-
 export function registerGatewayCommands(program: Command, ctx: GatewayCliContext): void {
   const gateway = program.commands.find((c) => c.name() === 'gateway') ?? program.command('gateway').description('Edge gateway.');
   gateway
@@ -46,7 +29,7 @@ export function registerGatewayCommands(program: Command, ctx: GatewayCliContext
       const cfg = ctx.config({ ...(o.zigbeePort !== undefined ? { zigbeePort: o.zigbeePort } : {}), ...(o.permitJoin !== undefined ? { zigbeePermitJoinS: o.permitJoin } : {}) });
       const { startGateway } = await import('../gateway/gateway.ts');
       const gw = await startGateway(cfg, { log: logger('gateway') });
-      onSignals(() => gw.stop());
+      onShutdown(() => gw.stop());
     });
 
   const sim = program.commands.find((c) => c.name() === 'sim') ?? program.command('sim').description('Simulators.');
@@ -103,7 +86,7 @@ export function registerGatewayCommands(program: Command, ctx: GatewayCliContext
         );
       }
       process.stdout.write(JSON.stringify({ url: emu.url, port: emu.port, devices: emu.listDevices().map((d) => ({ ieee: d.ieee, model: d.modelName, joined: d.joined })) }) + '\n');
-      onSignals(async () => {
+      onShutdown(async () => {
         for (const t of timers) clearInterval(t);
         await emu.stop();
       });

@@ -5,11 +5,12 @@ import { Command, Option } from 'commander';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig, describeConfig, ConfigError, type Config } from '../lib/config.ts';
-import { logger, setLogLevel } from '../lib/log.ts';
+import { setLogLevel } from '../lib/log.ts';
 import { dataDictionary } from '../devices/index.ts';
 import type { Actor, Registry, Role } from '../orchestrator/index.ts';
 import { registerSimCommands } from './sim.ts';
 import { registerGatewayCommands } from './gateway.ts';
+import { onShutdown } from './shutdown.ts';
 import { registerDashboardCommands } from '../dashboards/cli.ts';
 import { openDeadLetters } from './dead-letters.ts';
 
@@ -227,24 +228,6 @@ registerSimCommands(program, {
 });
 registerGatewayCommands(program, { config: (overrides) => config(overrides) });
 registerDashboardCommands(program);
-
-function onShutdown(close: () => Promise<void>): void {
-  let closing = false;
-  const stop = (signal: string) => {
-    if (closing) process.exit(1);
-    closing = true;
-    logger('cli').info({ signal }, 'shutting down');
-    close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger('cli').error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-}
 
 try {
   await program.parseAsync(process.argv);

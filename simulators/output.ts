@@ -41,6 +41,18 @@ export interface Sink {
   extra?(): { acked: number; pending: number };
 }
 
+/** Where a simulator's readings go and how fast: shared by scenario runs and replays. */
+export interface OutputOptions {
+  speed?: Speed;
+  /** NDJSON output (file path or stream). Without it, `url` and `credentials` publish over MQTT. */
+  out?: string | Writable;
+  url?: string;
+  credentials?: Credentials;
+  log?: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+}
+
 export interface DriveOptions {
   speed: Speed;
   /** Simulated time that maps to the wall-clock start (pacing origin). */

@@ -9,11 +9,9 @@
 // silently skipped.
 
 import { readFileSync } from 'node:fs';
-import type { Writable } from 'node:stream';
 import { ID_PATTERN, DEVICE_ID_PATTERN, type Kind, type NdjsonReading } from '../devices/index.ts';
-import { silentLogger, type Logger } from '../lib/log.ts';
-import { drive, ndjsonSink, MqttSink, type Credentials, type Item, type Progress } from './output.ts';
-import type { Speed } from './scenario.ts';
+import { silentLogger } from '../lib/log.ts';
+import { drive, ndjsonSink, MqttSink, type Item, type OutputOptions, type Progress } from './output.ts';
 import { MINUTE } from './time.ts';
 
 export interface UciEvent {
@@ -147,17 +145,9 @@ export function parseUciSensors(input: string | Buffer, opts: UciParseOptions): 
   return out;
 }
 
-export interface ReplayUciOptions extends UciParseOptions {
+export interface ReplayUciOptions extends UciParseOptions, OutputOptions {
   /** Path of OrdonezA_Sensors.txt or OrdonezB_Sensors.txt (or any file in that format). */
   file: string;
-  speed?: Speed;
-  /** NDJSON output; without it, `url` and `credentials` publish over MQTT. */
-  out?: string | Writable;
-  url?: string;
-  credentials?: Credentials;
-  log?: Logger;
-  signal?: AbortSignal;
-  onProgress?: (p: Progress) => void;
 }
 
 /** Replays a UCI ADL sensor file. Malformed lines and out-of-order rows are in `parse`. */

@@ -1,12 +1,11 @@
 // Running a scenario end to end: engine → pacing → NDJSON or MQTT.
 
-import type { Writable } from 'node:stream';
 import { silentLogger, type Logger } from '../lib/log.ts';
 import { simulate, simulationInfo, type Delivery } from './engine.ts';
 import { loadScenario, type Scenario, type Speed } from './scenario.ts';
-import { drive, ndjsonSink, MqttSink, type Credentials, type Item, type Progress } from './output.ts';
+import { drive, ndjsonSink, MqttSink, type Credentials, type Item, type OutputOptions, type Progress } from './output.ts';
 
-export interface RunScenarioOptions {
+export interface RunScenarioOptions extends OutputOptions {
   /** A built-in scenario name (`demo`), a YAML file path, or a parsed scenario. */
   scenario: string | Scenario;
   seed?: string | number;
@@ -16,13 +15,6 @@ export interface RunScenarioOptions {
   days?: number | null;
   /** Default: the scenario's `speed` (itself default `max`). */
   speed?: Speed;
-  /** NDJSON output (file path or stream). Without it, `url` and `credentials` publish over MQTT. */
-  out?: string | Writable;
-  url?: string;
-  credentials?: Credentials;
-  log?: Logger;
-  signal?: AbortSignal;
-  onProgress?: (p: Progress) => void;
   /** Wall-clock time that `from` maps to (see DriveOptions.wallOrigin); default: now. */
   wallOrigin?: number;
   /** MQTT sink tuning. */
