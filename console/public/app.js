@@ -16,8 +16,8 @@ const VIEWS = {
   researcher: ['completeness', 'compare'],
 };
 
-/** @type {{ token: string, me: { id: string, role: keyof typeof VIEWS, orgId: string | null } | null, alerts: Map<string, any>, stream: AbortController | null, flash: Set<string> }} */
-const state = { token: sessionStorage.getItem('testbed.token') ?? '', me: null, alerts: new Map(), stream: null, flash: new Set() };
+/** @type {{ token: string, me: { id: string, role: keyof typeof VIEWS, orgId: string | null } | null, alerts: Map<string, any>, stream: AbortController | null, flash: Set<string>, filters: { site: string, status: string } }} */
+const state = { token: sessionStorage.getItem('testbed.token') ?? '', me: null, alerts: new Map(), stream: null, flash: new Set(), filters: { site: '', status: '' } };
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
@@ -162,12 +162,14 @@ async function fleetView() {
   const statusFilter = h('select', { id: 'f-status' }, ['', 'problem', 'ok', 'late', 'silent', 'battery-low'].map((s) => h('option', { value: s }, s || 'any state')));
   const devBox = h('div');
   const renderDevices = () => {
-    const s = /** @type {HTMLSelectElement} */ (siteFilter).value, st = /** @type {HTMLSelectElement} */ (statusFilter).value;
+    const s = (state.filters.site = /** @type {HTMLSelectElement} */ (siteFilter).value), st = (state.filters.status = /** @type {HTMLSelectElement} */ (statusFilter).value);
     const rows = devices.devices.filter((/** @type {any} */ d) => (!s || d.site === s) && (!st || (st === 'problem' ? d.status !== 'ok' : d.status === st)));
     devBox.replaceChildren(table(`${rows.length} devices`, ['Device', 'Site', 'Home', 'Kind', 'State', 'Last reading', 'Battery', 'Cause'], rows.map((/** @type {any} */ d) => [
       h('a', { href: `#device/${encodeURIComponent(d.device)}` }, d.device), d.site, d.home ?? '–', d.kind, status(d.status), time(d.lastSeen), d.battery === null ? '–' : `${d.battery} %`, d.suppressed ? `suppressed: ${d.suppressed}` : d.reason ?? d.cause ?? '',
     ])));
   };
+  /** @type {HTMLSelectElement} */ (siteFilter).value = state.filters.site;
+  /** @type {HTMLSelectElement} */ (statusFilter).value = state.filters.status;
   siteFilter.addEventListener('change', renderDevices);
   statusFilter.addEventListener('change', renderDevices);
   renderDevices();
@@ -284,7 +286,15 @@ function renderAlertList(message = '') {
         h('button', { type: 'button', 'aria-pressed': String(a.label === 'false'), onclick: () => act(a.id, 'label', { label: 'false' }) }, 'False alarm'),
       ));
   });
+  // Keep keyboard focus on the same button across a re-render (a live event can arrive any time).
+  const f = document.activeElement;
+  const keep = f instanceof HTMLButtonElement && alertBox.contains(f) ? { id: f.closest('li')?.dataset.alert, text: f.textContent } : null;
   alertBox.replaceChildren(h('p', { class: 'status-msg', role: 'status' }, message), rows.length ? h('ul', { class: 'alerts' }, rows) : h('p', null, 'No alerts in the last 7 days.'));
+  if (keep) {
+    const li = [...alertBox.querySelectorAll('li')].find((x) => /** @type {HTMLElement} */ (x).dataset.alert === keep.id);
+    const buttons = li ? [...li.querySelectorAll('button')] : [];
+    (buttons.find((b) => b.textContent === keep.text) ?? buttons[0] ?? /** @type {HTMLElement} */ ($('view-h')))?.focus();
+  }
 }
 
 // ── completeness ─────────────────────────────────────────────────────────────────────────────
