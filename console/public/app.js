@@ -278,7 +278,7 @@ function renderAlertList(message = '') {
     return h('li', { class: cls, 'data-alert': a.id, 'data-rule': a.rule, 'data-status': a.status },
       h('div', { class: 'alert-head' }, h('strong', null, `${a.severity.toUpperCase()} · ${a.rule}`), ' ', status(a.status), ' ', time(a.openedAt)),
       h('div', null, a.message),
-      h('div', { class: 'muted' }, [a.site, a.home, a.device].filter(Boolean).join(' / '), a.acknowledgedBy ? ` · acknowledged by ${a.acknowledgedBy}` : '', a.label ? ` · labelled ${a.label === 'true' ? 'true alarm' : 'false alarm'}` : ''),
+      h('div', { class: 'muted' }, [a.site, a.home].filter(Boolean).join(' / '), a.device ? [' / ', h('a', { href: `#device/${encodeURIComponent(a.device)}` }, a.device)] : '', a.acknowledgedBy ? ` · acknowledged by ${a.acknowledgedBy}` : '', a.label ? ` · labelled ${a.label === 'true' ? 'true alarm' : 'false alarm'}` : ''),
       h('div', { class: 'actions', role: 'group', 'aria-label': `Actions for ${a.rule} alert ${a.id}` },
         a.status === 'open' ? h('button', { type: 'button', onclick: () => act(a.id, 'ack') }, 'Acknowledge') : null,
         a.status !== 'resolved' ? h('button', { type: 'button', onclick: () => act(a.id, 'resolve') }, 'Resolve') : null,
@@ -312,7 +312,7 @@ async function completenessView() {
   }
   const band = (/** @type {number | null} */ c) => (c === null ? 'na' : c >= 0.95 ? 'c5' : c >= 0.8 ? 'c4' : c >= 0.6 ? 'c3' : c >= 0.3 ? 'c2' : 'c1');
   const grid = h('table', { class: 'heatmap' },
-    h('caption', null, `Participant × day: covered / expected reporting slots. Overall ${pct(res.summary.completeness, 1)} over ${res.summary.participantDays} participant-days; ${res.summary.lost} readings lost in transit.`),
+    h('caption', null, 'Participant × day: covered / expected reporting slots'),
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Participant'), h('th', { scope: 'col' }, 'Site / home'), dates.map((d) => h('th', { scope: 'col' }, d.slice(5))))),
     h('tbody', null, [...people.entries()].sort((a, b) => a[1].site.localeCompare(b[1].site) || a[0].localeCompare(b[0])).map(([id, p]) => h('tr', null,
       h('th', { scope: 'row' }, id), h('td', null, `${p.site} / ${p.home}`),
@@ -323,7 +323,8 @@ async function completenessView() {
       })))));
   const legend = h('p', { class: 'legend' }, 'Legend: ', ['c5 ≥ 95 %', 'c4 ≥ 80 %', 'c3 ≥ 60 %', 'c2 ≥ 30 %', 'c1 < 30 %'].map((x) => { const [c, ...t] = x.split(' '); return h('span', { class: `cell ${c}` }, t.join(' ')); }));
   const gaps = days.filter((/** @type {any} */ d) => d.completeness !== null && d.completeness < 1).slice(0, 100);
-  return h('div', null, card('Heatmap', h('div', { class: 'scroll' }, grid), legend),
+  const summary = h('p', null, `Overall ${pct(res.summary.completeness, 1)} over ${res.summary.participantDays} participant-days (last 7 days); ${res.summary.lost} readings lost in transit. Hover or focus a cell for its slots and reasons.`);
+  return h('div', null, card('Heatmap', summary, h('div', { class: 'scroll' }, grid), legend),
     card('Why data is missing', table(`${gaps.length} participant-days below 100 %`, ['Participant', 'Day', 'Completeness', 'Reasons'], gaps.map((/** @type {any} */ d) => [d.participant, d.date, pct(d.completeness, 1), d.reasons.join('; ') || '–']))));
 }
 

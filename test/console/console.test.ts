@@ -2,12 +2,14 @@
 // `testbed up` as a user runs it (child process, demo pilot live with the last 24 h sent at once):
 // sign in with a token from `testbed token create`, see the pilot's sites and devices, a fall
 // published with a gateway's own credential appears live (SSE) and is acknowledged and labelled,
-// completeness heatmap, comparison with intervals, a device's history; a researcher is not offered
+// completeness heatmap, comparison with intervals, a device's history, each view free of axe-core's
+// WCAG 2.1 A/AA violations (contrast, labels, names); a researcher is not offered
 // fleet or alerts. Screenshots go to test-artifacts/console/. Also: every Infinity query of the
 // Grafana dashboards is answered by the running API.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import mqtt from 'mqtt';
 import { runTestbed, testbed, type CliProcess } from '../support/centre.ts';
@@ -16,6 +18,19 @@ import { tempDir, waitFor } from '../support/servers.ts';
 const root = new URL('../../', import.meta.url).pathname;
 const shots = `${root}test-artifacts/console`;
 const CHROMIUM = '/usr/bin/chromium';
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's WCAG 2 A/AA rules (contrast, labels, names, structure) on the page as it is now. */
+async function accessibilityViolations(page: Page, view: string): Promise<string[]> {
+  // Evaluated over the devtools protocol, so the console's CSP (no inline scripts) stays on.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    const g = globalThis as unknown as { document: unknown; axe: { run(ctx: unknown, o: unknown): Promise<{ passes: unknown[]; violations: { id: string; help: string; nodes: { target: unknown }[] }[] }> } };
+    return g.axe.run(g.document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+  });
+  expect(result.passes.length, `${view}: axe ran no rule`).toBeGreaterThan(10);
+  return result.violations.map((v) => `${view}: ${v.id} (${v.help}) at ${JSON.stringify(v.nodes.slice(0, 3).map((n) => n.target))}`);
+}
 
 let up: CliProcess;
 let browser: Browser;
@@ -66,8 +81,10 @@ describe('web console in chromium', () => {
     page.on('pageerror', (e) => problems.push(String(e)));
     page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
 
+    const a11y: string[] = [];
     // A wrong token is refused with a message.
     await page.goto(`${up.httpUrl}/console/`);
+    a11y.push(...(await accessibilityViolations(page, 'sign-in')));
     await page.getByLabel('API token').fill('tb1.nope.nope');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expectText(page, '#login-error', /not accepted/);
@@ -77,6 +94,7 @@ describe('web console in chromium', () => {
     for (const site of ['halmstad', 'aarhus', 'hjorring']) await page.locator(`#site-${site}`).waitFor();
     await page.locator('table >> text=hal-01-kitchen-cup').first().waitFor();
     await page.screenshot({ path: `${shots}/fleet.png`, fullPage: false });
+    a11y.push(...(await accessibilityViolations(page, 'fleet')));
 
     // Live alerts: the stream is open before the fall is published.
     await page.getByRole('link', { name: /Alerts/ }).click();
@@ -103,12 +121,14 @@ describe('web console in chromium', () => {
     expect(stored).toMatchObject({ status: 'acknowledged', label: 'true' });
     await fall.scrollIntoViewIfNeeded();
     await page.screenshot({ path: `${shots}/alert-acknowledged.png` });
+    a11y.push(...(await accessibilityViolations(page, 'alerts')));
 
     // Completeness: one row per demo participant.
     await page.getByRole('link', { name: 'Completeness' }).click();
     await page.locator('table.heatmap tbody tr').first().waitFor();
     expect(await page.locator('table.heatmap tbody tr').count()).toBe(12);
     await page.screenshot({ path: `${shots}/completeness.png`, fullPage: true });
+    a11y.push(...(await accessibilityViolations(page, 'completeness')));
 
     // Comparison: the three sites with intervals.
     await page.getByRole('link', { name: 'Site comparison' }).click();
@@ -116,6 +136,7 @@ describe('web console in chromium', () => {
     for (const site of ['halmstad', 'aarhus', 'hjorring']) await page.locator('thead th', { hasText: site }).first().waitFor();
     expect(await page.locator('.iv').count()).toBeGreaterThan(8);
     await page.screenshot({ path: `${shots}/compare.png`, fullPage: true });
+    a11y.push(...(await accessibilityViolations(page, 'compare')));
 
     // A device's history from the fleet list.
     await page.getByRole('link', { name: 'Fleet' }).click();
@@ -123,8 +144,10 @@ describe('web console in chromium', () => {
     await page.getByRole('heading', { name: 'Readings per day (last 14 days)' }).waitFor();
     await page.locator('.bars li').first().waitFor();
     await page.screenshot({ path: `${shots}/device.png`, fullPage: true });
+    a11y.push(...(await accessibilityViolations(page, 'device')));
 
     expect(problems, problems.join('\n')).toEqual([]);
+    expect(a11y, a11y.join('\n')).toEqual([]);
     await page.close();
   }, 120_000);
 
