@@ -99,6 +99,8 @@ describe('web console in chromium', () => {
     // Live alerts: the stream is open before the fall is published.
     await page.getByRole('link', { name: /Alerts/ }).click();
     await expectText(page, '#stream-state', /connected/);
+    // The list is rendered before the fall exists: it can only arrive through the stream.
+    await page.locator('#alert-list').waitFor();
     const gw = JSON.parse(await testbed(['gateway', 'add', '--site', 'halmstad', '--gateway', 'gw-console'], env)) as { username: string; password: string };
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${up.mqttPort}`, { username: gw.username, password: gw.password, clientId: 'console-test', reconnectPeriod: 0 });
     const now = Date.now();

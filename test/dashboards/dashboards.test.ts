@@ -13,6 +13,7 @@ import { testbed } from '../support/centre.ts';
 import { loadScenario, simulate } from '../../simulators/index.ts';
 import { toLine } from '../../ingest/index.ts';
 import { KIND_NAMES, type Reading } from '../../devices/index.ts';
+import { InfluxQL, InfluxTarget, fn, showTagValues } from '../../dashboards/influxql.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const DB = 'testbed';
@@ -38,6 +39,20 @@ const BUILTIN = new Set(['timeFilter', '__interval', '__interval_ms', '__from', 
 function variablesIn(s: string): string[] {
   return [...s.matchAll(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g)].map((m) => (m[1] ?? m[2])!).filter((v) => !BUILTIN.has(v) && !v.startsWith('tag_'));
 }
+
+describe('the InfluxQL builder', () => {
+  it('quotes identifiers and literals, keeps regexes and Grafana macros, nests subqueries', () => {
+    const inner = new InfluxQL().select(fn('count', 'seq', 'n')).from('/^$kind$/').tagMatches('site', '$site').where('state', '=', "it's").timeFilter().groupByTime('1h').groupByTags('device');
+    expect(new InfluxQL().select(fn('count', 'n', 'hours')).from(inner).groupByTags('device').fill(0).build()).toBe(
+      `SELECT count("n") AS "hours" FROM (SELECT count("seq") AS "n" FROM /^$kind$/ WHERE "site" =~ /^$site$/ AND "state" = 'it\\'s' AND $timeFilter GROUP BY time(1h), "device") GROUP BY "device" fill(0)`,
+    );
+    expect(new InfluxQL().select('"fall"').from('fall').where('fall', '=', true).orderByTimeDesc().limit(5).build()).toBe(`SELECT "fall" FROM "fall" WHERE "fall" = true ORDER BY time DESC LIMIT 5`);
+    expect(showTagValues('home', { tag: 'site', value: '$site' })).toBe(`SHOW TAG VALUES WITH KEY = "home" WHERE "site" =~ /^$site$/`);
+    expect(() => new InfluxQL().from('x').build()).toThrow(/select/);
+    const t = new InfluxTarget('SELECT 1', { type: 'influxdb', uid: 'u' }).refId('B').alias('$tag_device').build();
+    expect(JSON.parse(JSON.stringify(t))).toEqual({ refId: 'B', query: 'SELECT 1', rawQuery: true, resultFormat: 'time_series', datasource: { type: 'influxdb', uid: 'u' }, alias: '$tag_device' });
+  });
+});
 
 describe('testbed dashboards build', () => {
   it('writes the dashboards the repository carries in dashboards/dist (rebuild when this fails)', () => {
