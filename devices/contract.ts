@@ -145,9 +145,12 @@ export interface Rejected {
   raw: unknown;
 }
 
+/** Why a whole payload was refused, for counting; `reason` says it in words. */
+export type BatchRefusal = 'oversize' | 'invalid_json' | 'foreign_gateway' | 'invalid_batch';
+
 export type BatchCheck =
   | { ok: true; batch: UpBatch; accepted: Reading[]; rejected: Rejected[] }
-  | { ok: false; reason: string; batchNumber?: number };
+  | { ok: false; code: BatchRefusal; reason: string; batchNumber?: number };
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
@@ -222,21 +225,22 @@ export function checkReading(r: unknown, now: number): string | null {
  */
 export function checkBatch(payload: Buffer | string, gateway: string, now = Date.now()): BatchCheck {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-  if (size > MAX_BATCH_BYTES) return { ok: false, reason: `payload of ${size} bytes exceeds ${MAX_BATCH_BYTES}` };
+  if (size > MAX_BATCH_BYTES) return { ok: false, code: 'oversize', reason: `payload of ${size} bytes exceeds ${MAX_BATCH_BYTES}` };
   let body: unknown;
   try {
     body = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
   } catch (err) {
-    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+    return { ok: false, code: 'invalid_json', reason: `not JSON: ${(err as Error).message}` };
   }
-  if (!isObject(body)) return { ok: false, reason: `batch: expected object, got ${describe(body)}` };
+  if (!isObject(body)) return { ok: false, code: 'invalid_batch', reason: `batch: expected object, got ${describe(body)}` };
   const batchNumber = typeof body.batch === 'number' && Number.isSafeInteger(body.batch) && body.batch >= 0 ? body.batch : undefined;
-  const fail = (reason: string): BatchCheck => (batchNumber === undefined ? { ok: false, reason } : { ok: false, reason, batchNumber });
-  if (body.gw !== gateway) return fail(`gw: ${describe(body.gw)} does not match the topic's gateway '${gateway}'`);
+  const fail = (reason: string, code: BatchRefusal = 'invalid_batch'): BatchCheck =>
+    batchNumber === undefined ? { ok: false, code, reason } : { ok: false, code, reason, batchNumber };
+  if (body.gw !== gateway) return fail(`gw: ${describe(body.gw)} does not match the topic's gateway '${gateway}'`, 'foreign_gateway');
   if (batchNumber === undefined) return fail(`batch: expected a non-negative integer, got ${describe(body.batch)}`);
   if (typeof body.sent !== 'number' || !Number.isFinite(body.sent)) return fail(`sent: expected epoch milliseconds, got ${describe(body.sent)}`);
   if (!Array.isArray(body.readings)) return fail(`readings: expected array, got ${describe(body.readings)}`);
-  if (body.readings.length > MAX_READINGS_PER_BATCH) return fail(`readings: ${body.readings.length} exceeds ${MAX_READINGS_PER_BATCH} per batch`);
+  if (body.readings.length > MAX_READINGS_PER_BATCH) return fail(`readings: ${body.readings.length} exceeds ${MAX_READINGS_PER_BATCH} per batch`, 'oversize');
   const accepted: Reading[] = [];
   const rejected: Rejected[] = [];
   body.readings.forEach((r: unknown, index: number) => {

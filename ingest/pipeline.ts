@@ -169,7 +169,7 @@ export class Pipeline {
     if (!check.ok) {
       this.#stats.refusedBatches++;
       const batch = check.batchNumber ?? null;
-      deadLetters.push({ receivedAt: m.receivedAt, site, gateway, batch, index: null, class: classify(check.reason), reason: check.reason, ...rawPayload(m.payload) });
+      deadLetters.push({ receivedAt: m.receivedAt, site, gateway, batch, index: null, class: check.code, reason: check.reason, ...rawPayload(m.payload) });
       if (batch !== null) {
         // Acked as refused, so the gateway stops resending what is kept here anyway.
         refusedAcks.push({ site, gateway, ack: { batch, stored: 0, duplicates: 0, rejected: countReadings(m.payload) } });
@@ -329,13 +329,6 @@ export class Pipeline {
     clearTimeout(timer);
     this.#closing = false;
   }
-}
-
-function classify(reason: string): DeadLetterClass {
-  if (reason.startsWith('payload of') || /^readings: \d+ exceeds/.test(reason)) return 'oversize';
-  if (reason.startsWith('not JSON')) return 'invalid_json';
-  if (reason.startsWith('gw:')) return 'foreign_gateway';
-  return 'invalid_batch';
 }
 
 /** How many readings a refused payload carried (for the ack's `rejected`), 0 when unknown. */

@@ -70,10 +70,11 @@ describe('batches', () => {
     expect(result.rejected).toEqual([{ index: 1, reason: expect.stringMatching(/unknown kind/), raw: reading({ kind: 'nope' }) }]);
   });
   it('refuses a whole payload that is not JSON, belongs to another gateway or is too large', () => {
-    expect(checkBatch('{not json', 'home-1', now)).toMatchObject({ ok: false, reason: expect.stringMatching(/not JSON/) });
-    expect(checkBatch(batch([]), 'home-2', now)).toMatchObject({ ok: false, reason: expect.stringMatching(/does not match/), batchNumber: 3 });
-    expect(checkBatch(batch(Array.from({ length: 1001 }, () => reading())), 'home-1', now)).toMatchObject({ ok: false, reason: expect.stringMatching(/exceeds 1000/) });
-    expect(checkBatch('x'.repeat(600 * 1024), 'home-1', now)).toMatchObject({ ok: false, reason: expect.stringMatching(/bytes exceeds/) });
+    expect(checkBatch('{not json', 'home-1', now)).toMatchObject({ ok: false, code: 'invalid_json', reason: expect.stringMatching(/not JSON/) });
+    expect(checkBatch(batch([]), 'home-2', now)).toMatchObject({ ok: false, code: 'foreign_gateway', reason: expect.stringMatching(/does not match/), batchNumber: 3 });
+    expect(checkBatch(batch(Array.from({ length: 1001 }, () => reading())), 'home-1', now)).toMatchObject({ ok: false, code: 'oversize', reason: expect.stringMatching(/exceeds 1000/) });
+    expect(checkBatch('x'.repeat(600 * 1024), 'home-1', now)).toMatchObject({ ok: false, code: 'oversize', reason: expect.stringMatching(/bytes exceeds/) });
+    expect(checkBatch(JSON.stringify({ gw: 'home-1', batch: 1, sent: now, readings: 'many' }), 'home-1', now)).toMatchObject({ ok: false, code: 'invalid_batch', batchNumber: 1 });
   });
 });
 
