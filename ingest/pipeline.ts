@@ -17,7 +17,7 @@
 
 import { checkBatch, parseTopic, type Ack, type Reading } from '../devices/index.ts';
 import type { Logger } from '../lib/log.ts';
-import { rawPayload, type DeadLetterClass, type DeadLetterInput, type DeadLetterStore } from './dead-letters.ts';
+import { rawPayload, type DeadLetterInput, type DeadLetterStore } from './dead-letters.ts';
 import { SeqWindow } from './dedupe.ts';
 import { ingestMetrics } from './metrics.ts';
 import type { ReadingStore, StorePoint } from './types.ts';
