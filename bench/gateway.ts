@@ -38,7 +38,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { ZStackEmulator } from '../simulators/zstack/emulator.ts';
 import { fleet } from '../simulators/zstack/models.ts';
-import { runTestbed, type CliProcess } from '../test/support/centre.ts';
+import { runTestbed, spawnNode, type CliProcess } from '../test/support/centre.ts';
 import { startMosquitto, tempDir, waitFor, type ServerHandle } from '../test/support/servers.ts';
 import { startCentre, recorder, gatewayEnv, type Recorder, type TestCentre } from '../test/zigbee/helpers.ts';
 import { sampleWindow, peakRssMb, rssMb, type RssWindow } from './support/proc.ts';
@@ -112,23 +112,7 @@ async function startGatewayProcess(c: TestCentre, dir: string, zigbeePort: strin
   const env = gatewayEnv(c, dir, zigbeePort, { TESTBED_LOG_LEVEL: 'warn', TESTBED_ZIGBEE_PERMIT_JOIN_S: '0', TESTBED_GATEWAY_HEALTH_INTERVAL_S: '60', ...extra });
   if (entry === 'cli') return runTestbed(['gateway', 'run'], env, { waitForHttp: false });
   // The minimal entry, started like runTestbed starts the CLI.
-  let log = '';
-  const proc = spawn(process.execPath, [join(root, 'bench/support/gateway-entry.ts')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout?.on('data', (d) => (log = (log + d).slice(-20_000)));
-  proc.stderr?.on('data', (d) => (log = (log + d).slice(-20_000)));
-  return {
-    proc,
-    httpPort: 0,
-    mqttPort: 0,
-    httpUrl: '',
-    output: () => log,
-    async kill(signal = 'SIGTERM') {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const done = new Promise<void>((r) => proc.once('exit', () => r()));
-      proc.kill(signal);
-      await done;
-    },
-  };
+  return spawnNode(join(root, 'bench/support/gateway-entry.ts'), [], env);
 }
 
 const alive = (p: { proc: ChildProcess; output(): string }, what: string) => {

@@ -18,21 +18,18 @@ export interface CliProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function runTestbed(args: string[], env: Record<string, string>, opts: { waitForHttp?: boolean; mqttPort?: number; httpPort?: number } = {}): Promise<CliProcess> {
-  const httpPort = opts.httpPort ?? (await freePort());
-  const mqttPort = opts.mqttPort ?? (await freePort());
+/** Starts a Node.js script as a child process, keeping the tail of its output for failure messages. */
+export function spawnNode(script: string, args: string[], env: Record<string, string>, ports: { httpPort?: number; mqttPort?: number } = {}): CliProcess {
   let log = '';
-  const proc = spawn(process.execPath, [testbedBin, ...args], {
-    env: { ...process.env, TESTBED_HTTP_PORT: String(httpPort), TESTBED_MQTT_PORT: String(mqttPort), TESTBED_MQTT_WS_PORT: '0', TESTBED_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout?.on('data', (d) => (log = (log + d).slice(-50_000)));
   proc.stderr?.on('data', (d) => (log = (log + d).slice(-50_000)));
-  const handle: CliProcess = {
+  const httpPort = ports.httpPort ?? 0;
+  return {
     proc,
     httpPort,
-    mqttPort,
-    httpUrl: `http://127.0.0.1:${httpPort}`,
+    mqttPort: ports.mqttPort ?? 0,
+    httpUrl: httpPort ? `http://127.0.0.1:${httpPort}` : '',
     output: () => log,
     async kill(signal = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -41,9 +38,21 @@ export async function runTestbed(args: string[], env: Record<string, string>, op
       await done;
     },
   };
+}
+
+export async function runTestbed(args: string[], env: Record<string, string>, opts: { waitForHttp?: boolean; mqttPort?: number; httpPort?: number } = {}): Promise<CliProcess> {
+  const httpPort = opts.httpPort ?? (await freePort());
+  const mqttPort = opts.mqttPort ?? (await freePort());
+  const handle = spawnNode(
+    testbedBin,
+    args,
+    { TESTBED_HTTP_PORT: String(httpPort), TESTBED_MQTT_PORT: String(mqttPort), TESTBED_MQTT_WS_PORT: '0', TESTBED_LOG_LEVEL: 'warn', ...env },
+    { httpPort, mqttPort },
+  );
+  const { proc } = handle;
   if (opts.waitForHttp !== false) {
     await waitFor(`testbed ${args.join(' ')} on HTTP ${httpPort}`, async () => {
-      if (proc.exitCode !== null) throw new Error(`testbed ${args.join(' ')} exited ${proc.exitCode}: ${log.slice(-3000)}`);
+      if (proc.exitCode !== null) throw new Error(`testbed ${args.join(' ')} exited ${proc.exitCode}: ${handle.output().slice(-3000)}`);
       const res = await fetch(`${handle.httpUrl}/health`).catch(() => null);
       return res?.ok ?? false;
     }, 30_000);
