@@ -14,6 +14,9 @@ COPY ingest ./ingest
 COPY gateway ./gateway
 COPY orchestrator ./orchestrator
 COPY simulators ./simulators
+COPY monitor ./monitor
+COPY console ./console
+COPY dashboards ./dashboards
 RUN mkdir -p /data && chown node:node /data && ln -s /app/bin/testbed.js /usr/local/bin/testbed
 USER node
 VOLUME ["/data"]

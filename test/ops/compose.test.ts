@@ -86,6 +86,26 @@ describe('docker-compose.yml', () => {
     ]);
   });
 
+  it('copies into the image every folder the CLI imports, following its imports from bin/testbed.js', () => {
+    const copied = new Set([...readFileSync(`${root}Dockerfile`, 'utf8').matchAll(/^COPY (\S+) \.\/\S+$/gm)].map((m) => m[1]!));
+    const seen = new Set<string>();
+    const folders = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      folders.add(file.slice(root.length).split('/')[0]!);
+      const text = readFileSync(file, 'utf8');
+      // Static and dynamic relative imports: `from './x.ts'`, `import('../y.ts')`, `import '../z.ts'`.
+      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+        const target = new URL(m[1]!, `file://${file}`).pathname;
+        if (/\.(ts|js|mjs)$/.test(target) && existsSync(target)) visit(target);
+      }
+    };
+    visit(`${root}bin/testbed.js`);
+    expect(folders.size).toBeGreaterThan(5);
+    for (const folder of folders) expect(copied, `the image lacks ${folder}/ (imported by the CLI)`).toContain(folder);
+  });
+
   it('runs real testbed subcommands, and the Dockerfile copies folders that exist', () => {
     for (const [name, svc] of Object.entries(compose.services)) {
       if (!svc.build) continue;
