@@ -130,7 +130,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
       if (monitor) plugins.push(monitor.plugin);
       // The web console calls the registry's and monitoring's API with the user's token.
       if (broker) plugins.push(consolePlugin());
-      const http = await startHttp({ host: cfg.httpHost, port: cfg.httpPort, health, ...(ingest ? { deadLetters: ingest.deadLetters } : {}), log: logger('http'), plugins });
+      const http = await startHttp({ host: cfg.httpHost, port: cfg.httpPort, health, ...(ingest ? { deadLetters: ingest.deadLetters } : {}), authenticate: (token) => registry.authenticate(token), log: logger('http'), plugins });
       httpPort = http.port;
       closers.push(() => http.close());
     }

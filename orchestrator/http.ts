@@ -2,7 +2,7 @@
 // document. fastify + TypeBox: one schema validates the request, serialises the reply and
 // documents the route in /openapi.json, so the three cannot disagree.
 
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -38,9 +38,26 @@ export interface DeadLetterRow {
 export interface HttpDeps {
   health: () => HealthReport | Promise<HealthReport>;
   deadLetters?: DeadLetterView;
+  /**
+   * Who a bearer token acts for (the registry's authenticate), for the routes defined here.
+   * Dead letters hold raw payloads from every gateway: only admins and coordinators read them.
+   */
+  authenticate?: (token: string) => Promise<{ role: string } | null>;
   log?: Logger;
   /** Lets later roles add their routes (registry, monitoring) to the same app. */
   plugins?: ((app: HttpApp) => Promise<void>)[];
+}
+
+const DEAD_LETTER_ROLES = ['admin', 'coordinator'];
+
+/** 401 without a valid bearer token, 403 for a role that may not read dead letters. */
+function deadLetterGuard(authenticate: NonNullable<HttpDeps['authenticate']>) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    const h = req.headers.authorization;
+    const actor = h && /^Bearer\s+\S+$/i.test(h) ? await authenticate(h.replace(/^Bearer\s+/i, '').trim()) : null;
+    if (!actor) return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'send Authorization: Bearer <token> (create one with `testbed token create --role admin`)' });
+    if (!DEAD_LETTER_ROLES.includes(actor.role)) return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `role '${actor.role}' may not read dead letters (allowed: ${DEAD_LETTER_ROLES.join(', ')})` });
+  };
 }
 
 const DeadLetter = Type.Object({
@@ -99,11 +116,16 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
 
   if (deps.deadLetters) {
     const store = deps.deadLetters;
+    const authenticate = deps.authenticate;
     app.get(
       '/api/v1/dead-letters',
       {
+        // Without a registry in the process (a library user's bare app) the route is open, as before.
+        onRequest: authenticate ? [deadLetterGuard(authenticate)] : [],
         schema: {
           summary: 'Readings and payloads that failed validation or storage, with the reason and what was received',
+          description: `Roles: ${DEAD_LETTER_ROLES.join(', ')}.`,
+          security: [{ bearer: [] }],
           querystring: Type.Object({
             site: Type.Optional(Type.String()),
             gateway: Type.Optional(Type.String()),

@@ -13,6 +13,7 @@ let centre: CliProcess;
 let env: Record<string, string>;
 let cred: { username: string; password: string };
 let other: { username: string; password: string };
+let adminToken: string;
 
 const now = Date.now();
 const batch = (n: number, gw = 'home-1', count = 5) =>
@@ -54,6 +55,7 @@ beforeAll(async () => {
   centre = await runTestbed(['up', '--no-sim'], env);
   cred = JSON.parse(await testbed(['gateway', 'add', '--site', 'halmstad', '--gateway', 'home-1'], env));
   other = JSON.parse(await testbed(['gateway', 'add', '--site', 'halmstad', '--gateway', 'home-2'], env));
+  adminToken = (JSON.parse(await testbed(['token', 'create', '--role', 'admin'], env)) as { token: string }).token;
 }, 90_000);
 
 afterAll(async () => {
@@ -91,7 +93,12 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
     await pub(cred, 'lab/v1/halmstad/home-1/up', '{this is not json');
     await pub(cred, 'lab/v1/halmstad/home-1/up', JSON.stringify({ gw: 'home-1', batch: 2, sent: now, readings: [{ dev: 'cup-1', kind: 'hydration', seq: 999, ts: now, v: { intake_ml: 'lots' } }] }));
     await waitFor('dead letters counted', async () => (await metric(centre.httpUrl, 'testbed_ingest_dead_letters_total')) >= before + 2);
-    const dl = (await (await fetch(`${centre.httpUrl}/api/v1/dead-letters?gateway=home-1`)).json()) as { items: { reason: string; raw: string }[] };
+    const url = `${centre.httpUrl}/api/v1/dead-letters?gateway=home-1`;
+    // Raw payloads from every gateway: a token with an allowed role is required.
+    expect((await fetch(url)).status).toBe(401);
+    const researcher = (JSON.parse(await testbed(['token', 'create', '--role', 'researcher'], env)) as { token: string }).token;
+    expect((await fetch(url, { headers: { authorization: `Bearer ${researcher}` } })).status).toBe(403);
+    const dl = (await (await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { items: { reason: string; raw: string }[] };
     expect(dl.items.map((d) => d.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/not JSON/), expect.stringMatching(/intake_ml: expected integer/)]));
     expect(dl.items.find((d) => /not JSON/.test(d.reason))?.raw).toBe('{this is not json');
     expect((await fetch(`${centre.httpUrl}/health`)).status).toBe(200);
