@@ -9,6 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Logger } from '../lib/log.ts';
 import { registry } from '../lib/metrics.ts';
+import type { DeadLetter, DeadLetterQuery } from '../ingest/dead-letters.ts';
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
@@ -19,20 +20,9 @@ export interface HealthReport {
 
 /** What the HTTP layer needs of the dead-letter store (ingest/dead-letters.ts implements it). */
 export interface DeadLetterView {
-  list(q: { site?: string; gateway?: string; since?: number; limit?: number }): DeadLetterRow[];
+  list(q: DeadLetterQuery): DeadLetter[];
   count(): number;
   countByReason(): Record<string, number>;
-}
-
-export interface DeadLetterRow {
-  id: number;
-  receivedAt: number;
-  site: string | null;
-  gateway: string | null;
-  batch: number | null;
-  index: number | null;
-  reason: string;
-  raw: string;
 }
 
 export interface HttpDeps {
@@ -67,8 +57,10 @@ const DeadLetter = Type.Object({
   gateway: Type.Union([Type.String(), Type.Null()]),
   batch: Type.Union([Type.Integer(), Type.Null()]),
   index: Type.Union([Type.Integer(), Type.Null()], { description: 'Position in the batch; null when the whole payload was refused.' }),
+  class: Type.String({ description: 'Why, for counting: invalid_json, invalid_batch, invalid_reading, foreign_gateway, oversize, store_rejected…' }),
   reason: Type.String({ description: 'Why it was refused, in words.' }),
-  raw: Type.String({ description: 'The payload or reading as received.' }),
+  raw: Type.String({ description: 'The payload or reading as received: text, or base64 when it was not UTF-8 (see encoding).' }),
+  encoding: Type.Union([Type.Literal('utf8'), Type.Literal('base64')]),
 });
 
 function createApp(log: Logger | undefined) {

@@ -98,9 +98,9 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
     expect((await fetch(url)).status).toBe(401);
     const researcher = (JSON.parse(await testbed(['token', 'create', '--role', 'researcher'], env)) as { token: string }).token;
     expect((await fetch(url, { headers: { authorization: `Bearer ${researcher}` } })).status).toBe(403);
-    const dl = (await (await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { items: { reason: string; raw: string }[] };
+    const dl = (await (await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { items: { reason: string; raw: string; class: string; encoding: string }[] };
     expect(dl.items.map((d) => d.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/not JSON/), expect.stringMatching(/intake_ml: expected integer/)]));
-    expect(dl.items.find((d) => /not JSON/.test(d.reason))?.raw).toBe('{this is not json');
+    expect(dl.items.find((d) => /not JSON/.test(d.reason))).toMatchObject({ raw: '{this is not json', class: 'invalid_json', encoding: 'utf8' });
     expect((await fetch(`${centre.httpUrl}/health`)).status).toBe(200);
     expect(await countStored()).toBe(5);
   });
