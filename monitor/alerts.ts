@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Reading } from '../devices/index.ts';
 import type { MonitorDb } from './db.ts';
+import { ApiError } from '../orchestrator/registry.ts';
 import type { HealthTracker } from './health.ts';
 import type { Maintenance } from './maintenance.ts';
 import type { RegistryView } from './registry-view.ts';
@@ -75,14 +76,6 @@ export interface AlertQuery {
   limit?: number | undefined;
 }
 
-export class AlertError extends Error {
-  override name = 'AlertError';
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
 
 const SYSTEM = 'system:monitor';
 
@@ -234,7 +227,7 @@ export class AlertEngine {
 
   acknowledge(id: string, actor: string): Alert {
     const a = this.#must(id);
-    if (a.status !== 'open') throw new AlertError(409, `alert ${id} is ${a.status}; only an open alert can be acknowledged`);
+    if (a.status !== 'open') throw new ApiError(409, `alert ${id} is ${a.status}; only an open alert can be acknowledged`);
     const now = this.clock();
     this.#db.db.prepare("UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ? WHERE id = ?").run(now, actor, id);
     const after = this.#must(id);
@@ -244,7 +237,7 @@ export class AlertEngine {
 
   resolve(id: string, actor: string, note?: string): Alert {
     const a = this.#must(id);
-    if (a.status === 'resolved') throw new AlertError(409, `alert ${id} is already resolved`);
+    if (a.status === 'resolved') throw new ApiError(409, `alert ${id} is already resolved`);
     const now = this.clock();
     this.#db.db.prepare("UPDATE alerts SET status = 'resolved', resolved_at = ?, resolved_by = ?, note = coalesce(?, note) WHERE id = ?").run(now, actor, note ?? null, id);
     if (this.#active.get(a.key) === id) this.#active.delete(a.key);
@@ -264,7 +257,7 @@ export class AlertEngine {
 
   #must(id: string): Alert {
     const a = this.get(id);
-    if (!a) throw new AlertError(404, `alert '${id}' does not exist`);
+    if (!a) throw new ApiError(404, `alert '${id}' does not exist`);
     return a;
   }
 

@@ -9,7 +9,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { HttpApp } from '../orchestrator/http.ts';
 import type { Actor, Role } from '../orchestrator/index.ts';
-import { AlertError, type Alert, type AlertEngine } from './alerts.ts';
+import type { Alert, AlertEngine } from './alerts.ts';
+import { ApiError, requireRole } from '../orchestrator/registry.ts';
 import { compareSites } from './compare.ts';
 import type { Completeness } from './completeness.ts';
 import { eventBody, type SseHub, type Webhooks } from './delivery.ts';
@@ -22,13 +23,6 @@ import { RULES, type ThresholdStore } from './thresholds.ts';
 /** Resolves the caller of a request, or throws an error with `statusCode` 401. */
 export type Authorize = (req: FastifyRequest) => Promise<Actor>;
 
-export class HttpError extends Error {
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.statusCode = statusCode;
-  }
-}
 
 export interface MonitorApiDeps {
   authorize: Authorize;
@@ -105,11 +99,11 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
         api.addHook('onRequest', async (req) => {
           const actor = await d.authorize(req);
           const roles = (req.routeOptions.config as { roles?: readonly Role[] }).roles;
-          if (roles && !roles.includes(actor.role)) throw new HttpError(403, `role '${actor.role}' may not ${req.method} ${req.routeOptions.url ?? req.url} (allowed: ${roles.join(', ')})`);
+          requireRole(actor, roles, `${req.method} ${req.routeOptions.url ?? req.url}`);
           actors.set(req, actor);
         });
         api.setErrorHandler((err, _req, reply) => {
-          const status = err instanceof AlertError ? err.status : (err as { statusCode?: number }).statusCode;
+          const status = (err as { statusCode?: number }).statusCode;
           if (status && status >= 400 && status < 500) return reply.code(status).send({ statusCode: status, error: STATUS_TEXT[status] ?? 'Error', message: err instanceof Error ? err.message : String(err) });
           throw err;
         });
@@ -118,13 +112,13 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
         const cfg = (roles: readonly Role[]) => ({ config: { roles } });
         const siteAllowed = (req: FastifyRequest, site: string) => {
           const a = access(req);
-          if (a.sites && !a.sites.has(site)) throw new HttpError(403, `site '${site}' is outside your organisation's trials`);
+          if (a.sites && !a.sites.has(site)) throw new ApiError(403, `site '${site}' is outside your organisation's trials`);
         };
         const period = (q: { from?: number | undefined; to?: number | undefined }, days = 7) => {
           const to = q.to ?? d.clock();
           const from = q.from ?? to - days * 86_400_000;
-          if (to <= from) throw new HttpError(400, '`to` must be after `from`');
-          if (to - from > 400 * 86_400_000) throw new HttpError(400, 'at most 400 days at once');
+          if (to <= from) throw new ApiError(400, '`to` must be after `from`');
+          if (to - from > 400 * 86_400_000) throw new ApiError(400, 'at most 400 days at once');
           return { from, to };
         };
 
@@ -226,15 +220,15 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
 
         api.get('/monitor/periods/:trial', { ...cfg(COMPARE_ROLES), schema: { ...doc('Baseline and intervention periods of a trial', COMPARE_ROLES, 'monitoring'), params: Type.Object({ trial: Type.String() }), response: { 200: Type.Object({ trial: Type.String(), baseline: Window, intervention: Window }), ...errors } } }, async (req) => {
           const p = d.db.db.prepare('SELECT * FROM periods WHERE trial_id = ?').get(req.params.trial) as Record<string, number> | undefined;
-          if (!p) throw new HttpError(404, `no periods set for trial '${req.params.trial}'`);
+          if (!p) throw new ApiError(404, `no periods set for trial '${req.params.trial}'`);
           return { trial: req.params.trial, baseline: { from: Number(p.baseline_from), to: Number(p.baseline_to) }, intervention: { from: Number(p.intervention_from), to: Number(p.intervention_to) } };
         });
         api.put('/monitor/periods/:trial', { ...cfg(ADMIN_COORD), schema: { ...doc('Set the baseline and intervention periods of a trial (for comparison)', ADMIN_COORD, 'monitoring'), params: Type.Object({ trial: Type.String() }), body: Type.Object({ baseline: Window, intervention: Window }, { additionalProperties: false }), response: { 200: Type.Object({ trial: Type.String(), baseline: Window, intervention: Window }), ...errors } } }, async (req) => {
           const { baseline: b, intervention: i } = req.body;
-          if (b.to <= b.from || i.to <= i.from) throw new HttpError(400, 'each period needs to > from');
+          if (b.to <= b.from || i.to <= i.from) throw new ApiError(400, 'each period needs to > from');
           const t = d.view.snapshot.trials.find((x) => x.id === req.params.trial);
           const a = access(req);
-          if (a.sites && (!t || t.orgId !== a.actor.orgId)) throw new HttpError(403, `trial '${req.params.trial}' is not one of your organisation's trials`);
+          if (a.sites && (!t || t.orgId !== a.actor.orgId)) throw new ApiError(403, `trial '${req.params.trial}' is not one of your organisation's trials`);
           d.db.db.prepare('INSERT INTO periods (trial_id, baseline_from, baseline_to, intervention_from, intervention_to, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trial_id) DO UPDATE SET baseline_from = excluded.baseline_from, baseline_to = excluded.baseline_to, intervention_from = excluded.intervention_from, intervention_to = excluded.intervention_to, updated_by = excluded.updated_by, updated_at = excluded.updated_at').run(req.params.trial, b.from, b.to, i.from, i.to, a.actor.id, Date.now());
           return { trial: req.params.trial, baseline: b, intervention: i };
         });
@@ -247,9 +241,9 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
           const a = access(req);
           const scope = req.params.scope;
           if (a.sites) {
-            if (scope === 'default') throw new HttpError(403, 'only an admin may change the default thresholds');
+            if (scope === 'default') throw new ApiError(403, 'only an admin may change the default thresholds');
             if (scope.startsWith('site:')) siteAllowed(req, scope.slice(5));
-            if (scope.startsWith('trial:') && d.view.snapshot.trials.find((t) => t.id === scope.slice(6))?.orgId !== a.actor.orgId) throw new HttpError(403, `trial '${scope.slice(6)}' is not one of your organisation's trials`);
+            if (scope.startsWith('trial:') && d.view.snapshot.trials.find((t) => t.id === scope.slice(6))?.orgId !== a.actor.orgId) throw new ApiError(403, `trial '${scope.slice(6)}' is not one of your organisation's trials`);
           }
           d.thresholds.set(scope, req.body, a.actor.id);
           return { scope, thresholds: req.body };
@@ -262,12 +256,12 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
         });
         api.post('/monitor/maintenance', { ...cfg(ADMIN_COORD), schema: { ...doc('Open a maintenance window for a site, a gateway or a device', ADMIN_COORD, 'monitoring'), body: Type.Object({ site: Type.String(), gateway: Type.Optional(Type.String()), device: Type.Optional(Type.String()), from: Type.Integer({ minimum: 0 }), to: Type.Integer({ minimum: 0 }), reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }), response: { 201: MaintT, ...errors } } }, async (req, reply) => {
           siteAllowed(req, req.body.site);
-          if (req.body.to <= req.body.from) throw new HttpError(400, '`to` must be after `from`');
+          if (req.body.to <= req.body.from) throw new ApiError(400, '`to` must be after `from`');
           return reply.code(201).send(d.maintenance.add(req.body, access(req).actor.id));
         });
         api.delete('/monitor/maintenance/:id', { ...cfg(ADMIN_COORD), schema: { ...doc('Remove a maintenance window', ADMIN_COORD, 'monitoring'), params: Type.Object({ id: Type.Integer() }), response: { 204: Type.Null(), ...errors } } }, async (req, reply) => {
           const w = d.maintenance.get(req.params.id);
-          if (!w) throw new HttpError(404, `maintenance window ${req.params.id} does not exist`);
+          if (!w) throw new ApiError(404, `maintenance window ${req.params.id} does not exist`);
           siteAllowed(req, w.site);
           d.maintenance.remove(req.params.id);
           return reply.code(204).send(null);
@@ -276,7 +270,7 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
         // ── alerts ──
         const visible = (req: FastifyRequest, a: Alert) => {
           const acc = access(req);
-          if (acc.sites && !acc.sites.has(a.site)) throw new HttpError(403, `alert '${a.id}' belongs to site '${a.site}', outside your organisation's trials`);
+          if (acc.sites && !acc.sites.has(a.site)) throw new ApiError(403, `alert '${a.id}' belongs to site '${a.site}', outside your organisation's trials`);
           return a;
         };
         api.get('/alerts', { ...cfg(ADMIN_COORD), schema: { ...doc('Alerts, newest first', ADMIN_COORD, 'alerts'), querystring: Type.Object({ status: Type.Optional(Type.Enum(['open', 'acknowledged', 'resolved', 'active'])), site: Type.Optional(Type.String()), rule: Type.Optional(Type.Enum([...RULES])), participant: Type.Optional(Type.String()), since: Ts('Opened at or after'), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500 })) }), response: { 200: Type.Array(AlertT), ...errors } } }, async (req) =>
@@ -315,19 +309,19 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
           reply.code(201).send(d.webhooks.add(req.body, access(req).actor.id)),
         );
         api.delete('/alerts/webhooks/:id', { ...cfg(['admin']), schema: { ...doc('Remove a webhook', ['admin'], 'alerts'), params: Type.Object({ id: Type.Integer() }), response: { 204: Type.Null(), ...errors } } }, async (req, reply) => {
-          if (!d.webhooks.remove(req.params.id)) throw new HttpError(404, `webhook ${req.params.id} does not exist`);
+          if (!d.webhooks.remove(req.params.id)) throw new ApiError(404, `webhook ${req.params.id} does not exist`);
           return reply.code(204).send(null);
         });
 
         const IdP = Type.Object({ id: Type.String() });
         api.get('/alerts/:id', { ...cfg(ADMIN_COORD), schema: { ...doc('One alert', ADMIN_COORD, 'alerts'), params: IdP, response: { 200: AlertT, ...errors } } }, async (req) => {
           const a = d.engine.get(req.params.id);
-          if (!a) throw new HttpError(404, `alert '${req.params.id}' does not exist`);
+          if (!a) throw new ApiError(404, `alert '${req.params.id}' does not exist`);
           return visible(req, a);
         });
         const must = (req: FastifyRequest, id: string) => {
           const a = d.engine.get(id);
-          if (!a) throw new HttpError(404, `alert '${id}' does not exist`);
+          if (!a) throw new ApiError(404, `alert '${id}' does not exist`);
           visible(req, a);
         };
         api.post('/alerts/:id/ack', { ...cfg(ADMIN_COORD), schema: { ...doc('Acknowledge an open alert (stops its escalation)', ADMIN_COORD, 'alerts'), params: IdP, response: { 200: AlertT, ...errors } } }, async (req) => {

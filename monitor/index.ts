@@ -18,7 +18,8 @@ import { silentLogger, type Logger } from '../lib/log.ts';
 import type { HttpApp } from '../orchestrator/http.ts';
 import type { Database, Registry } from '../orchestrator/index.ts';
 import { AlertEngine, type AlertEvent } from './alerts.ts';
-import { monitorApi, HttpError, type Authorize } from './api.ts';
+import { monitorApi, type Authorize } from './api.ts';
+import { ApiError, bearerActor } from '../orchestrator/registry.ts';
 import { Completeness } from './completeness.ts';
 import { MonitorDb } from './db.ts';
 import { SseHub, Webhooks, eventBody } from './delivery.ts';
@@ -80,13 +81,7 @@ export interface MonitorHandle {
 
 /** The registry's bearer-token check as an `authorize`. */
 export function registryAuthorize(registry: Registry): Authorize {
-  return async (req: FastifyRequest) => {
-    const h = req.headers.authorization;
-    if (!h || !/^Bearer\s+\S+$/i.test(h)) throw new HttpError(401, 'missing bearer token: send Authorization: Bearer <token> (create one with `testbed token create`)');
-    const actor = await registry.authenticate(h.replace(/^Bearer\s+/i, '').trim());
-    if (!actor) throw new HttpError(401, 'the token is not valid: unknown, revoked or expired, or its user is disabled');
-    return actor;
-  };
+  return (req: FastifyRequest) => bearerActor((token) => registry.authenticate(token), req.headers.authorization);
 }
 
 export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle> {
@@ -218,7 +213,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
     (opts.registry
       ? registryAuthorize(opts.registry)
       : async () => {
-          throw new HttpError(401, 'no registry: monitoring routes need a registry to check tokens');
+          throw new ApiError(401, 'no registry: monitoring routes need a registry to check tokens');
         });
 
   let closed = false;

@@ -11,7 +11,7 @@ import type { FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static, type TSchema } from 'typebox';
 import type { HttpApp } from './http.ts';
-import { ApiError, ROLES, type Actor, type Registry, type Role } from './registry.ts';
+import { ApiError, ROLES, bearerActor, requireRole, type Actor, type Registry, type Role } from './registry.ts';
 
 // Nullable as OpenAPI 3.0's `nullable: true` where the schema has a type: ajv then accepts null
 // as is. (As `anyOf [T, null]`, fastify's type coercion turns a null into 0 or "" in the first
@@ -83,12 +83,8 @@ export function registryApi(opts: ApiOptions): (app: HttpApp) => Promise<void> {
         const who = (req: FastifyRequest): Actor => actors.get(req)!;
 
         api.addHook('onRequest', async (req) => {
-          const h = req.headers.authorization;
-          if (!h || !/^Bearer\s+\S+$/i.test(h)) throw new ApiError(401, 'missing bearer token: send Authorization: Bearer <token> (create one with `testbed token create` or POST /api/v1/users/{id}/tokens)');
-          const actor = await registry.authenticate(h.replace(/^Bearer\s+/i, '').trim());
-          if (!actor) throw new ApiError(401, 'the token is not valid: unknown, revoked or expired, or its user is disabled');
-          const roles = (req.routeOptions.config as { roles?: readonly Role[] }).roles;
-          if (roles && !roles.includes(actor.role)) throw new ApiError(403, `role '${actor.role}' may not ${req.method} ${req.routeOptions.url ?? req.url} (allowed: ${roles.join(', ')})`);
+          const actor = await bearerActor((token) => registry.authenticate(token), req.headers.authorization);
+          requireRole(actor, (req.routeOptions.config as { roles?: readonly Role[] }).roles, `${req.method} ${req.routeOptions.url ?? req.url}`);
           actors.set(req, actor);
         });
 

@@ -2,7 +2,7 @@
 // document. fastify + TypeBox: one schema validates the request, serialises the reply and
 // documents the route in /openapi.json, so the three cannot disagree.
 
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -10,6 +10,7 @@ import { Type } from 'typebox';
 import type { Logger } from '../lib/log.ts';
 import { registry } from '../lib/metrics.ts';
 import type { DeadLetter, DeadLetterQuery } from '../ingest/dead-letters.ts';
+import { bearerActor, requireRole, type Actor, type Role } from './registry.ts';
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
@@ -32,21 +33,18 @@ export interface HttpDeps {
    * Who a bearer token acts for (the registry's authenticate), for the routes defined here.
    * Dead letters hold raw payloads from every gateway: only admins and coordinators read them.
    */
-  authenticate?: (token: string) => Promise<{ role: string } | null>;
+  authenticate?: (token: string) => Promise<Actor | null>;
   log?: Logger;
   /** Lets later roles add their routes (registry, monitoring) to the same app. */
   plugins?: ((app: HttpApp) => Promise<void>)[];
 }
 
-const DEAD_LETTER_ROLES = ['admin', 'coordinator'];
+const DEAD_LETTER_ROLES: readonly Role[] = ['admin', 'coordinator'];
 
 /** 401 without a valid bearer token, 403 for a role that may not read dead letters. */
 function deadLetterGuard(authenticate: NonNullable<HttpDeps['authenticate']>) {
-  return async (req: FastifyRequest, reply: FastifyReply) => {
-    const h = req.headers.authorization;
-    const actor = h && /^Bearer\s+\S+$/i.test(h) ? await authenticate(h.replace(/^Bearer\s+/i, '').trim()) : null;
-    if (!actor) return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'send Authorization: Bearer <token> (create one with `testbed token create --role admin`)' });
-    if (!DEAD_LETTER_ROLES.includes(actor.role)) return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `role '${actor.role}' may not read dead letters (allowed: ${DEAD_LETTER_ROLES.join(', ')})` });
+  return async (req: FastifyRequest) => {
+    requireRole(await bearerActor(authenticate, req.headers.authorization), DEAD_LETTER_ROLES, 'read dead letters');
   };
 }
 

@@ -6,7 +6,7 @@ import { openDatabase } from './db.ts';
 import { migrate } from './migrations.ts';
 import { Registry, type RegistryHooks } from './registry.ts';
 
-export { Registry, ApiError, cliActor, ROLES, type Actor, type Role, type RegistryHooks } from './registry.ts';
+export { Registry, ApiError, bearerActor, requireRole, cliActor, ROLES, type Actor, type Role, type RegistryHooks } from './registry.ts';
 export { openDatabase, SqliteDatabase, PgDatabase, DbConstraintError, type Database, type Queryable } from './db.ts';
 export { migrate, MIGRATIONS } from './migrations.ts';
 export { Attribution } from './attribution.ts';
