@@ -12,7 +12,6 @@ import { registerSimCommands } from './sim.ts';
 import { registerGatewayCommands } from './gateway.ts';
 import { onShutdown } from './shutdown.ts';
 import { registerDashboardCommands } from '../dashboards/cli.ts';
-import { openDeadLetters } from './dead-letters.ts';
 
 // The roles' modules (broker, ingest, HTTP API, orchestrator, simulators, monitor) are loaded by
 // the commands that run them: `testbed gateway run` on a Pi does not carry them (about 60 MB of
@@ -186,8 +185,9 @@ program
   .description('Show what ingest refused and why (newest first).')
   .option('--limit <n>', 'how many', '20')
   .option('--gateway <gateway>', 'only this gateway')
-  .action((o: { limit: string; gateway?: string }) => {
-    const store = openDeadLetters(config().dataDir);
+  .action(async (o: { limit: string; gateway?: string }) => {
+    const { DeadLetterStore } = await import('../ingest/dead-letters.ts');
+    const store = new DeadLetterStore(config().dataDir);
     try {
       process.stdout.write(JSON.stringify({ total: store.count(), byReason: store.countByReason(), items: store.list({ limit: Number(o.limit), ...(o.gateway ? { gateway: o.gateway } : {}) }) }, null, 2) + '\n');
     } finally {

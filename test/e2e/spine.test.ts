@@ -101,6 +101,10 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
     const dl = (await (await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { items: { reason: string; raw: string; class: string; encoding: string }[] };
     expect(dl.items.map((d) => d.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/not JSON/), expect.stringMatching(/intake_ml: expected integer/)]));
     expect(dl.items.find((d) => /not JSON/.test(d.reason))).toMatchObject({ raw: '{this is not json', class: 'invalid_json', encoding: 'utf8' });
+    // The same, from the command line on the running centre's data dir.
+    const cli = JSON.parse(await testbed(['dead-letters', '--gateway', 'home-1'], env)) as { total: number; items: { reason: string }[] };
+    expect(cli.total).toBeGreaterThanOrEqual(2);
+    expect(cli.items.map((d) => d.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/not JSON/)]));
     expect((await fetch(`${centre.httpUrl}/health`)).status).toBe(200);
     expect(await countStored()).toBe(5);
   });
