@@ -19,9 +19,15 @@ import { tempDir, freePort, startInfluxd } from '../test/support/servers.ts';
 
 const { values: args } = parseArgs({
   options: {
-    rate: { type: 'string', default: '10000' }, homes: { type: 'string', default: '200' }, duration: { type: 'string', default: '20' },
-    participants: { type: 'string', default: '1000' }, days: { type: 'string', default: '30' }, child: { type: 'string' },
-    'skip-latency': { type: 'boolean', default: false }, 'skip-completeness': { type: 'boolean', default: false }, influx: { type: 'boolean', default: false },
+    rate: { type: 'string', default: '10000' },
+    homes: { type: 'string', default: '200' },
+    duration: { type: 'string', default: '20' },
+    participants: { type: 'string', default: '1000' },
+    days: { type: 'string', default: '30' },
+    child: { type: 'string' },
+    'skip-latency': { type: 'boolean', default: false },
+    'skip-completeness': { type: 'boolean', default: false },
+    influx: { type: 'boolean', default: false },
   },
 });
 
@@ -32,11 +38,34 @@ const pct = (xs: number[], p: number) => {
 
 async function loadChild(): Promise<void> {
   const { runLoad } = await import('../simulators/index.ts');
-  process.once('message', async (m: { url: string; homes: number; rate: number; duration: number; creds: Record<string, { username: string; password: string }> }) => {
-    const report = await runLoad({ url: m.url, homes: m.homes, rate: m.rate, durationS: m.duration, credentials: async (site, gw) => m.creds[`${site}/${gw}`]!, drainTimeoutS: 30 });
-    process.send!({ sentPerS: report.sentPerS, ackedPerS: report.ackedPerS, sent: report.sent, acked: report.acked, lagMs: report.lagMs, drainS: report.drainS });
-    process.exit(0);
-  });
+  process.once(
+    'message',
+    async (m: {
+      url: string;
+      homes: number;
+      rate: number;
+      duration: number;
+      creds: Record<string, { username: string; password: string }>;
+    }) => {
+      const report = await runLoad({
+        url: m.url,
+        homes: m.homes,
+        rate: m.rate,
+        durationS: m.duration,
+        credentials: async (site, gw) => m.creds[`${site}/${gw}`]!,
+        drainTimeoutS: 30,
+      });
+      process.send!({
+        sentPerS: report.sentPerS,
+        ackedPerS: report.ackedPerS,
+        sent: report.sent,
+        acked: report.acked,
+        lagMs: report.lagMs,
+        drainS: report.drainS,
+      });
+      process.exit(0);
+    },
+  );
 }
 
 async function latency(): Promise<void> {
@@ -48,11 +77,22 @@ async function latency(): Promise<void> {
   const { cliActor } = await import('../orchestrator/index.ts');
   const { loadGatewayIds } = await import('../simulators/load.ts');
   const dir = tempDir('testbed-bench-alerts-');
-  const cfg = loadConfig({ env: { TESTBED_DATA_DIR: dir, TESTBED_HTTP_PORT: String(await freePort()), TESTBED_MQTT_PORT: String(await freePort()), TESTBED_MQTT_WS_PORT: '0', TESTBED_MONITOR_PASSWORD: 'bench-monitor', TESTBED_LOG_LEVEL: 'error', TESTBED_MQTT_CONNECTS_PER_MINUTE: String(homes * 4) } });
+  const cfg = loadConfig({
+    env: {
+      TESTBED_DATA_DIR: dir,
+      TESTBED_HTTP_PORT: String(await freePort()),
+      TESTBED_MQTT_PORT: String(await freePort()),
+      TESTBED_MQTT_WS_PORT: '0',
+      TESTBED_MONITOR_PASSWORD: 'bench-monitor',
+      TESTBED_LOG_LEVEL: 'error',
+      TESTBED_MQTT_CONNECTS_PER_MINUTE: String(homes * 4),
+    },
+  });
   const centre = await startCentre(cfg, { roles: ['broker', 'ingest', 'http'] });
   const a = cliActor();
   const creds: Record<string, { username: string; password: string }> = {};
-  for (const { site, gateway } of loadGatewayIds(homes)) creds[`${site}/${gateway}`] = (await centre.registry.createGateway(a, { siteId: site, gateway }, { createSite: true })).credentials;
+  for (const { site, gateway } of loadGatewayIds(homes))
+    creds[`${site}/${gateway}`] = (await centre.registry.createGateway(a, { siteId: site, gateway }, { createSite: true })).credentials;
   const probeCreds = (await centre.registry.createGateway(a, { siteId: 'probe', gateway: 'gw-probe' }, { createSite: true })).credentials;
   const user = await centre.registry.createUser(a, { name: 'bench', role: 'admin' });
   const token = (await centre.registry.createToken(a, user.id)).token;
@@ -102,15 +142,29 @@ async function latency(): Promise<void> {
     const dev = `probe-${++n}`;
     const ts = Date.now();
     sent.set(dev, performance.now());
-    probe.publish('lab/v1/probe/gw-probe/up', JSON.stringify({ gw: 'gw-probe', batch: n, sent: ts, readings: [{ dev, kind: 'fall', seq: 1, ts, v: { fall: true, state: 'fall' } }] }), { qos: 1 });
+    probe.publish(
+      'lab/v1/probe/gw-probe/up',
+      JSON.stringify({
+        gw: 'gw-probe',
+        batch: n,
+        sent: ts,
+        readings: [{ dev, kind: 'fall', seq: 1, ts, v: { fall: true, state: 'fall' } }],
+      }),
+      { qos: 1 },
+    );
     await new Promise((r) => setTimeout(r, 250));
   }
   const load = await loadDone;
   await new Promise((r) => setTimeout(r, 1000));
   const stats = centre.ingest!.stats();
   console.log(`\n== alert latency (publish of a fall → alert event), ${n} falls, background load ${homes} gateways at ${rate}/s target ==`);
-  console.log(`load achieved: sent ${Math.round(Number(load.sentPerS))}/s, acked ${Math.round(Number(load.ackedPerS))}/s (sent ${load.sent}, acked ${load.acked}), lag max ${(load.lagMs as { max: number }).max} ms; ingest stored ${stats.stored}`);
-  const row = (name: string, xs: number[]) => console.log(`${name.padEnd(6)} n=${String(xs.length).padEnd(5)} p50 ${pct(xs, 50).toFixed(1)} ms   p99 ${pct(xs, 99).toFixed(1)} ms   max ${Math.max(...xs).toFixed(1)} ms`);
+  console.log(
+    `load achieved: sent ${Math.round(Number(load.sentPerS))}/s, acked ${Math.round(Number(load.ackedPerS))}/s (sent ${load.sent}, acked ${load.acked}), lag max ${(load.lagMs as { max: number }).max} ms; ingest stored ${stats.stored}`,
+  );
+  const row = (name: string, xs: number[]) =>
+    console.log(
+      `${name.padEnd(6)} n=${String(xs.length).padEnd(5)} p50 ${pct(xs, 50).toFixed(1)} ms   p99 ${pct(xs, 99).toFixed(1)} ms   max ${Math.max(...xs).toFixed(1)} ms`,
+    );
   row('SSE', viaSse);
   row('MQTT', viaMqtt);
   await reader.cancel().catch(() => undefined);
@@ -128,7 +182,17 @@ async function completeness(): Promise<void> {
   const { startMonitor } = await import('../monitor/index.ts');
   const dir = tempDir('testbed-bench-completeness-');
   const influx = args.influx ? await startInfluxd() : null;
-  const store = influx ? new InfluxStore({ url: influx.url, db: 'bench', api: 'v1', createDb: true, spoolDir: dir, deadLetters: new DeadLetterStore(dir), batchSize: 20_000 }) : new SqliteStore(dir);
+  const store = influx
+    ? new InfluxStore({
+        url: influx.url,
+        db: 'bench',
+        api: 'v1',
+        createDb: true,
+        spoolDir: dir,
+        deadLetters: new DeadLetterStore(dir),
+        batchSize: 20_000,
+      })
+    : new SqliteStore(dir);
   await store.init();
   const registry = await openRegistry({ dataDir: dir });
   const a = cliActor();
@@ -138,7 +202,15 @@ async function completeness(): Promise<void> {
   await registry.createOrganisation(a, { id: 'vendor', name: 'V', type: 'company' });
   const sites = ['site-a', 'site-b', 'site-c', 'site-d'];
   for (const s of sites) await registry.createSite(a, { id: s, orgId: 'muni', name: s });
-  await registry.createTrial(a, { id: 'bench', orgId: 'muni', name: 'B', phase: 'pilot', protocolVersion: '1', startAt: start, siteIds: sites });
+  await registry.createTrial(a, {
+    id: 'bench',
+    orgId: 'muni',
+    name: 'B',
+    phase: 'pilot',
+    protocolVersion: '1',
+    startAt: start,
+    siteIds: sites,
+  });
   const kinds = ['hydration', 'bed', 'motion', 'climate'] as const;
   const A = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
   for (let i = 0; i < P; i++) {
@@ -147,7 +219,14 @@ async function completeness(): Promise<void> {
     let n = i + 1;
     let s = '';
     for (let j = 0; j < 6; j++) (s = A[n % 32] + s), (n = Math.floor(n / 32));
-    await registry.createParticipant(a, { id: `P-${s}`, trialId: 'bench', homeId: home, enrolledAt: start, consentStatus: 'consented', legalBasis: 'consent' });
+    await registry.createParticipant(a, {
+      id: `P-${s}`,
+      trialId: 'bench',
+      homeId: home,
+      enrolledAt: start,
+      consentStatus: 'consented',
+      legalBasis: 'consent',
+    });
     for (const k of kinds) {
       await registry.createDevice(a, { id: `${home}-${k}`, kind: k, vendor: 'v', model: 'm', orgId: 'vendor' });
       await registry.createAssignment(a, { deviceId: `${home}-${k}`, homeId: home, from: start });
@@ -163,8 +242,21 @@ async function completeness(): Promise<void> {
       for (let h = 0; h < D * 24; h++) {
         seq++;
         if ((i + h) % 17 === 0) continue; // a gap now and then: lost seqs, empty slots
-        const v = k === 'hydration' ? { intake_ml: 60 } : k === 'bed' ? { occupied: h % 24 < 7 } : k === 'motion' ? { motion: true } : { temperature_c: 21 };
-        points.push({ site: sites[i % sites.length]!, gateway: `gw-${home}`, batch: 1, idx: 0, reading: { dev: `${home}-${k}`, kind: k, seq, ts: start + h * 3_600_000 + 60_000, v } });
+        const v =
+          k === 'hydration'
+            ? { intake_ml: 60 }
+            : k === 'bed'
+              ? { occupied: h % 24 < 7 }
+              : k === 'motion'
+                ? { motion: true }
+                : { temperature_c: 21 };
+        points.push({
+          site: sites[i % sites.length]!,
+          gateway: `gw-${home}`,
+          batch: 1,
+          idx: 0,
+          reading: { dev: `${home}-${k}`, kind: k, seq, ts: start + h * 3_600_000 + 60_000, v },
+        });
       }
     }
     if (points.length >= 20_000 || i === P - 1) {
@@ -185,9 +277,13 @@ async function completeness(): Promise<void> {
   const exp = days.reduce((x, d) => x + d.expectedSlots, 0);
   const cov = days.reduce((x, d) => x + d.coveredSlots, 0);
   const lost = days.reduce((x, d) => x + d.lost, 0);
-  console.log(`\n== completeness: ${P} participants × ${D} days, ${kinds.length} devices each, ${rows.toLocaleString('en')} readings in ${store.name} ==`);
+  console.log(
+    `\n== completeness: ${P} participants × ${D} days, ${kinds.length} devices each, ${rows.toLocaleString('en')} readings in ${store.name} ==`,
+  );
   console.log(`set-up: registry ${((t1 - t0) / 1000).toFixed(1)} s, store ${((t2 - t1) / 1000).toFixed(1)} s`);
-  console.log(`all participant-days (${days.length.toLocaleString('en')}): ${((t4 - t3) / 1000).toFixed(2)} s   completeness ${(cov / exp).toFixed(4)}, lost ${lost.toLocaleString('en')}`);
+  console.log(
+    `all participant-days (${days.length.toLocaleString('en')}): ${((t4 - t3) / 1000).toFixed(2)} s   completeness ${(cov / exp).toFixed(4)}, lost ${lost.toLocaleString('en')}`,
+  );
   console.log(`one site (${one.length.toLocaleString('en')} participant-days): ${((t5 - t4) / 1000).toFixed(2)} s`);
   await mon.close();
   await store.close();

@@ -89,7 +89,11 @@ function outboxSnapshot(dir: string): { depth: number; lastSeqs: Map<string, num
 function receivedSince(c: TestCentre, since: number): { n: number; first: number; last: number } {
   const db = new DatabaseSync(join(c.dir, 'readings.sqlite'), { readOnly: true });
   try {
-    const r = db.prepare('SELECT COUNT(*) AS n, MIN(received_at) AS first, MAX(received_at) AS last FROM readings WHERE site = ? AND gateway = ? AND received_at >= ?').get(SITE, GW, since) as { n: number; first: number | null; last: number | null };
+    const r = db
+      .prepare(
+        'SELECT COUNT(*) AS n, MIN(received_at) AS first, MAX(received_at) AS last FROM readings WHERE site = ? AND gateway = ? AND received_at >= ?',
+      )
+      .get(SITE, GW, since) as { n: number; first: number | null; last: number | null };
     return { n: Number(r.n), first: Number(r.first ?? NaN), last: Number(r.last ?? NaN) };
   } finally {
     db.close();
@@ -100,16 +104,31 @@ function receivedSince(c: TestCentre, since: number): { n: number; first: number
 function storedSeqs(c: TestCentre): Map<string, { n: number; dups: number; min: number; max: number }> {
   const db = new DatabaseSync(join(c.dir, 'readings.sqlite'), { readOnly: true });
   try {
-    const rows = db.prepare('SELECT device, COUNT(*) AS n, COUNT(*) - COUNT(DISTINCT seq) AS dups, MIN(seq) AS lo, MAX(seq) AS hi FROM readings WHERE site = ? AND gateway = ? GROUP BY device').all(SITE, GW) as { device: string; n: number; dups: number; lo: number; hi: number }[];
+    const rows = db
+      .prepare(
+        'SELECT device, COUNT(*) AS n, COUNT(*) - COUNT(DISTINCT seq) AS dups, MIN(seq) AS lo, MAX(seq) AS hi FROM readings WHERE site = ? AND gateway = ? GROUP BY device',
+      )
+      .all(SITE, GW) as { device: string; n: number; dups: number; lo: number; hi: number }[];
     return new Map(rows.map((r) => [r.device, { n: Number(r.n), dups: Number(r.dups), min: Number(r.lo), max: Number(r.hi) }]));
   } finally {
     db.close();
   }
 }
 
-async function startGatewayProcess(c: TestCentre, dir: string, zigbeePort: string, entry: 'cli' | 'minimal' = 'cli', extra: Record<string, string> = {}): Promise<CliProcess> {
+async function startGatewayProcess(
+  c: TestCentre,
+  dir: string,
+  zigbeePort: string,
+  entry: 'cli' | 'minimal' = 'cli',
+  extra: Record<string, string> = {},
+): Promise<CliProcess> {
   // Health at its default interval (60 s), as on a Pi: the tests' 1 s would be a cost of its own.
-  const env = gatewayEnv(c, dir, zigbeePort, { TESTBED_LOG_LEVEL: 'warn', TESTBED_ZIGBEE_PERMIT_JOIN_S: '0', TESTBED_GATEWAY_HEALTH_INTERVAL_S: '60', ...extra });
+  const env = gatewayEnv(c, dir, zigbeePort, {
+    TESTBED_LOG_LEVEL: 'warn',
+    TESTBED_ZIGBEE_PERMIT_JOIN_S: '0',
+    TESTBED_GATEWAY_HEALTH_INTERVAL_S: '60',
+    ...extra,
+  });
   if (entry === 'cli') return runTestbed(['gateway', 'run'], env, { waitForHttp: false });
   // The minimal entry, started like runTestbed starts the CLI.
   return spawnNode(join(root, 'bench/support/gateway-entry.ts'), [], env);
@@ -121,10 +140,15 @@ const alive = (p: { proc: ChildProcess; output(): string }, what: string) => {
 
 /** The gateway is connected to the centre: its birth message (state online) newer than `since` arrived. */
 async function waitOnline(rec: Recorder, gw: CliProcess, since: number): Promise<void> {
-  await waitFor('gateway online at the centre', async () => {
-    alive(gw, 'gateway');
-    return rec.messages.some((m) => m.topic.endsWith('/state') && m.body.online === true && Number(m.body.ts) >= since);
-  }, 60_000, 100);
+  await waitFor(
+    'gateway online at the centre',
+    async () => {
+      alive(gw, 'gateway');
+      return rec.messages.some((m) => m.topic.endsWith('/state') && m.body.online === true && Number(m.body.ts) >= since);
+    },
+    60_000,
+    100,
+  );
 }
 
 interface Row {
@@ -135,7 +159,12 @@ interface Row {
   note: string;
 }
 
-async function measureNoZigbee(c: TestCentre, rec: Recorder, entry: 'cli' | 'minimal', extra: Record<string, string> = {}): Promise<RssWindow> {
+async function measureNoZigbee(
+  c: TestCentre,
+  rec: Recorder,
+  entry: 'cli' | 'minimal',
+  extra: Record<string, string> = {},
+): Promise<RssWindow> {
   const since = Date.now();
   const gw = await startGatewayProcess(c, tempDir('testbed-bench-gw0-'), '', entry, extra);
   try {
@@ -161,16 +190,39 @@ async function main(): Promise<void> {
     // ── (a) without Zigbee: the CLI, a minimal entry, and the CLI with Node's compile cache warm ──
     say('gateway without Zigbee: testbed gateway run, then the minimal entry…');
     const cli0 = await measureNoZigbee(centre, rec, 'cli');
-    rows.push({ what: 'testbed gateway run, no Zigbee (outbox + uplink)', steady: mb(cli0.median), peak: mb(cli0.peak), cpu: '', note: '' });
+    rows.push({
+      what: 'testbed gateway run, no Zigbee (outbox + uplink)',
+      steady: mb(cli0.median),
+      peak: mb(cli0.peak),
+      cpu: '',
+      note: '',
+    });
     const min0 = await measureNoZigbee(centre, rec, 'minimal');
-    rows.push({ what: '  same, minimal entry (imports gateway/ only)', steady: mb(min0.median), peak: mb(min0.peak), cpu: '', note: 'what the CLI itself adds' });
+    rows.push({
+      what: '  same, minimal entry (imports gateway/ only)',
+      steady: mb(min0.median),
+      peak: mb(min0.peak),
+      cpu: '',
+      note: 'what the CLI itself adds',
+    });
     const cache = tempDir('testbed-bench-compile-cache-');
     await measureNoZigbee(centre, rec, 'cli', { NODE_COMPILE_CACHE: cache }); // fills the cache
     const cached0 = await measureNoZigbee(centre, rec, 'cli', { NODE_COMPILE_CACHE: cache });
-    rows.push({ what: '  same, NODE_COMPILE_CACHE warm', steady: mb(cached0.median), peak: mb(cached0.peak), cpu: '', note: 'no TypeScript stripper loaded' });
+    rows.push({
+      what: '  same, NODE_COMPILE_CACHE warm',
+      steady: mb(cached0.median),
+      peak: mb(cached0.peak),
+      cpu: '',
+      note: 'no TypeScript stripper loaded',
+    });
 
     // ── (a) with the coordinator up, no device joined ──
-    const emu = new ZStackEmulator({ devices: DEVICES, intervalMs: INTERVAL_MS, joinSpacingMs: 100, statePath: join(tempDir('testbed-bench-emu-'), 'emu.json') });
+    const emu = new ZStackEmulator({
+      devices: DEVICES,
+      intervalMs: INTERVAL_MS,
+      joinSpacingMs: 100,
+      statePath: join(tempDir('testbed-bench-emu-'), 'emu.json'),
+    });
     await emu.start();
     cleanup.push(() => emu.stop());
     const gwDir = tempDir('testbed-bench-gw-');
@@ -180,22 +232,43 @@ async function main(): Promise<void> {
     cleanup.push(() => gw.kill('SIGKILL'));
     const pid = gw.proc.pid!;
     await waitOnline(rec, gw, since);
-    await waitFor('adapter_up', async () => (alive(gw, 'gateway'), rec.events('adapter_up').some((e) => Number(e.ts) > since)), 60_000, 100);
+    await waitFor(
+      'adapter_up',
+      async () => (alive(gw, 'gateway'), rec.events('adapter_up').some((e) => Number(e.ts) > since)),
+      60_000,
+      100,
+    );
     await pause(5000);
     const idle = await sampleWindow(pid, 10_000);
-    rows.push({ what: `testbed gateway run, coordinator up, 0 of ${N} devices joined`, steady: mb(idle.median), peak: mb(idle.peak), cpu: `${((100 * idle.cpuS) / idle.seconds).toFixed(1)} % idle`, note: '' });
+    rows.push({
+      what: `testbed gateway run, coordinator up, 0 of ${N} devices joined`,
+      steady: mb(idle.median),
+      peak: mb(idle.peak),
+      cpu: `${((100 * idle.cpuS) / idle.seconds).toFixed(1)} % idle`,
+      note: '',
+    });
 
     // ── (a)+(b) N devices join, then report at the emulator's fixed schedule ──
     say(`pairing ${N} devices…`);
     const tPair = performance.now();
     since = Date.now();
     await rec.client.publishAsync(`lab/v1/${SITE}/${GW}/cmd/permit_join`, JSON.stringify({ id: 'bench', seconds: 254 }), { qos: 1 });
-    await waitFor(`${N} devices interviewed and reporting`, async () => {
-      alive(gw, 'gateway');
-      const ok = new Set(rec.events('device_interview').filter((e) => (e.data as Record<string, unknown> | undefined)?.status === 'successful').map((e) => String(e.dev)));
-      const s = outboxSnapshot(gwDir);
-      return ok.size >= N && DEVICES.every((d) => (s.lastSeqs.get(d.ieee) ?? 0) >= 1);
-    }, 240_000, 500);
+    await waitFor(
+      `${N} devices interviewed and reporting`,
+      async () => {
+        alive(gw, 'gateway');
+        const ok = new Set(
+          rec
+            .events('device_interview')
+            .filter((e) => (e.data as Record<string, unknown> | undefined)?.status === 'successful')
+            .map((e) => String(e.dev)),
+        );
+        const s = outboxSnapshot(gwDir);
+        return ok.size >= N && DEVICES.every((d) => (s.lastSeqs.get(d.ieee) ?? 0) >= 1);
+      },
+      240_000,
+      500,
+    );
     const pairS = (performance.now() - tPair) / 1000;
     await rec.client.publishAsync(`lab/v1/${SITE}/${GW}/cmd/permit_join`, JSON.stringify({ id: 'bench-close', seconds: 0 }), { qos: 1 });
     say(`paired in ${pairS.toFixed(0)} s; warming up 10 s, then measuring for ${WINDOW_S} s…`);
@@ -221,29 +294,43 @@ async function main(): Promise<void> {
     const backlogTarget = Math.round(N * PER_DEVICE_PER_HOUR * OUTAGE_H);
     const readingsPerInterval = readings / ((busy.seconds * 1000) / INTERVAL_MS);
     const realisticIntervalMs = Math.round((readingsPerInterval / ((N * PER_DEVICE_PER_HOUR) / 3600)) * 1000);
-    say(`outage: stopping the centre; accumulating ${backlogTarget.toLocaleString('en')} readings (${OUTAGE_H} h × ${N} devices × ${PER_DEVICE_PER_HOUR}/h)…`);
+    say(
+      `outage: stopping the centre; accumulating ${backlogTarget.toLocaleString('en')} readings (${OUTAGE_H} h × ${N} devices × ${PER_DEVICE_PER_HOUR}/h)…`,
+    );
     await centre.proc.kill('SIGTERM');
     const tOut = performance.now();
     const fastMs = Math.max(50, Math.round(INTERVAL_MS / 10));
     emu.setIntervalMs(fastMs);
     const base = outboxSnapshot(gwDir).depth;
-    await waitFor('the outage backlog', async () => (alive(gw, 'gateway'), outboxSnapshot(gwDir).depth - base >= backlogTarget), 30 * 60_000, 200);
+    await waitFor(
+      'the outage backlog',
+      async () => (alive(gw, 'gateway'), outboxSnapshot(gwDir).depth - base >= backlogTarget),
+      30 * 60_000,
+      200,
+    );
     emu.setIntervalMs(realisticIntervalMs);
     const accumulateS = (performance.now() - tOut) / 1000;
     const backlog = outboxSnapshot(gwDir).depth;
     const outageRss = rssMb(pid);
     const outagePeak = peakRssMb(pid);
-    say(`backlog ${backlog.toLocaleString('en')} readings in ${accumulateS.toFixed(0)} s (emulator at ${fastMs} ms); devices now at the realistic rate (interval ${realisticIntervalMs} ms); restarting the centre…`);
+    say(
+      `backlog ${backlog.toLocaleString('en')} readings in ${accumulateS.toFixed(0)} s (emulator at ${fastMs} ms); devices now at the realistic rate (interval ${realisticIntervalMs} ms); restarting the centre…`,
+    );
     const wallRestart = Date.now();
     await centre.restart();
     cleanup.push(() => centre.proc.kill('SIGKILL'));
     const wallUp = Date.now();
     // Outbox empty = every batch acked = stored (ingest acks only what it has stored).
-    const snap = await waitFor('the backlog drained and stored', async () => {
-      alive(gw, 'gateway');
-      const s = outboxSnapshot(gwDir);
-      return s.depth === 0 ? s : undefined;
-    }, 10 * 60_000, 20);
+    const snap = await waitFor(
+      'the backlog drained and stored',
+      async () => {
+        alive(gw, 'gateway');
+        const s = outboxSnapshot(gwDir);
+        return s.depth === 0 ? s : undefined;
+      },
+      10 * 60_000,
+      20,
+    );
     const wallDone = Date.now();
     const arrived = receivedSince(centre, wallRestart);
     // Acked means stored: check every device's seqs 1…last in the store, no gap, no duplicate.
@@ -253,7 +340,8 @@ async function main(): Promise<void> {
       const s = stored.get(d.ieee);
       return !s || s.dups > 0 || s.min !== 1 || s.max < last || s.n !== s.max;
     });
-    if (bad.length) throw new Error(`after the drain, ${bad.length} devices have gaps or duplicates in the store: ${bad.map((d) => d.ieee).join(', ')}`);
+    if (bad.length)
+      throw new Error(`after the drain, ${bad.length} devices have gaps or duplicates in the store: ${bad.map((d) => d.ieee).join(', ')}`);
     // From the first batch at the centre to the outbox empty at the gateway (polled every 20 ms).
     const drainS = Math.max(0.001, (wallDone - arrived.first) / 1000);
     rows.push({
@@ -273,10 +361,22 @@ async function main(): Promise<void> {
     // ── (d) Zigbee2MQTT on the same emulator with the same devices ──
     const z2mIndex = Z2M ? join(Z2M, 'node_modules/zigbee2mqtt/index.js') : '';
     if (!Z2M || !existsSync(z2mIndex)) {
-      rows.push({ what: 'Zigbee2MQTT', steady: '—', peak: '—', cpu: '—', note: `not measured: ${Z2M ? `${z2mIndex} not found` : 'no --z2m'}; install it aside (GPL-3.0): npm install --prefix /tmp/z2m zigbee2mqtt@2.14.1, then --z2m /tmp/z2m` });
+      rows.push({
+        what: 'Zigbee2MQTT',
+        steady: '—',
+        peak: '—',
+        cpu: '—',
+        note: `not measured: ${Z2M ? `${z2mIndex} not found` : 'no --z2m'}; install it aside (GPL-3.0): npm install --prefix /tmp/z2m zigbee2mqtt@2.14.1, then --z2m /tmp/z2m`,
+      });
     } else {
       const z = await measureZ2m(Z2M, z2mIndex, cleanup);
-      rows.push({ what: `Zigbee2MQTT ${z.version}, coordinator up, 0 of ${N} devices joined`, steady: mb(z.idle.median), peak: mb(z.idle.peak), cpu: `${((100 * z.idle.cpuS) / z.idle.seconds).toFixed(1)} % idle`, note: '' });
+      rows.push({
+        what: `Zigbee2MQTT ${z.version}, coordinator up, 0 of ${N} devices joined`,
+        steady: mb(z.idle.median),
+        peak: mb(z.idle.peak),
+        cpu: `${((100 * z.idle.cpuS) / z.idle.seconds).toFixed(1)} % idle`,
+        note: '',
+      });
       rows.push({
         what: `Zigbee2MQTT ${z.version}, ${N} devices reporting`,
         steady: mb(z.busy.median),
@@ -293,7 +393,16 @@ async function main(): Promise<void> {
     const head: Row = { what: 'process / phase', steady: 'RSS steady', peak: 'RSS peak', cpu: 'CPU / rate', note: 'detail' };
     const all = [head, ...rows];
     const w = (k: keyof Row) => Math.max(...all.map((r) => r[k].length));
-    process.stdout.write('\n' + all.map((r) => `${r.what.padEnd(w('what'))}  ${r.steady.padStart(w('steady'))}  ${r.peak.padStart(w('peak'))}  ${r.cpu.padEnd(w('cpu'))}  ${r.note}`).join('\n') + '\n\n');
+    process.stdout.write(
+      '\n' +
+        all
+          .map(
+            (r) =>
+              `${r.what.padEnd(w('what'))}  ${r.steady.padStart(w('steady'))}  ${r.peak.padStart(w('peak'))}  ${r.cpu.padEnd(w('cpu'))}  ${r.note}`,
+          )
+          .join('\n') +
+        '\n\n',
+    );
     notes.unshift(
       `(a) RSS from /proc/<pid>/status of the gateway process only: steady = median of samples every 0.5 s over the window (8 s without Zigbee, 10 s idle, ${WINDOW_S} s reporting), peak = VmHWM since start (start-up and interviews included). ${N} devices = fleet(${N}): the 7 models in turn, distinct IEEE addresses; paired in ${pairS.toFixed(0)} s.`,
       `(b) CPU from /proc/<pid>/stat utime+stime over the ${WINDOW_S} s window; devices report every period × ${INTERVAL_MS} ms (period 1–4 by model), compressed from real life (about ${PER_DEVICE_PER_HOUR}/h a device): ${readings.toLocaleString('en')} readings from ${reports.toLocaleString('en')} reports. At ${PER_DEVICE_PER_HOUR} readings per device per hour (${((N * PER_DEVICE_PER_HOUR) / 3600).toFixed(2)}/s) that is about ${((100 * idle.cpuS) / idle.seconds + (((N * PER_DEVICE_PER_HOUR) / 3600) * cpuPer1000) / 10).toFixed(2)} % of a core (idle + rate × cost).`,
@@ -304,7 +413,11 @@ async function main(): Promise<void> {
   }
 }
 
-async function measureZ2m(dir: string, index: string, cleanup: (() => Promise<unknown>)[]): Promise<{ version: string; idle: RssWindow; busy: RssWindow; reports: number; messages: number; pairS: number }> {
+async function measureZ2m(
+  dir: string,
+  index: string,
+  cleanup: (() => Promise<unknown>)[],
+): Promise<{ version: string; idle: RssWindow; busy: RssWindow; reports: number; messages: number; pairS: number }> {
   const mosq: ServerHandle = await startMosquitto();
   cleanup.push(() => mosq.stop());
   const mqttUrl = `mqtt://127.0.0.1:${mosq.port}`;
@@ -347,7 +460,11 @@ async function measureZ2m(dir: string, index: string, cleanup: (() => Promise<un
   say(`Zigbee2MQTT from ${dir}: starting…`);
   let log = '';
   // cwd outside any git checkout: Zigbee2MQTT rebuilds itself when its cwd's git hash differs.
-  const proc = spawn(process.execPath, [index], { cwd: dir, env: { ...process.env, ZIGBEE2MQTT_DATA: data }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [index], {
+    cwd: dir,
+    env: { ...process.env, ZIGBEE2MQTT_DATA: data },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   proc.stdout.on('data', (d) => (log = (log + d).slice(-20_000)));
   proc.stderr.on('data', (d) => (log = (log + d).slice(-20_000)));
   cleanup.push(async () => {
@@ -363,7 +480,12 @@ async function measureZ2m(dir: string, index: string, cleanup: (() => Promise<un
   say(`Zigbee2MQTT: pairing ${N} devices…`);
   const t = performance.now();
   await client.publishAsync('zigbee2mqtt/bridge/request/permit_join', JSON.stringify({ time: 254 }));
-  await waitFor(`Zigbee2MQTT: ${N} devices interviewed and reporting`, async () => (alive(handle, 'Zigbee2MQTT'), interviewed.size >= N && DEVICES.every((d) => reporting.has(d.ieee))), 240_000, 500);
+  await waitFor(
+    `Zigbee2MQTT: ${N} devices interviewed and reporting`,
+    async () => (alive(handle, 'Zigbee2MQTT'), interviewed.size >= N && DEVICES.every((d) => reporting.has(d.ieee))),
+    240_000,
+    500,
+  );
   const pairS = (performance.now() - t) / 1000;
   await client.publishAsync('zigbee2mqtt/bridge/request/permit_join', JSON.stringify({ time: 0 }));
   say(`Zigbee2MQTT: paired in ${pairS.toFixed(0)} s; warming up 10 s, then measuring for ${WINDOW_S} s…`);

@@ -20,7 +20,9 @@ import { openRegistry } from '../orchestrator/index.ts';
 import { silentLogger } from '../lib/log.ts';
 import type { Reading } from '../devices/index.ts';
 
-const { values: args } = parseArgs({ options: { readings: { type: 'string', default: '200000' }, gateways: { type: 'string', default: '10' } } });
+const { values: args } = parseArgs({
+  options: { readings: { type: 'string', default: '200000' }, gateways: { type: 'string', default: '10' } },
+});
 const N = Number(args.readings);
 const G = Number(args.gateways);
 const DEVICES_PER_GW = 10;
@@ -50,7 +52,8 @@ async function ceiling(influxUrl: string, inFlight: number): Promise<number> {
   const lines: string[] = [];
   for (let g = 0; g < G; g++) {
     const per = Math.floor(N / G);
-    for (let i = 0; i < per; i++) lines.push(toLine({ ...reading(g, i), seq: Math.floor(i / DEVICES_PER_GW) } as Reading, { site: 'bench', gateway: `gw-${g}` }));
+    for (let i = 0; i < per; i++)
+      lines.push(toLine({ ...reading(g, i), seq: Math.floor(i / DEVICES_PER_GW) } as Reading, { site: 'bench', gateway: `gw-${g}` }));
   }
   const bodies: string[] = [];
   for (let i = 0; i < lines.length; i += 5000) bodies.push(lines.slice(i, i + 5000).join('\n'));
@@ -73,7 +76,13 @@ function peakRssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function throughPath(label: string, mqttUrl: string, credentials: (site: string, gw: string) => { username?: string; password?: string }, influxUrl: string, db: string): Promise<number> {
+async function throughPath(
+  label: string,
+  mqttUrl: string,
+  credentials: (site: string, gw: string) => { username?: string; password?: string },
+  influxUrl: string,
+  db: string,
+): Promise<number> {
   const per = Math.floor(N / G);
   const uplinks: Uplink[] = [];
   for (let g = 0; g < G; g++) {
@@ -86,7 +95,11 @@ async function throughPath(label: string, mqttUrl: string, credentials: (site: s
   const show = progress(label);
   const t0 = performance.now();
   await Promise.all(uplinks.map((u) => u.start()));
-  const ticker = setInterval(() => show(total - uplinks.reduce((s, u) => s + (u as unknown as { opts: { outbox: MemoryOutbox } }).opts.outbox.stats().depth, 0), total), 500);
+  const ticker = setInterval(
+    () =>
+      show(total - uplinks.reduce((s, u) => s + (u as unknown as { opts: { outbox: MemoryOutbox } }).opts.outbox.stats().depth, 0), total),
+    500,
+  );
   await Promise.all(uplinks.map((u) => u.drained(600_000)));
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(ticker);
@@ -94,20 +107,27 @@ async function throughPath(label: string, mqttUrl: string, credentials: (site: s
   process.stderr.write('\n');
   await Promise.all(uplinks.map((u) => u.stop()));
   // Acked means stored: check the count in InfluxDB before believing the rate.
-  const rows = await waitFor('stored count', async () => {
-    let stored = 0;
-    for (const kind of ['climate', 'motion', 'hydration']) {
-      const r = await influxQuery(influxUrl, db, `SELECT count(seq) FROM ${kind}`);
-      stored += Number(r[0]?.count ?? 0);
-    }
-    return stored >= total ? stored : undefined;
-  }, 60_000, 500);
+  const rows = await waitFor(
+    'stored count',
+    async () => {
+      let stored = 0;
+      for (const kind of ['climate', 'motion', 'hydration']) {
+        const r = await influxQuery(influxUrl, db, `SELECT count(seq) FROM ${kind}`);
+        stored += Number(r[0]?.count ?? 0);
+      }
+      return stored >= total ? stored : undefined;
+    },
+    60_000,
+    500,
+  );
   if (rows !== total) throw new Error(`${label}: ${rows} stored, expected ${total}`);
   return total / seconds;
 }
 
 async function main() {
-  process.stderr.write(`bench/ingest: ${N.toLocaleString()} readings from ${G} gateways (${DEVICES_PER_GW} devices each), node ${process.version}\n`);
+  process.stderr.write(
+    `bench/ingest: ${N.toLocaleString()} readings from ${G} gateways (${DEVICES_PER_GW} devices each), node ${process.version}\n`,
+  );
   const influx = await startInfluxd();
   const cleanup: (() => Promise<void>)[] = [() => influx.stop()];
   try {
@@ -118,13 +138,22 @@ async function main() {
 
     // testbed up (aedes + ingest + HTTP in one process) → influxd
     const dataDir = tempDir('testbed-bench-');
-    const up: CliProcess = await runTestbed(['up', '--no-sim'], { TESTBED_DATA_DIR: dataDir, TESTBED_INFLUX_URL: influx.url, TESTBED_INFLUX_DB: 'viaup', TESTBED_LOG_LEVEL: 'error' });
+    const up: CliProcess = await runTestbed(['up', '--no-sim'], {
+      TESTBED_DATA_DIR: dataDir,
+      TESTBED_INFLUX_URL: influx.url,
+      TESTBED_INFLUX_DB: 'viaup',
+      TESTBED_LOG_LEVEL: 'error',
+    });
     cleanup.push(() => up.kill());
     // Provisioned in the registry `testbed up` reads, as `testbed gateway add` would.
     const registry = await openRegistry({ dataDir });
     const creds = new Map<string, { username: string; password: string }>();
     for (let g = 0; g < G; g++) {
-      const { credentials } = await registry.createGateway({ id: 'system:bench', role: 'admin', orgId: null }, { siteId: 'bench', gateway: `gw-${g}` }, { createSite: true });
+      const { credentials } = await registry.createGateway(
+        { id: 'system:bench', role: 'admin', orgId: null },
+        { siteId: 'bench', gateway: `gw-${g}` },
+        { createSite: true },
+      );
       creds.set(`gw-${g}`, credentials);
     }
     await registry.db.close();
@@ -135,20 +164,52 @@ async function main() {
     // Peer: Mosquitto as the broker, `testbed ingest` alone.
     const mosquitto = await startMosquitto();
     cleanup.push(() => mosquitto.stop());
-    const ingest: CliProcess = await runTestbed(['ingest'], { TESTBED_DATA_DIR: tempDir('testbed-bench-ingest-'), TESTBED_MQTT_URL: `mqtt://127.0.0.1:${mosquitto.port}`, TESTBED_INGEST_PASSWORD: 'unused-by-anonymous-mosquitto', TESTBED_INFLUX_URL: influx.url, TESTBED_INFLUX_DB: 'viamosquitto', TESTBED_LOG_LEVEL: 'error' });
+    const ingest: CliProcess = await runTestbed(['ingest'], {
+      TESTBED_DATA_DIR: tempDir('testbed-bench-ingest-'),
+      TESTBED_MQTT_URL: `mqtt://127.0.0.1:${mosquitto.port}`,
+      TESTBED_INGEST_PASSWORD: 'unused-by-anonymous-mosquitto',
+      TESTBED_INFLUX_URL: influx.url,
+      TESTBED_INFLUX_DB: 'viamosquitto',
+      TESTBED_LOG_LEVEL: 'error',
+    });
     cleanup.push(() => ingest.kill());
-    const viaMosquitto = await throughPath('Mosquitto + testbed ingest', `mqtt://127.0.0.1:${mosquitto.port}`, () => ({}), influx.url, 'viamosquitto');
+    const viaMosquitto = await throughPath(
+      'Mosquitto + testbed ingest',
+      `mqtt://127.0.0.1:${mosquitto.port}`,
+      () => ({}),
+      influx.url,
+      'viamosquitto',
+    );
     const ingestRss = peakRssMb(ingest.proc.pid!);
 
     const fmt = (n: number) => Math.round(n).toLocaleString('en').padStart(9);
     const rows = [
       ['path', 'readings/s', 'peak RSS', 'of ceiling'],
-      [`InfluxDB ceiling: line protocol straight to influxd (2 in flight: ${Math.round(ceil2).toLocaleString('en')}, 4: ${Math.round(ceil4).toLocaleString('en')})`, fmt(ceil), '', '100 %'],
-      ['gateway uplinks → testbed up (aedes + ingest) → influxd, acked', fmt(viaUp), `${upRss.toFixed(0)} MB`, `${Math.round((100 * viaUp) / ceil)} %`],
-      ['gateway uplinks → Mosquitto → testbed ingest → influxd, acked', fmt(viaMosquitto), `${ingestRss.toFixed(0)} MB`, `${Math.round((100 * viaMosquitto) / ceil)} %`],
+      [
+        `InfluxDB ceiling: line protocol straight to influxd (2 in flight: ${Math.round(ceil2).toLocaleString('en')}, 4: ${Math.round(ceil4).toLocaleString('en')})`,
+        fmt(ceil),
+        '',
+        '100 %',
+      ],
+      [
+        'gateway uplinks → testbed up (aedes + ingest) → influxd, acked',
+        fmt(viaUp),
+        `${upRss.toFixed(0)} MB`,
+        `${Math.round((100 * viaUp) / ceil)} %`,
+      ],
+      [
+        'gateway uplinks → Mosquitto → testbed ingest → influxd, acked',
+        fmt(viaMosquitto),
+        `${ingestRss.toFixed(0)} MB`,
+        `${Math.round((100 * viaMosquitto) / ceil)} %`,
+      ],
     ];
     const width = Math.max(...rows.map((r) => r[0]!.length));
-    process.stdout.write('\n' + rows.map((r) => `${r[0]!.padEnd(width)}  ${r[1]!.padStart(10)}  ${r[2]!.padStart(8)}  ${r[3]!.padStart(10)}`).join('\n') + '\n');
+    process.stdout.write(
+      '\n' +
+        rows.map((r) => `${r[0]!.padEnd(width)}  ${r[1]!.padStart(10)}  ${r[2]!.padStart(8)}  ${r[3]!.padStart(10)}`).join('\n') +
+        '\n',
+    );
     process.stdout.write(`\nratio testbed up / InfluxDB ceiling: ${(viaUp / ceil).toFixed(2)}\n`);
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => undefined);

@@ -66,7 +66,9 @@ export const gatewayUsername = (site: string, gateway: string) => `${site}.${gat
 
 function checkId(what: 'site' | 'gateway', id: string): void {
   if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
-    throw new Error(`${what} id '${String(id)}' is not valid: expected lowercase letters, digits and dashes, 1–63 characters, starting with a letter or digit (${ID_PATTERN})`);
+    throw new Error(
+      `${what} id '${String(id)}' is not valid: expected lowercase letters, digits and dashes, 1–63 characters, starting with a letter or digit (${ID_PATTERN})`,
+    );
   }
 }
 
@@ -127,14 +129,19 @@ export class CredentialStore {
   }
 
   private own(): { db: DatabaseSync; stmt: NonNullable<CredentialStore['stmt']> } {
-    if (!this.db || !this.stmt) throw new Error('gateways are provisioned through the registry here (testbed gateway add, POST /api/v1/gateways), not on the credential store');
+    if (!this.db || !this.stmt)
+      throw new Error(
+        'gateways are provisioned through the registry here (testbed gateway add, POST /api/v1/gateways), not on the credential store',
+      );
     return { db: this.db, stmt: this.stmt };
   }
 
   private async lookup(username: string): Promise<GatewayCredential | undefined> {
     if (this.directory) return this.directory.find(username);
     const row = this.stmt!.byUsername.get(username) as Row | undefined;
-    return row && { site: row.site, gateway: row.gateway, username: row.username, passwordHash: row.password_hash, revokedAt: row.revoked_at };
+    return (
+      row && { site: row.site, gateway: row.gateway, username: row.username, passwordHash: row.password_hash, revokedAt: row.revoked_at }
+    );
   }
 
   /**
@@ -156,9 +163,19 @@ export class CredentialStore {
         throw new Error(`gateway ${username} already exists; use rotate to issue a new password (the old one stops working)`);
       }
       if (existing) {
-        db.prepare('UPDATE gateways SET password_hash = ?, revoked_at = NULL, created_at = ? WHERE username = ?').run(hash, Date.now(), username);
+        db.prepare('UPDATE gateways SET password_hash = ?, revoked_at = NULL, created_at = ? WHERE username = ?').run(
+          hash,
+          Date.now(),
+          username,
+        );
       } else {
-        db.prepare('INSERT INTO gateways (site, gateway, username, password_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(site, gateway, username, hash, Date.now());
+        db.prepare('INSERT INTO gateways (site, gateway, username, password_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
+          site,
+          gateway,
+          username,
+          hash,
+          Date.now(),
+        );
       }
     });
     return { username, password };
@@ -180,7 +197,14 @@ export class CredentialStore {
 
   list(): GatewayRecord[] {
     const rows = this.own().db.prepare('SELECT * FROM gateways ORDER BY site, gateway').all() as unknown as Row[];
-    return rows.map((r) => ({ site: r.site, gateway: r.gateway, username: r.username, createdAt: r.created_at, revokedAt: r.revoked_at, lastSeenAt: r.last_seen_at }));
+    return rows.map((r) => ({
+      site: r.site,
+      gateway: r.gateway,
+      username: r.username,
+      createdAt: r.created_at,
+      revokedAt: r.revoked_at,
+      lastSeenAt: r.last_seen_at,
+    }));
   }
 
   /** Records that a gateway connected (written at most every 30 s per gateway by this process). */
@@ -197,9 +221,11 @@ export class CredentialStore {
    * so they can never collide with a gateway's `site.gateway`.
    */
   setService(username: string, password: string, role: ServiceRole): void {
-    if (!username || username.includes('.')) throw new Error(`service username '${username}' is not valid: non-empty, without '.' (dots are reserved for gateways)`);
+    if (!username || username.includes('.'))
+      throw new Error(`service username '${username}' is not valid: non-empty, without '.' (dots are reserved for gateways)`);
     if (!password) throw new Error(`service account ${username}: empty password (the account would be open)`);
-    if (!SERVICE_ROLES.includes(role)) throw new Error(`service account ${username}: role '${String(role)}' is not one of ${SERVICE_ROLES.join(', ')}`);
+    if (!SERVICE_ROLES.includes(role))
+      throw new Error(`service account ${username}: role '${String(role)}' is not one of ${SERVICE_ROLES.join(', ')}`);
     this.services.set(username, { hash: hashPasswordSync(password), role });
   }
 
@@ -235,4 +261,3 @@ export class CredentialStore {
     return ok;
   }
 }
-

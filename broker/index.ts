@@ -18,7 +18,17 @@ import { listenTcp, listenTls, listenWebSocket, type Listener } from './listener
 import { limitPacketSize, PacketTooLargeError } from './packet-limit.ts';
 import { ConnectRateLimiter } from './rate-limit.ts';
 
-export { CredentialStore, gatewayUsername, SERVICE_ROLES, type Principal, type ServiceRole, type GatewayRecord, type IssuedCredential, type GatewayCredential, type GatewayDirectory } from './credentials.ts';
+export {
+  CredentialStore,
+  gatewayUsername,
+  SERVICE_ROLES,
+  type Principal,
+  type ServiceRole,
+  type GatewayRecord,
+  type IssuedCredential,
+  type GatewayCredential,
+  type GatewayDirectory,
+} from './credentials.ts';
 export { mayPublish, maySubscribe, mayWill, filterCovers } from './acl.ts';
 export { hashPassword, verifyPassword, randomPassword, GENERATED_SECRET_COST } from './password.ts';
 export { BindError } from './listeners.ts';
@@ -61,7 +71,11 @@ export type RefusalReason =
   | 'packet_too_large'
   | 'topic_too_deep';
 
-const refusals = counter({ name: 'testbed_broker_refusals_total', help: 'Connections, publishes and subscriptions the broker refused, by reason.', labelNames: ['reason'] as const });
+const refusals = counter({
+  name: 'testbed_broker_refusals_total',
+  help: 'Connections, publishes and subscriptions the broker refused, by reason.',
+  labelNames: ['reason'] as const,
+});
 const clientsGauge = gauge({ name: 'testbed_broker_clients', help: 'Clients connected to the broker (authenticated).' });
 /** Every running broker in this process, so the gauge is right when tests run several. */
 const running = new Set<Aedes>();
@@ -132,13 +146,21 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
 
     authenticate(client, username, password, cb) {
       if (rateLimited.has(client)) {
-        refuse('rate_limited', client, `more than ${config.mqttConnectsPerMinute} connection attempts per minute from this address (TESTBED_MQTT_CONNECTS_PER_MINUTE)`);
+        refuse(
+          'rate_limited',
+          client,
+          `more than ${config.mqttConnectsPerMinute} connection attempts per minute from this address (TESTBED_MQTT_CONNECTS_PER_MINUTE)`,
+        );
         return cb(authError(3, 'too many connection attempts'), false);
       }
       credentials.verify(username ?? '', password ? password.toString('utf8') : '').then(
         (principal) => {
           if (!principal) {
-            refuse('bad_credentials', client, username ? `wrong password, or unknown or revoked user '${username}'` : 'no username or password');
+            refuse(
+              'bad_credentials',
+              client,
+              username ? `wrong password, or unknown or revoked user '${username}'` : 'no username or password',
+            );
             return cb(authError(5, 'not authorized'), false);
           }
           const willTopic = connections.get(client)?.willTopic;
@@ -234,7 +256,10 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
       refuse('topic_too_deep', client, `${err.message} (limit ${MAX_TOPIC_LEVELS})`);
       return;
     }
-    log.debug({ err: err.message, clientId: client?.id ?? undefined, remote: client ? connections.get(client)?.remote : undefined }, 'client error');
+    log.debug(
+      { err: err.message, clientId: client?.id ?? undefined, remote: client ? connections.get(client)?.remote : undefined },
+      'client error',
+    );
   };
   aedes.on('clientError', onClientError);
   aedes.on('connectionError', onClientError);
@@ -246,7 +271,9 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
     }
     const client = aedes.handle(stream, req);
     connections.set(client, { stream, remote });
-    const guarded = limitPacketSize(client, maxBytes, (err) => refuse('packet_too_large', client, `${err.message} (TESTBED_MQTT_MAX_PACKET_BYTES)`));
+    const guarded = limitPacketSize(client, maxBytes, (err) =>
+      refuse('packet_too_large', client, `${err.message} (TESTBED_MQTT_MAX_PACKET_BYTES)`),
+    );
     if (!guarded && !parserGuardWarned) {
       parserGuardWarned = true;
       log.warn('aedes internals changed: the early packet-size guard is off; oversize publishes are refused only after buffering');

@@ -27,7 +27,11 @@ function listen(server: NetServer | HttpServer, name: string, host: string, port
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const why = err.code === 'EADDRINUSE' ? 'the port is already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
-      reject(new BindError(`broker: cannot listen for MQTT over ${name} on ${host}:${port}: ${why}. Change ${setting} (0 picks a free port).`, { cause: err }));
+      reject(
+        new BindError(`broker: cannot listen for MQTT over ${name} on ${host}:${port}: ${why}. Change ${setting} (0 picks a free port).`, {
+          cause: err,
+        }),
+      );
     };
     server.once('error', onError);
     server.listen(port, host, () => {
@@ -51,7 +55,13 @@ export async function listenTcp(host: string, port: number, onConnection: OnConn
   return { name: 'tcp', port: bound, close: () => closeServer(server) };
 }
 
-export async function listenTls(host: string, port: number, certFile: string, keyFile: string, onConnection: OnConnection): Promise<Listener> {
+export async function listenTls(
+  host: string,
+  port: number,
+  certFile: string,
+  keyFile: string,
+  onConnection: OnConnection,
+): Promise<Listener> {
   const read = (file: string, setting: string) => {
     try {
       return readFileSync(file);
@@ -63,7 +73,9 @@ export async function listenTls(host: string, port: number, certFile: string, ke
   const key = read(keyFile, 'TESTBED_MQTT_TLS_KEY');
   let server;
   try {
-    server = createTlsServer({ cert, key, minVersion: 'TLSv1.2' }, (socket: TLSSocket) => onConnection(socket, socket.remoteAddress ?? 'unknown'));
+    server = createTlsServer({ cert, key, minVersion: 'TLSv1.2' }, (socket: TLSSocket) =>
+      onConnection(socket, socket.remoteAddress ?? 'unknown'),
+    );
   } catch (err) {
     throw new Error(`broker: TLS certificate ${certFile} / key ${keyFile} are not usable: ${(err as Error).message}`, { cause: err });
   }

@@ -41,7 +41,8 @@ export class PacketTooLargeError extends Error {
  */
 export function limitPacketSize(client: Client, maxBytes: number, onTooLarge: (err: PacketTooLargeError) => void): boolean {
   const parser = (client as unknown as { _parser?: Partial<ParserInternals> })._parser;
-  if (!parser || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function' || typeof parser.packet !== 'object') return false;
+  if (!parser || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function' || typeof parser.packet !== 'object')
+    return false;
   const p = parser as ParserInternals;
   const original = p._parseLength;
   p._parseLength = function guardedParseLength(this: ParserInternals): boolean {

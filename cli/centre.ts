@@ -9,7 +9,15 @@ import { startBroker, type BrokerHandle } from '../broker/index.ts';
 import { CredentialStore } from '../broker/credentials.ts';
 import { startIngest, type IngestHandle } from '../ingest/index.ts';
 import { startHttp, type HealthReport } from '../orchestrator/http.ts';
-import { openRegistry, gatewayDirectory, registryApi, Attribution, GatewayCommander, type Actor, type Registry } from '../orchestrator/index.ts';
+import {
+  openRegistry,
+  gatewayDirectory,
+  registryApi,
+  Attribution,
+  GatewayCommander,
+  type Actor,
+  type Registry,
+} from '../orchestrator/index.ts';
 import { loadScenario, streamScenario } from '../simulators/index.ts';
 import { startMonitor, registerDemoTrial, type MonitorHandle } from '../monitor/index.ts';
 import { consolePlugin, CONSOLE_PATH } from '../console/serve.ts';
@@ -61,7 +69,9 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     const monitorPassword = cfg.monitorPassword || randomBytes(24).toString('base64url');
 
     if (opts.roles.includes('broker')) {
-      credentials = new CredentialStore(gatewayDirectory(registry, (err) => log.warn({ err: String(err) }, 'could not record a gateway as seen')));
+      credentials = new CredentialStore(
+        gatewayDirectory(registry, (err) => log.warn({ err: String(err) }, 'could not record a gateway as seen')),
+      );
       const store = credentials;
       closers.push(() => store.close());
       const services: { username: string; password: string; role: 'ingest' | 'monitor' | 'admin' }[] = [
@@ -78,7 +88,12 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     // Gateway commands go out with the admin account: known here when the broker runs in this
     // process, or configured (TESTBED_ADMIN_PASSWORD) for a broker elsewhere.
     if (broker || cfg.adminPassword) {
-      const commander = new GatewayCommander({ url: mqttUrl, username: cfg.adminUsername, password: adminPassword, timeoutMs: cfg.commandTimeoutMs });
+      const commander = new GatewayCommander({
+        url: mqttUrl,
+        username: cfg.adminUsername,
+        password: adminPassword,
+        timeoutMs: cfg.commandTimeoutMs,
+      });
       registry.hooks.command = (site, gw, name, payload) => commander.send(site, gw, name, payload);
       closers.push(() => commander.close());
     }
@@ -87,7 +102,12 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     if (opts.roles.includes('ingest')) {
       await attribution.start(cfg.registryPollMs);
       closers.push(() => attribution.stop());
-      ingest = await startIngest({ config: cfg, mqtt: { url: mqttUrl, username: cfg.ingestUsername, password: ingestPassword }, log: logger('ingest'), enrich: attribution.enrich });
+      ingest = await startIngest({
+        config: cfg,
+        mqtt: { url: mqttUrl, username: cfg.ingestUsername, password: ingestPassword },
+        log: logger('ingest'),
+        enrich: attribution.enrich,
+      });
       const i = ingest;
       closers.push(() => i.close());
     }
@@ -102,7 +122,10 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         registryDb: registry.db,
         registry,
         log: logger('monitor'),
-        webhooks: cfg.monitorWebhooks.split(',').map((u) => u.trim()).filter(Boolean),
+        webhooks: cfg.monitorWebhooks
+          .split(',')
+          .map((u) => u.trim())
+          .filter(Boolean),
         utcOffsetMin: cfg.monitorUtcOffsetMin,
         registryPollMs: cfg.registryPollMs,
       });
@@ -130,7 +153,15 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
       if (monitor) plugins.push(monitor.plugin);
       // The web console calls the registry's and monitoring's API with the user's token.
       if (broker) plugins.push(consolePlugin());
-      const http = await startHttp({ host: cfg.httpHost, port: cfg.httpPort, health, ...(ingest ? { deadLetters: ingest.deadLetters } : {}), authenticate: (token) => registry.authenticate(token), log: logger('http'), plugins });
+      const http = await startHttp({
+        host: cfg.httpHost,
+        port: cfg.httpPort,
+        health,
+        ...(ingest ? { deadLetters: ingest.deadLetters } : {}),
+        authenticate: (token) => registry.authenticate(token),
+        log: logger('http'),
+        plugins,
+      });
       httpPort = http.port;
       closers.push(() => http.close());
     }
@@ -140,7 +171,9 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
       const live = opts.sim.speed === undefined || opts.sim.speed === 1;
       const simFrom = live ? Date.now() - opts.sim.backfillHours * 3600_000 : Date.now();
       // The demo homes as a trial with participants, so monitoring has participant-days to show.
-      await registerDemoTrial(registry, loadScenario('demo'), simFrom).catch((err: unknown) => log.warn({ err: String(err) }, 'could not register the demo trial; monitoring shows devices but no participants'));
+      await registerDemoTrial(registry, loadScenario('demo'), simFrom).catch((err: unknown) =>
+        log.warn({ err: String(err) }, 'could not register the demo trial; monitoring shows devices but no participants'),
+      );
       const streaming = streamScenario({
         scenario: 'demo',
         seed: opts.sim.seed,
@@ -149,7 +182,8 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         live,
         url: mqttUrl,
         // Each run re-provisions the demo gateways: the simulator is their only holder.
-        credentials: async (site: string, gw: string) => (await registry.createGateway(SIM_ACTOR, { siteId: site, gateway: gw }, { rotate: true, createSite: true })).credentials,
+        credentials: async (site: string, gw: string) =>
+          (await registry.createGateway(SIM_ACTOR, { siteId: site, gateway: gw }, { rotate: true, createSite: true })).credentials,
         log: logger('sim'),
         signal: abort.signal,
       });
@@ -162,9 +196,15 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
 
     const lines = [
       'testbed is up',
-      broker ? `  MQTT        mqtt://${cfg.mqttHost}:${broker.ports.tcp}${broker.ports.tls ? `   mqtts://…:${broker.ports.tls}` : ''}${broker.ports.ws ? `   ws://…:${broker.ports.ws}/mqtt` : ''}` : `  MQTT        ${mqttUrl} (external)`,
-      httpPort !== undefined ? `  HTTP        http://${cfg.httpHost}:${httpPort}   (/health, /metrics, /api/v1/dead-letters, /api/v1/monitor/*, /api/v1/alerts, API docs at /docs)` : '',
-      httpPort !== undefined && broker ? `  console     http://${cfg.httpHost === '0.0.0.0' ? '127.0.0.1' : cfg.httpHost}:${httpPort}${CONSOLE_PATH}   (sign in with a token: testbed token create --role admin)` : '',
+      broker
+        ? `  MQTT        mqtt://${cfg.mqttHost}:${broker.ports.tcp}${broker.ports.tls ? `   mqtts://…:${broker.ports.tls}` : ''}${broker.ports.ws ? `   ws://…:${broker.ports.ws}/mqtt` : ''}`
+        : `  MQTT        ${mqttUrl} (external)`,
+      httpPort !== undefined
+        ? `  HTTP        http://${cfg.httpHost}:${httpPort}   (/health, /metrics, /api/v1/dead-letters, /api/v1/monitor/*, /api/v1/alerts, API docs at /docs)`
+        : '',
+      httpPort !== undefined && broker
+        ? `  console     http://${cfg.httpHost === '0.0.0.0' ? '127.0.0.1' : cfg.httpHost}:${httpPort}${CONSOLE_PATH}   (sign in with a token: testbed token create --role admin)`
+        : '',
       `  registry    ${registry.db.dialect === 'postgres' ? `PostgreSQL ${registry.db.where}` : `SQLite ${registry.db.where}`}`,
       `  store       ${cfg.influxUrl ? `InfluxDB ${cfg.influxUrl} db=${cfg.influxDb}` : `embedded SQLite in ${cfg.dataDir}`}`,
       opts.sim
@@ -175,7 +215,14 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     process.stderr.write(lines.join('\n') + '\n');
     log.info({ roles: opts.roles, mqttUrl, httpPort }, 'started');
 
-    return { registry, ...(broker ? { broker } : {}), ...(ingest ? { ingest } : {}), ...(httpPort !== undefined ? { httpPort } : {}), mqttUrl, close };
+    return {
+      registry,
+      ...(broker ? { broker } : {}),
+      ...(ingest ? { ingest } : {}),
+      ...(httpPort !== undefined ? { httpPort } : {}),
+      mqttUrl,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

@@ -34,7 +34,10 @@ program
 /** Loads configuration with the global flags and per-command overrides applied. */
 function config(overrides: Partial<Config> = {}): Config {
   const g = program.opts<{ config?: string; dataDir?: string }>();
-  const cfg = loadConfig({ ...(g.config ? { file: g.config } : {}), overrides: { ...(g.dataDir ? { dataDir: g.dataDir } : {}), ...overrides } });
+  const cfg = loadConfig({
+    ...(g.config ? { file: g.config } : {}),
+    overrides: { ...(g.dataDir ? { dataDir: g.dataDir } : {}), ...overrides },
+  });
   cfg.dataDir = resolve(cfg.dataDir);
   mkdirSync(cfg.dataDir, { recursive: true });
   setLogLevel(cfg.logLevel);
@@ -59,23 +62,31 @@ program
   .addOption(portOption('--http-port <port>', 'HTTP port (TESTBED_HTTP_PORT)'))
   .option('--no-sim', 'do not stream the simulated demo pilot')
   .option('--sim-history <hours>', 'the simulated pilot starts this many hours ago; that history is sent at once, then it runs live', '24')
-  .option('--sim-speed <x>', 'run the pilot at this speed from now instead of live (×60 = a minute a second; readings then lie in the future)')
+  .option(
+    '--sim-speed <x>',
+    'run the pilot at this speed from now instead of live (×60 = a minute a second; readings then lie in the future)',
+  )
   .option('--sim-seed <n>', 'seed of the simulated pilot', '1')
   .action(async (o: { mqttPort?: number; httpPort?: number; sim: boolean; simHistory: string; simSpeed?: string; simSeed: string }) => {
     const cfg = config(portOverrides(o));
-    const sim = o.sim ? { seed: Number(o.simSeed), backfillHours: Number(o.simHistory), speed: o.simSpeed !== undefined ? Number(o.simSpeed) : undefined } : undefined;
+    const sim = o.sim
+      ? { seed: Number(o.simSeed), backfillHours: Number(o.simHistory), speed: o.simSpeed !== undefined ? Number(o.simSpeed) : undefined }
+      : undefined;
     const centre = await (await centreRole()).startCentre(cfg, { roles: ['broker', 'ingest', 'http'], sim });
     onShutdown(centre.close);
   });
 
 program
   .command('broker')
-  .description('Run the MQTT broker alone (TCP, TLS when a certificate is configured, WebSocket). Ingest connects with TESTBED_INGEST_PASSWORD.')
+  .description(
+    'Run the MQTT broker alone (TCP, TLS when a certificate is configured, WebSocket). Ingest connects with TESTBED_INGEST_PASSWORD.',
+  )
   .addOption(portOption('--mqtt-port <port>', 'MQTT port (TESTBED_MQTT_PORT)'))
   .addOption(portOption('--http-port <port>', 'HTTP port for /health and /metrics (TESTBED_HTTP_PORT)'))
   .action(async (o: { mqttPort?: number; httpPort?: number }) => {
     const cfg = config(portOverrides(o));
-    if (!cfg.ingestPassword) throw new ConfigError('TESTBED_INGEST_PASSWORD must be set when the broker runs alone, so that ingest can log in');
+    if (!cfg.ingestPassword)
+      throw new ConfigError('TESTBED_INGEST_PASSWORD must be set when the broker runs alone, so that ingest can log in');
     const centre = await (await centreRole()).startCentre(cfg, { roles: ['broker', 'http'] });
     onShutdown(centre.close);
   });
@@ -112,7 +123,9 @@ gateway
   .requiredOption('--gateway <gateway>', 'gateway id (lowercase letters, digits, dashes)')
   .option('--rotate', 'issue a new password for an existing gateway')
   .action(async (o: { site: string; gateway: string; rotate?: boolean }) => {
-    const { credentials } = await withRegistry((r, actor) => r.createGateway(actor, { siteId: o.site, gateway: o.gateway }, { rotate: Boolean(o.rotate), createSite: true }));
+    const { credentials } = await withRegistry((r, actor) =>
+      r.createGateway(actor, { siteId: o.site, gateway: o.gateway }, { rotate: Boolean(o.rotate), createSite: true }),
+    );
     process.stdout.write(JSON.stringify({ username: credentials.username, password: credentials.password }) + '\n');
   });
 
@@ -145,7 +158,8 @@ token
   .option('--label <label>', 'what the token is for')
   .action(async (o: { role: string; org?: string; name: string; label?: string }) => {
     const { ROLES } = await orchestrator();
-    if (!(ROLES as readonly string[]).includes(o.role)) throw new ConfigError(`--role: expected one of ${ROLES.join(', ')}, got '${o.role}'`);
+    if (!(ROLES as readonly string[]).includes(o.role))
+      throw new ConfigError(`--role: expected one of ${ROLES.join(', ')}, got '${o.role}'`);
     const role = o.role as Role;
     const out = await withRegistry(async (r, actor) => {
       const user = await r.createUser(actor, { name: o.name || `${role} (created by ${actor.id})`, role, orgId: o.org ?? null });
@@ -189,7 +203,17 @@ program
     const { DeadLetterStore } = await import('../ingest/dead-letters.ts');
     const store = new DeadLetterStore(config().dataDir);
     try {
-      process.stdout.write(JSON.stringify({ total: store.count(), byReason: store.countByReason(), items: store.list({ limit: Number(o.limit), ...(o.gateway ? { gateway: o.gateway } : {}) }) }, null, 2) + '\n');
+      process.stdout.write(
+        JSON.stringify(
+          {
+            total: store.count(),
+            byReason: store.countByReason(),
+            items: store.list({ limit: Number(o.limit), ...(o.gateway ? { gateway: o.gateway } : {}) }),
+          },
+          null,
+          2,
+        ) + '\n',
+      );
     } finally {
       store.close();
     }
@@ -223,7 +247,9 @@ registerSimCommands(program, {
       return (await orchestrator()).openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
     })();
     const registry = await simRegistry;
-    return (await registry.createGateway((await orchestrator()).cliActor(), { siteId: site, gateway: gw }, { rotate: true, createSite: true })).credentials;
+    return (
+      await registry.createGateway((await orchestrator()).cliActor(), { siteId: site, gateway: gw }, { rotate: true, createSite: true })
+    ).credentials;
   },
 });
 registerGatewayCommands(program, { config: (overrides) => config(overrides) });

@@ -8,7 +8,9 @@ export function registerDashboardCommands(program: Command): void {
   const cmd = program.command('dashboards').description('Grafana dashboards as code (fleet, completeness, comparison, devices, per kind).');
   cmd
     .command('build')
-    .description('Write the dashboards (DIR/dashboards/*.json) and Grafana provisioning (DIR/provisioning/{datasources,dashboards}/testbed.yaml). docker-compose.yml mounts ./dashboards/dist.')
+    .description(
+      'Write the dashboards (DIR/dashboards/*.json) and Grafana provisioning (DIR/provisioning/{datasources,dashboards}/testbed.yaml). docker-compose.yml mounts ./dashboards/dist.',
+    )
     .option('--out <dir>', 'output folder', 'dashboards/dist')
     .option('--influx-url <url>', 'InfluxDB as Grafana reaches it', 'http://influxdb:8086')
     .option('--influx-db <name>', 'InfluxDB database', 'testbed')

@@ -31,7 +31,18 @@ export class InfinityTarget implements cog.Builder<cog.Dataquery> {
   #q: InfinityDataquery;
   constructor(path: string, datasource?: DataSourceRef) {
     if (!path.startsWith('/api/v1/')) throw new Error(`Infinity target: expected a path under /api/v1/, got ${path}`);
-    this.#q = { refId: 'A', type: 'json', source: 'url', parser: 'backend', format: 'table', url: path, url_options: { method: 'GET', data: '' }, root_selector: '', columns: [], _implementsDataqueryVariant() {} };
+    this.#q = {
+      refId: 'A',
+      type: 'json',
+      source: 'url',
+      parser: 'backend',
+      format: 'table',
+      url: path,
+      url_options: { method: 'GET', data: '' },
+      root_selector: '',
+      columns: [],
+      _implementsDataqueryVariant() {},
+    };
     if (datasource) this.#q.datasource = datasource;
   }
   refId(id: string): this {

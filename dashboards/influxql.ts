@@ -12,7 +12,8 @@ import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import type { DataSourceRef } from '@grafana/grafana-foundation-sdk/common';
 
 const ident = (s: string) => (s === '*' || /^\/.*\/$/.test(s) ? s : `"${s.replace(/"/g, '\\"')}"`);
-const literal = (v: string | number | boolean) => (typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : String(v));
+const literal = (v: string | number | boolean) =>
+  typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : String(v);
 
 /** A field expression: `"intake_ml"`, `sum("intake_ml")`, `count("seq") AS "n"`. */
 export const field = (name: string) => ident(name);
@@ -108,7 +109,13 @@ export interface InfluxDataquery extends cog.Dataquery {
 export class InfluxTarget implements cog.Builder<cog.Dataquery> {
   #q: InfluxDataquery;
   constructor(query: InfluxQL | string, datasource?: DataSourceRef) {
-    this.#q = { refId: 'A', query: typeof query === 'string' ? query : query.build(), rawQuery: true, resultFormat: 'time_series', _implementsDataqueryVariant() {} };
+    this.#q = {
+      refId: 'A',
+      query: typeof query === 'string' ? query : query.build(),
+      rawQuery: true,
+      resultFormat: 'time_series',
+      _implementsDataqueryVariant() {},
+    };
     if (datasource) this.#q.datasource = datasource;
   }
   refId(id: string): this {

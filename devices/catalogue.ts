@@ -49,11 +49,25 @@ export const KINDS = {
     title: 'Hydration (smart cup or bottle)',
     description: 'A drinking event measured by a smart cup, glass or bottle (dehydration prevention).',
     fields: {
-      intake_ml: { type: 'integer', unit: 'ml', min: 0, max: 1000, required: true, description: 'Volume drunk in this event; 0 on a status-only report.' },
-      level_ml: { type: 'integer', unit: 'ml', min: 0, max: 2000, description: 'Volume left in the vessel after the event, where the device measures it.' },
+      intake_ml: {
+        type: 'integer',
+        unit: 'ml',
+        min: 0,
+        max: 1000,
+        required: true,
+        description: 'Volume drunk in this event; 0 on a status-only report.',
+      },
+      level_ml: {
+        type: 'integer',
+        unit: 'ml',
+        min: 0,
+        max: 2000,
+        description: 'Volume left in the vessel after the event, where the device measures it.',
+      },
     },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 4 * HOUR },
-    reportingSource: 'Smart cups report each sip and an hourly status; 4 h without a drink in daytime is the common dehydration-prevention alert threshold (domain.md, Aarhus AQUATIME trial).',
+    reportingSource:
+      'Smart cups report each sip and an hourly status; 4 h without a drink in daytime is the common dehydration-prevention alert threshold (domain.md, Aarhus AQUATIME trial).',
     examples: ['AQUATIME smart glass', 'Vendor MQTT cups (no Zigbee model upstream)'],
   },
   fall: {
@@ -62,12 +76,18 @@ export const KINDS = {
     description: 'A fall detector. `fall` is true while the device reports a fall alarm.',
     fields: {
       fall: bool('A fall is being reported.'),
-      state: { type: 'string', values: ['none', 'suspected', 'fall', 'cancelled'], description: 'Detector state as real devices report it: Heiman fall_warning→suspected, fall_alarm→fall; Tuya maybe_fall→suspected; a resident or carer cancelling → cancelled.' },
+      state: {
+        type: 'string',
+        values: ['none', 'suspected', 'fall', 'cancelled'],
+        description:
+          'Detector state as real devices report it: Heiman fall_warning→suspected, fall_alarm→fall; Tuya maybe_fall→suspected; a resident or carer cancelling → cancelled.',
+      },
       presence: bool('Someone is within the radar field (radar detectors only).', false),
       confidence_pct: { type: 'integer', unit: '%', min: 0, max: 100, description: 'Detector confidence, where reported.' },
     },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 6 * HOUR },
-    reportingSource: 'Radar fall detectors (Heiman HS2FD, OWON FDS315, Tuya MIR-HE200) report presence changes and an hourly status; 6 h of silence means the device, not the resident, needs attention.',
+    reportingSource:
+      'Radar fall detectors (Heiman HS2FD, OWON FDS315, Tuya MIR-HE200) report presence changes and an hourly status; 6 h of silence means the device, not the resident, needs attention.',
     examples: ['Heiman HS2FD-EF1-3.0', 'OWON FDS315', 'Tuya MIR-HE200-TY'],
   },
   incontinence: {
@@ -79,7 +99,8 @@ export const KINDS = {
       wetness_pct: { type: 'integer', unit: '%', min: 0, max: 100, description: 'Wetness level, where the sensor measures it.' },
     },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 6 * HOUR },
-    reportingSource: 'Water-leak sensors used as incontinence sensors (Aqara SJCGQ11LM, SONOFF SNZB-05P) report changes and a periodic check-in of about an hour.',
+    reportingSource:
+      'Water-leak sensors used as incontinence sensors (Aqara SJCGQ11LM, SONOFF SNZB-05P) report changes and a periodic check-in of about an hour.',
     examples: ['Aqara SJCGQ11LM', 'SONOFF SNZB-05P', 'Develco FLSZB-110'],
   },
   bed: {
@@ -88,7 +109,8 @@ export const KINDS = {
     description: 'A pressure strap or pad under the mattress.',
     fields: { occupied: bool('Someone is in bed.') },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 20 * HOUR },
-    reportingSource: 'Bed straps (Tuya TS0601 bed presence) report on change; a resident out of bed all day gives long quiet spells, so silence is judged at 20 h.',
+    reportingSource:
+      'Bed straps (Tuya TS0601 bed presence) report on change; a resident out of bed all day gives long quiet spells, so silence is judged at 20 h.',
     examples: ['Tuya TS0601_bed_presence_sensor', 'HOBEIAN ZG-210Z', 'OWON SPM915'],
   },
   chair: {
@@ -106,7 +128,8 @@ export const KINDS = {
     description: 'A magnetic contact on a door, cabinet or fridge.',
     fields: { open: bool('The door is open (Zigbee `contact: true` means closed).') },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 24 * HOUR },
-    reportingSource: 'Contact sensors (Aqara MCCGQ11LM, SONOFF SNZB-04) report on change and check in hourly; a door unused for a day is possible.',
+    reportingSource:
+      'Contact sensors (Aqara MCCGQ11LM, SONOFF SNZB-04) report on change and check in hourly; a door unused for a day is possible.',
     examples: ['Aqara MCCGQ11LM', 'SONOFF SNZB-04', 'IKEA E2013 PARASOLL'],
   },
   motion: {
@@ -127,7 +150,8 @@ export const KINDS = {
     description: 'A flush sensor on the cistern.',
     fields: { flush: bool('The toilet is being flushed.') },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 16 * HOUR },
-    reportingSource: 'Flush sensors report each flush; more than 16 h without a flush in an occupied home is unusual (UCI ADL homes: several flushes a day).',
+    reportingSource:
+      'Flush sensors report each flush; more than 16 h without a flush in an occupied home is unusual (UCI ADL homes: several flushes a day).',
     examples: ['UCI ADL flush sensor', 'vibration or water-flow sensors on the cistern'],
   },
   appliance: {
@@ -147,10 +171,16 @@ export const KINDS = {
     title: 'SOS / call button',
     description: 'A wearable or wall-mounted alarm button.',
     fields: {
-      action: { type: 'string', values: ['sos', 'single', 'double', 'hold', 'cancel', 'none'], required: true, description: 'What was pressed; `none` on a status-only report.' },
+      action: {
+        type: 'string',
+        values: ['sos', 'single', 'double', 'hold', 'cancel', 'none'],
+        required: true,
+        description: 'What was pressed; `none` on a status-only report.',
+      },
     },
     reporting: { mode: 'event', heartbeatS: 4 * HOUR, maxSilenceS: 25 * HOUR },
-    reportingSource: 'SOS buttons (Tuya TS0215A_sos, Heiman HS1EB) are sleepy end devices that check in every few hours; Zigbee2MQTT treats 25 h as offline for battery devices.',
+    reportingSource:
+      'SOS buttons (Tuya TS0215A_sos, Heiman HS1EB) are sleepy end devices that check in every few hours; Zigbee2MQTT treats 25 h as offline for battery devices.',
     examples: ['Tuya TS0215A_sos', 'Heiman HS1EB', 'Develco SBTZB-110'],
   },
   climate: {
@@ -162,7 +192,8 @@ export const KINDS = {
       humidity_pct: { type: 'number', unit: '%', min: 0, max: 100, description: 'Relative humidity.' },
     },
     reporting: { mode: 'heartbeat', intervalS: 10 * 60, maxSilenceS: 1 * HOUR },
-    reportingSource: 'Climate sensors (SONOFF SNZB-02, Aqara WSDCGQ11LM) report on change of 0.5 °C / 5 % or at least every 10 min to an hour.',
+    reportingSource:
+      'Climate sensors (SONOFF SNZB-02, Aqara WSDCGQ11LM) report on change of 0.5 °C / 5 % or at least every 10 min to an hour.',
     examples: ['SONOFF SNZB-02P', 'Aqara WSDCGQ11LM', 'Tuya TS0201'],
   },
 } as const satisfies Record<string, KindSpec>;
@@ -183,7 +214,13 @@ export function kindSpec(kind: Kind): KindSpec {
  * the same point, so their names must not clash with any kind's value fields (a test checks).
  */
 export const QUALITY_FIELDS = {
-  battery: { type: 'integer', unit: '%', min: 0, max: 100, description: 'Battery charge as the device reports it (often unreliable: prefer voltage where present).' },
+  battery: {
+    type: 'integer',
+    unit: '%',
+    min: 0,
+    max: 100,
+    description: 'Battery charge as the device reports it (often unreliable: prefer voltage where present).',
+  },
   voltage_mv: { type: 'integer', unit: 'mV', min: 0, max: 15000, description: 'Battery voltage.' },
   lqi: { type: 'integer', min: 0, max: 255, description: 'Zigbee link quality of the last hop.' },
   rssi_dbm: { type: 'integer', unit: 'dBm', min: -150, max: 20, description: 'Received signal strength, where the radio reports it.' },

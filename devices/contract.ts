@@ -123,7 +123,15 @@ export interface GatewayHealth {
 /** `…/events`: joins, interviews, leaves, and loud warnings (outbox cap hit). */
 export interface GatewayEvent {
   ts: number;
-  type: 'device_joined' | 'device_interview' | 'device_left' | 'device_announce' | 'outbox_cap_hit' | 'adapter_down' | 'adapter_up' | string;
+  type:
+    | 'device_joined'
+    | 'device_interview'
+    | 'device_left'
+    | 'device_announce'
+    | 'outbox_cap_hit'
+    | 'adapter_down'
+    | 'adapter_up'
+    | string;
   dev?: string;
   data?: Record<string, unknown>;
 }
@@ -167,8 +175,10 @@ function checkField(name: string, spec: FieldSpec, value: unknown): string | nul
     case 'number': {
       if (typeof value !== 'number' || !Number.isFinite(value)) return `${name}: expected ${spec.type}, got ${describe(value)}`;
       if (spec.type === 'integer' && !Number.isInteger(value)) return `${name}: expected integer, got ${value}`;
-      if (spec.min !== undefined && value < spec.min) return `${name}: ${value} is implausible (below ${spec.min}${spec.unit ? ' ' + spec.unit : ''})`;
-      if (spec.max !== undefined && value > spec.max) return `${name}: ${value} is implausible (above ${spec.max}${spec.unit ? ' ' + spec.unit : ''})`;
+      if (spec.min !== undefined && value < spec.min)
+        return `${name}: ${value} is implausible (below ${spec.min}${spec.unit ? ' ' + spec.unit : ''})`;
+      if (spec.max !== undefined && value > spec.max)
+        return `${name}: ${value} is implausible (above ${spec.max}${spec.unit ? ' ' + spec.unit : ''})`;
       return null;
     }
   }
@@ -187,9 +197,11 @@ function describe(value: unknown): string {
  */
 export function checkReading(r: unknown, now: number): string | null {
   if (!isObject(r)) return `reading: expected object, got ${describe(r)}`;
-  if (typeof r.dev !== 'string' || !DEVICE_ID_PATTERN.test(r.dev)) return `dev: expected a device id matching ${DEVICE_ID_PATTERN}, got ${describe(r.dev)}`;
+  if (typeof r.dev !== 'string' || !DEVICE_ID_PATTERN.test(r.dev))
+    return `dev: expected a device id matching ${DEVICE_ID_PATTERN}, got ${describe(r.dev)}`;
   if (!isKind(r.kind)) return `kind: unknown kind ${describe(r.kind)}`;
-  if (typeof r.seq !== 'number' || !Number.isSafeInteger(r.seq) || r.seq < 0) return `seq: expected a non-negative integer, got ${describe(r.seq)}`;
+  if (typeof r.seq !== 'number' || !Number.isSafeInteger(r.seq) || r.seq < 0)
+    return `seq: expected a non-negative integer, got ${describe(r.seq)}`;
   if (typeof r.ts !== 'number' || !Number.isSafeInteger(r.ts)) return `ts: expected epoch milliseconds (integer), got ${describe(r.ts)}`;
   if (r.ts < EARLIEST_TS_MS) return `ts: ${new Date(r.ts).toISOString()} is before 2000 (device clock not set?)`;
   if (r.ts > now + MAX_FUTURE_SKEW_MS) return `ts: ${new Date(r.ts).toISOString()} is more than 24 h in the future (clock skew)`;
@@ -238,9 +250,11 @@ export function checkBatch(payload: Buffer | string, gateway: string, now = Date
     batchNumber === undefined ? { ok: false, code, reason } : { ok: false, code, reason, batchNumber };
   if (body.gw !== gateway) return fail(`gw: ${describe(body.gw)} does not match the topic's gateway '${gateway}'`, 'foreign_gateway');
   if (batchNumber === undefined) return fail(`batch: expected a non-negative integer, got ${describe(body.batch)}`);
-  if (typeof body.sent !== 'number' || !Number.isFinite(body.sent)) return fail(`sent: expected epoch milliseconds, got ${describe(body.sent)}`);
+  if (typeof body.sent !== 'number' || !Number.isFinite(body.sent))
+    return fail(`sent: expected epoch milliseconds, got ${describe(body.sent)}`);
   if (!Array.isArray(body.readings)) return fail(`readings: expected array, got ${describe(body.readings)}`);
-  if (body.readings.length > MAX_READINGS_PER_BATCH) return fail(`readings: ${body.readings.length} exceeds ${MAX_READINGS_PER_BATCH} per batch`, 'oversize');
+  if (body.readings.length > MAX_READINGS_PER_BATCH)
+    return fail(`readings: ${body.readings.length} exceeds ${MAX_READINGS_PER_BATCH} per batch`, 'oversize');
   const accepted: Reading[] = [];
   const rejected: Rejected[] = [];
   body.readings.forEach((r: unknown, index: number) => {

@@ -27,10 +27,12 @@ export function loadDevicesFile(path: string): DevicesFile {
     out.allow = new Set(body.allow.map((x) => String(x).toLowerCase()));
   }
   if (body.devices !== undefined) {
-    if (typeof body.devices !== 'object' || body.devices === null) throw new Error(`devices file ${path}: devices must map device ids to overrides`);
+    if (typeof body.devices !== 'object' || body.devices === null)
+      throw new Error(`devices file ${path}: devices must map device ids to overrides`);
     for (const [dev, o] of Object.entries(body.devices as Record<string, { kind?: unknown }>)) {
       const kind = o?.kind;
-      if (kind !== undefined && !isKind(kind)) throw new Error(`devices file ${path}: ${dev}: unknown kind '${String(kind)}' (known: ${KIND_NAMES.join(', ')})`);
+      if (kind !== undefined && !isKind(kind))
+        throw new Error(`devices file ${path}: ${dev}: unknown kind '${String(kind)}' (known: ${KIND_NAMES.join(', ')})`);
       out.overrides.set(dev.toLowerCase(), kind ? { kind } : {});
     }
   }

@@ -44,7 +44,7 @@ const metrics = {
 
 export function gatewayIdentity(cfg: Config): { site: string; gateway: string; url: string } {
   if (!cfg.gatewaySite) throw new Error('TESTBED_GATEWAY_SITE must be set (the site id this gateway belongs to)');
-  if (!cfg.gatewayId) throw new Error('TESTBED_GATEWAY_ID must be set (this gateway\'s id within its site)');
+  if (!cfg.gatewayId) throw new Error("TESTBED_GATEWAY_ID must be set (this gateway's id within its site)");
   return { site: cfg.gatewaySite, gateway: cfg.gatewayId, url: cfg.mqttUrl || `mqtt://127.0.0.1:${cfg.mqttPort}` };
 }
 
@@ -91,7 +91,10 @@ export async function startGateway(cfg: Config, opts: GatewayOptions): Promise<G
         metrics.refused.inc();
         refusedSinceEvent++;
         if (Date.now() - lastCapEvent > 60_000) {
-          log.error({ depth: err.depth, max: err.maxReadings, refused: refusedSinceEvent }, 'OUTBOX FULL: new readings are being refused (nothing queued is dropped)');
+          log.error(
+            { depth: err.depth, max: err.maxReadings, refused: refusedSinceEvent },
+            'OUTBOX FULL: new readings are being refused (nothing queued is dropped)',
+          );
           event('outbox_cap_hit', r.dev, { depth: err.depth, max: err.maxReadings, refused: refusedSinceEvent });
           lastCapEvent = Date.now();
           refusedSinceEvent = 0;
@@ -239,7 +242,8 @@ export async function startGateway(cfg: Config, opts: GatewayOptions): Promise<G
       if (stopped) return;
       stopped = true;
       clearInterval(healthTimer);
-      for (const src of sources) await src.stop().catch((err: unknown) => log.warn({ source: src.name, err: (err as Error).message }, 'source stop failed'));
+      for (const src of sources)
+        await src.stop().catch((err: unknown) => log.warn({ source: src.name, err: (err as Error).message }, 'source stop failed'));
       await uplink.stop();
       outbox.close();
     },

@@ -4,16 +4,26 @@
 import { connect, type MqttClient } from 'mqtt';
 import type { Logger } from '../lib/log.ts';
 
-export function connectLocal(url: string, filters: string[], onMessage: (topic: string, payload: Buffer, retained: boolean) => void, log: Logger, clientId: string): { client: MqttClient; connected(): boolean; close(): Promise<void> } {
+export function connectLocal(
+  url: string,
+  filters: string[],
+  onMessage: (topic: string, payload: Buffer, retained: boolean) => void,
+  log: Logger,
+  clientId: string,
+): { client: MqttClient; connected(): boolean; close(): Promise<void> } {
   const client = connect(url, { clientId, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000, resubscribe: false });
   let up = false;
   let warned = false;
   client.on('connect', () => {
     up = true;
     warned = false;
-    client.subscribe(filters.map((f) => f), { qos: 1 }, (err) => {
-      if (err) log.error({ err: err.message, filters }, 'local mqtt: subscription refused');
-    });
+    client.subscribe(
+      filters.map((f) => f),
+      { qos: 1 },
+      (err) => {
+        if (err) log.error({ err: err.message, filters }, 'local mqtt: subscription refused');
+      },
+    );
     log.info({ url, filters }, 'local mqtt: connected');
   });
   client.on('close', () => {

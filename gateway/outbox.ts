@@ -62,7 +62,9 @@ export class OutboxFullError extends Error {
   readonly depth: number;
   readonly maxReadings: number;
   constructor(depth: number, maxReadings: number, count = 1) {
-    super(`outbox full: ${depth} of ${maxReadings} readings queued, refused ${count} new reading${count === 1 ? '' : 's'} (nothing was evicted)`);
+    super(
+      `outbox full: ${depth} of ${maxReadings} readings queued, refused ${count} new reading${count === 1 ? '' : 's'} (nothing was evicted)`,
+    );
     this.name = 'OutboxFullError';
     this.depth = depth;
     this.maxReadings = maxReadings;
@@ -70,12 +72,14 @@ export class OutboxFullError extends Error {
 }
 
 function checkSeq(r: Reading): void {
-  if (!Number.isSafeInteger(r.seq) || r.seq < 0) throw new RangeError(`seq of ${r.dev}: expected a non-negative integer, got ${String(r.seq)}`);
+  if (!Number.isSafeInteger(r.seq) || r.seq < 0)
+    throw new RangeError(`seq of ${r.dev}: expected a non-negative integer, got ${String(r.seq)}`);
 }
 
 function serialise(r: Reading): string {
   const body = JSON.stringify(r);
-  if (Buffer.byteLength(body) > MAX_READING_BYTES) throw new RangeError(`reading of ${r.dev} is ${Buffer.byteLength(body)} bytes, more than ${MAX_READING_BYTES}: it could never be sent`);
+  if (Buffer.byteLength(body) > MAX_READING_BYTES)
+    throw new RangeError(`reading of ${r.dev} is ${Buffer.byteLength(body)} bytes, more than ${MAX_READING_BYTES}: it could never be sent`);
   return body;
 }
 
@@ -138,7 +142,9 @@ export class SqliteOutbox implements Outbox {
     `);
     this.q = {
       getSeq: this.db.prepare('SELECT last FROM outbox_seq WHERE dev = ?'),
-      setSeq: this.db.prepare('INSERT INTO outbox_seq(dev, last) VALUES (?, ?) ON CONFLICT(dev) DO UPDATE SET last = excluded.last WHERE excluded.last > outbox_seq.last'),
+      setSeq: this.db.prepare(
+        'INSERT INTO outbox_seq(dev, last) VALUES (?, ?) ON CONFLICT(dev) DO UPDATE SET last = excluded.last WHERE excluded.last > outbox_seq.last',
+      ),
       insert: this.db.prepare('INSERT INTO outbox_readings(dev, seq, ts, bytes, body) VALUES (?, ?, ?, ?, ?)'),
       getMeta: this.db.prepare('SELECT value FROM outbox_meta WHERE key = ?'),
       setMeta: this.db.prepare('INSERT INTO outbox_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -148,7 +154,10 @@ export class SqliteOutbox implements Outbox {
       deleteBatch: this.db.prepare('DELETE FROM outbox_readings WHERE batch = ?'),
       oldest: this.db.prepare('SELECT ts FROM outbox_readings ORDER BY id LIMIT 1'),
     };
-    for (const row of this.db.prepare('SELECT batch, count(*) AS n FROM outbox_readings GROUP BY batch').all() as { batch: number | null; n: number }[]) {
+    for (const row of this.db.prepare('SELECT batch, count(*) AS n FROM outbox_readings GROUP BY batch').all() as {
+      batch: number | null;
+      n: number;
+    }[]) {
       this.depth += row.n;
       if (row.batch === null) this.unbatched += row.n;
       else this.batches.set(row.batch, row.n);

@@ -34,7 +34,15 @@
 //   made good by the resend after reconnect.
 
 import { connect, UniqueMessageIdProvider, type MqttClient } from 'mqtt';
-import { MAX_BATCH_BYTES, MAX_READINGS_PER_BATCH, checkAck, topics, type GatewayState, type Reading, type UpBatch } from '../devices/contract.ts';
+import {
+  MAX_BATCH_BYTES,
+  MAX_READINGS_PER_BATCH,
+  checkAck,
+  topics,
+  type GatewayState,
+  type Reading,
+  type UpBatch,
+} from '../devices/contract.ts';
 import { silentLogger, type Logger } from '../lib/log.ts';
 import { counter, gauge } from '../lib/metrics.ts';
 import type { Outbox } from './outbox.ts';
@@ -89,11 +97,20 @@ export interface UplinkStats {
 const ENVELOPE_BYTES = 256;
 
 const metrics = {
-  depth: gauge({ name: 'testbed_gateway_outbox_depth', help: 'Readings queued in gateway outboxes (sum over the uplinks of this process).' }),
-  inFlight: gauge({ name: 'testbed_gateway_batches_in_flight', help: 'Batches sent and not yet acked (sum over the uplinks of this process).' }),
+  depth: gauge({
+    name: 'testbed_gateway_outbox_depth',
+    help: 'Readings queued in gateway outboxes (sum over the uplinks of this process).',
+  }),
+  inFlight: gauge({
+    name: 'testbed_gateway_batches_in_flight',
+    help: 'Batches sent and not yet acked (sum over the uplinks of this process).',
+  }),
   connected: gauge({ name: 'testbed_gateway_uplinks_connected', help: 'Uplinks connected to the broker.' }),
   sent: counter({ name: 'testbed_gateway_batches_sent_total', help: 'Batches sent for the first time.' }),
-  resent: counter({ name: 'testbed_gateway_batches_resent_total', help: 'Batches sent again (unacked after resendAfterMs, or after a reconnect).' }),
+  resent: counter({
+    name: 'testbed_gateway_batches_resent_total',
+    help: 'Batches sent again (unacked after resendAfterMs, or after a reconnect).',
+  }),
   acked: counter({ name: 'testbed_gateway_batches_acked_total', help: 'Batches acked by the centre and deleted from the outbox.' }),
   ackedReadings: counter({ name: 'testbed_gateway_readings_acked_total', help: 'Readings in acked batches.' }),
 };
@@ -216,7 +233,11 @@ export class Uplink {
         waiter.timer = setTimeout(() => {
           this.drainWaiters = this.drainWaiters.filter((w) => w !== waiter);
           const s = this.outbox.stats();
-          reject(new Error(`uplink ${this.opts.gateway}: outbox not drained after ${timeoutMs} ms (depth ${s.depth}, unbatched ${s.unbatched}, batches in flight ${s.inFlightBatches}, connected ${this.ready})`));
+          reject(
+            new Error(
+              `uplink ${this.opts.gateway}: outbox not drained after ${timeoutMs} ms (depth ${s.depth}, unbatched ${s.unbatched}, batches in flight ${s.inFlightBatches}, connected ${this.ready})`,
+            ),
+          );
         }, timeoutMs);
       }
       this.drainWaiters.push(waiter);
@@ -335,7 +356,11 @@ export class Uplink {
       client.publish(this.stateTopic, this.statePayload(true), { qos: 1, retain: true }, () => undefined);
       if (this.commandHandler) {
         client.subscribe(this.cmdFilter, { qos: 1 }, (cmdErr, cmdGranted) => {
-          if (cmdErr || !cmdGranted || cmdGranted.some((g) => g.qos === 128)) this.log.error({ err: cmdErr?.message, topic: this.cmdFilter }, 'uplink: subscription to commands refused; commands will not arrive');
+          if (cmdErr || !cmdGranted || cmdGranted.some((g) => g.qos === 128))
+            this.log.error(
+              { err: cmdErr?.message, topic: this.cmdFilter },
+              'uplink: subscription to commands refused; commands will not arrive',
+            );
         });
       }
       for (const m of this.offlineQueue.splice(0)) client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain }, () => undefined);
@@ -343,7 +368,10 @@ export class Uplink {
       this.counts.connects++;
       this.errorLogged = false;
       const s = this.outbox.stats();
-      this.log.info({ url: this.opts.url, backlog: s.depth, unackedBatches: s.inFlightBatches, connects: this.counts.connects }, 'uplink: connected');
+      this.log.info(
+        { url: this.opts.url, backlog: s.depth, unackedBatches: s.inFlightBatches, connects: this.counts.connects },
+        'uplink: connected',
+      );
       // Every numbered batch not yet acked goes first, in order; they may have been lost with
       // the previous connection (or the previous process).
       this.inflight.clear();
@@ -380,7 +408,10 @@ export class Uplink {
     try {
       deleted = this.outbox.ack(ack.batch);
     } catch (err) {
-      this.log.error({ err: (err as Error).message, batch: ack.batch }, 'uplink: outbox could not delete an acked batch; it will be resent');
+      this.log.error(
+        { err: (err as Error).message, batch: ack.batch },
+        'uplink: outbox could not delete an acked batch; it will be resent',
+      );
       return;
     }
     this.inflight.delete(ack.batch);

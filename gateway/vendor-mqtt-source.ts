@@ -57,7 +57,8 @@ export function parseVendorMap(body: unknown, where = 'vendor map'): VendorMap {
     if (typeof m.topic !== 'string' || !m.topic) throw new Error(`${at}: topic (an MQTT filter) is required`);
     if (!isKind(m.kind)) throw new Error(`${at}: unknown kind '${String(m.kind)}'`);
     const dev = m.dev as Record<string, unknown> | undefined;
-    if (!dev || (typeof dev.topicLevel !== 'number' && typeof dev.field !== 'string')) throw new Error(`${at}: dev must be {topicLevel: n} or {field: "path"}`);
+    if (!dev || (typeof dev.topicLevel !== 'number' && typeof dev.field !== 'string'))
+      throw new Error(`${at}: dev must be {topicLevel: n} or {field: "path"}`);
     if (typeof m.fields !== 'object' || m.fields === null) throw new Error(`${at}: fields are required`);
     const known = Object.keys(KINDS[m.kind].fields);
     for (const [name, rule] of Object.entries(m.fields as Record<string, FieldRule>)) {
@@ -103,7 +104,13 @@ export function applyRule(payload: unknown, rule: FieldRule): Value | undefined 
     v = rule.map[key];
   }
   if (rule.equals !== undefined) v = v === rule.equals;
-  if (typeof v === 'string' && (rule.scale !== undefined || rule.offset !== undefined || rule.round) && v.trim() !== '' && Number.isFinite(Number(v))) v = Number(v);
+  if (
+    typeof v === 'string' &&
+    (rule.scale !== undefined || rule.offset !== undefined || rule.round) &&
+    v.trim() !== '' &&
+    Number.isFinite(Number(v))
+  )
+    v = Number(v);
   if (typeof v === 'number') {
     let n: number = v;
     if (rule.scale !== undefined) n = n * rule.scale;
@@ -116,7 +123,12 @@ export function applyRule(payload: unknown, rule: FieldRule): Value | undefined 
 }
 
 /** The reading a message makes under a mapping, or a reason why none. */
-export function mapMessage(m: VendorMapping, topic: string, payload: unknown, now: number): { dev: string; kind: Kind; ts: number; v: Record<string, Value>; q?: Quality } | { skip: string } {
+export function mapMessage(
+  m: VendorMapping,
+  topic: string,
+  payload: unknown,
+  now: number,
+): { dev: string; kind: Kind; ts: number; v: Record<string, Value>; q?: Quality } | { skip: string } {
   const rawDev = 'topicLevel' in m.dev ? topic.split('/')[m.dev.topicLevel] : path(payload, m.dev.field);
   if (rawDev === undefined || rawDev === null || rawDev === '') return { skip: 'no device id' };
   const dev = `${m.prefix ?? ''}${String(rawDev)}`;
@@ -171,12 +183,21 @@ export class VendorMqttSource implements Source {
   setMap(map: VendorMap): void {
     this.map = map;
     // New filters take effect on the subscription too.
-    this.conn?.client.subscribe(map.mappings.map((m) => m.topic), { qos: 1 });
+    this.conn?.client.subscribe(
+      map.mappings.map((m) => m.topic),
+      { qos: 1 },
+    );
   }
 
   async start(sink: SourceSink): Promise<void> {
     this.sink = sink;
-    this.conn = connectLocal(this.opts.url, this.map.mappings.map((m) => m.topic), (t, p) => this.onMessage(t, p), this.opts.log.child({ source: 'vendor-mqtt' }), `testbed-gw-vendor-${process.pid}`);
+    this.conn = connectLocal(
+      this.opts.url,
+      this.map.mappings.map((m) => m.topic),
+      (t, p) => this.onMessage(t, p),
+      this.opts.log.child({ source: 'vendor-mqtt' }),
+      `testbed-gw-vendor-${process.pid}`,
+    );
   }
 
   async stop(): Promise<void> {

@@ -49,7 +49,13 @@ export class Z2mSource implements Source {
   async start(sink: SourceSink): Promise<void> {
     this.sink = sink;
     const base = this.opts.baseTopic;
-    this.conn = connectLocal(this.opts.url, [`${base}/#`], (t, p) => this.onMessage(t, p), this.opts.log.child({ source: 'zigbee2mqtt' }), `testbed-gw-z2m-${process.pid}`);
+    this.conn = connectLocal(
+      this.opts.url,
+      [`${base}/#`],
+      (t, p) => this.onMessage(t, p),
+      this.opts.log.child({ source: 'zigbee2mqtt' }),
+      `testbed-gw-z2m-${process.pid}`,
+    );
   }
 
   async stop(): Promise<void> {

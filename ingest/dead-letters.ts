@@ -66,7 +66,8 @@ export class DeadLetterStore {
 
   /** `dataDirOrPath`: the data dir (the file is `dead-letters.sqlite` in it), a `.sqlite` path, or ':memory:'. */
   constructor(dataDirOrPath: string) {
-    this.path = dataDirOrPath === ':memory:' || dataDirOrPath.endsWith('.sqlite') ? dataDirOrPath : join(dataDirOrPath, 'dead-letters.sqlite');
+    this.path =
+      dataDirOrPath === ':memory:' || dataDirOrPath.endsWith('.sqlite') ? dataDirOrPath : join(dataDirOrPath, 'dead-letters.sqlite');
     this.#db = openSqlite(this.path);
     this.#db.exec(`CREATE TABLE IF NOT EXISTS dead_letters (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -85,10 +86,17 @@ export class DeadLetterStore {
   add(entries: DeadLetterInput | DeadLetterInput[]): number[] {
     const list = Array.isArray(entries) ? entries : [entries];
     if (list.length === 0) return [];
-    const insert = this.#db.prepare('INSERT INTO dead_letters (received_at, site, gateway, batch, idx, class, reason, raw, encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const insert = this.#db.prepare(
+      'INSERT INTO dead_letters (received_at, site, gateway, batch, idx, class, reason, raw, encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     const now = Date.now();
     return transaction(this.#db, () =>
-      list.map((e) => Number(insert.run(e.receivedAt ?? now, e.site, e.gateway, e.batch, e.index, e.class, e.reason, e.raw, e.encoding ?? 'utf8').lastInsertRowid)),
+      list.map((e) =>
+        Number(
+          insert.run(e.receivedAt ?? now, e.site, e.gateway, e.batch, e.index, e.class, e.reason, e.raw, e.encoding ?? 'utf8')
+            .lastInsertRowid,
+        ),
+      ),
     );
   }
 
@@ -96,9 +104,9 @@ export class DeadLetterStore {
   list(q: DeadLetterQuery = {}): DeadLetter[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (q.site !== undefined) (where.push('site = ?'), args.push(q.site));
-    if (q.gateway !== undefined) (where.push('gateway = ?'), args.push(q.gateway));
-    if (q.since !== undefined) (where.push('received_at >= ?'), args.push(q.since));
+    if (q.site !== undefined) where.push('site = ?'), args.push(q.site);
+    if (q.gateway !== undefined) where.push('gateway = ?'), args.push(q.gateway);
+    if (q.since !== undefined) where.push('received_at >= ?'), args.push(q.since);
     const limit = Math.max(1, Math.min(q.limit ?? 100, 100_000));
     const rows = this.#db
       .prepare(`SELECT * FROM dead_letters ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`)
@@ -123,7 +131,10 @@ export class DeadLetterStore {
 
   /** Counts by short class (invalid_json, invalid_reading, foreign_gateway, store_rejected, …). */
   countByReason(): Record<string, number> {
-    const rows = this.#db.prepare('SELECT class, count(*) AS n FROM dead_letters GROUP BY class ORDER BY class').all() as { class: string; n: number }[];
+    const rows = this.#db.prepare('SELECT class, count(*) AS n FROM dead_letters GROUP BY class ORDER BY class').all() as {
+      class: string;
+      n: number;
+    }[];
     return Object.fromEntries(rows.map((r) => [r.class, Number(r.n)]));
   }
 

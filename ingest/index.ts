@@ -24,7 +24,14 @@ import { Pipeline, type Enrich, type PipelineStats } from './pipeline.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { ReadingStore } from './types.ts';
 
-export { DeadLetterStore, rawPayload, type DeadLetter, type DeadLetterInput, type DeadLetterQuery, type DeadLetterClass } from './dead-letters.ts';
+export {
+  DeadLetterStore,
+  rawPayload,
+  type DeadLetter,
+  type DeadLetterInput,
+  type DeadLetterQuery,
+  type DeadLetterClass,
+} from './dead-letters.ts';
 export { InfluxStore, type InfluxStoreOptions } from './influx-store.ts';
 export { SqliteStore } from './sqlite-store.ts';
 export { toLine, timestampNs, escapeKey, escapeMeasurement, escapeStringField, LineProtocolError } from './line-protocol.ts';
@@ -68,7 +75,11 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
   const ownDeadLetters = !opts.deadLetters;
   const deadLetters = opts.deadLetters ?? new DeadLetterStore(config.dataDir);
   const ownStore = !opts.store;
-  const store: ReadingStore = opts.store ?? (config.influxUrl ? InfluxStore.fromConfig(config, deadLetters, log) : new SqliteStore(config.dataDir, { rollupUtcOffsetMin: config.monitorUtcOffsetMin }));
+  const store: ReadingStore =
+    opts.store ??
+    (config.influxUrl
+      ? InfluxStore.fromConfig(config, deadLetters, log)
+      : new SqliteStore(config.dataDir, { rollupUtcOffsetMin: config.monitorUtcOffsetMin }));
   let client: MqttClient | undefined;
   try {
     await store.init();
@@ -87,7 +98,11 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
     lingerMs: opts.lingerMs,
     publishAck: (site: string, gateway: string, ack: Ack) => {
       client?.publish(topics.ack(site, gateway), JSON.stringify(ack), { qos: 1 }, (err) => {
-        if (err) log.warn({ site, gateway, batch: ack.batch, err: String(err) }, 'ack not delivered to the broker; the gateway will resend the batch');
+        if (err)
+          log.warn(
+            { site, gateway, batch: ack.batch, err: String(err) },
+            'ack not delivered to the broker; the gateway will resend the batch',
+          );
       });
     },
   });
@@ -136,7 +151,10 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
   try {
     await Promise.race([
       subscribed,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`ingest could not subscribe at ${opts.mqtt.url} within ${timeoutMs} ms`)), timeoutMs))),
+      new Promise<never>(
+        (_, reject) =>
+          (timer = setTimeout(() => reject(new Error(`ingest could not subscribe at ${opts.mqtt.url} within ${timeoutMs} ms`)), timeoutMs)),
+      ),
     ]);
   } catch (err) {
     await c.endAsync(true).catch(() => undefined);

@@ -33,7 +33,21 @@ import type { Config } from '../lib/config.ts';
 import { KINDS, KIND_NAMES, QUALITY_FIELDS, isKind, type Kind, type Value } from '../devices/index.ts';
 import { LineProtocolError, toLine } from './line-protocol.ts';
 import type { DeadLetterStore } from './dead-letters.ts';
-import { DAY_MS, NIGHT_FROM_H, NIGHT_TO_H, localDayStart, reportingSlotMs, type DeviceDay, type DeviceDayQuery, type DeviceLast, type ReadingQuery, type ReadingStore, type StorePoint, type StoredReading, type WriteResult } from './types.ts';
+import {
+  DAY_MS,
+  NIGHT_FROM_H,
+  NIGHT_TO_H,
+  localDayStart,
+  reportingSlotMs,
+  type DeviceDay,
+  type DeviceDayQuery,
+  type DeviceLast,
+  type ReadingQuery,
+  type ReadingStore,
+  type StorePoint,
+  type StoredReading,
+  type WriteResult,
+} from './types.ts';
 import { ingestMetrics } from './metrics.ts';
 
 export interface InfluxStoreOptions {
@@ -183,8 +197,12 @@ export class InfluxStore implements ReadingStore {
   async #createDatabase(): Promise<void> {
     const params = new URLSearchParams({ q: `CREATE DATABASE ${quoteIdent(this.opts.db)}` });
     const [u, p] = this.#userPass();
-    if (u !== undefined) (params.set('u', u), params.set('p', p ?? ''));
-    const res = await fetch(`${this.opts.url}/query?${params}`, { method: 'POST', headers: this.#authHeaders(), signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000) });
+    if (u !== undefined) params.set('u', u), params.set('p', p ?? '');
+    const res = await fetch(`${this.opts.url}/query?${params}`, {
+      method: 'POST',
+      headers: this.#authHeaders(),
+      signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000),
+    });
     const text = await res.text();
     if (!res.ok || /"error"/.test(text)) throw new Error(`CREATE DATABASE ${this.opts.db}: HTTP ${res.status} ${text.slice(0, 300)}`);
     this.#dbCreated = true;
@@ -205,7 +223,7 @@ export class InfluxStore implements ReadingStore {
     }
     const params = new URLSearchParams({ db: this.opts.db, precision: 'ns' });
     const [u, p] = this.#userPass();
-    if (u !== undefined) (params.set('u', u), params.set('p', p ?? ''));
+    if (u !== undefined) params.set('u', u), params.set('p', p ?? '');
     return `${this.opts.url}/write?${params}`;
   }
 
@@ -228,7 +246,15 @@ export class InfluxStore implements ReadingStore {
     });
     if (unwritable.length) {
       this.opts.deadLetters.add(
-        unwritable.map((u) => ({ site: u.p.site, gateway: u.p.gateway, batch: u.p.batch, index: u.p.idx, class: 'store_rejected' as const, reason: u.reason, raw: JSON.stringify(u.p.reading) })),
+        unwritable.map((u) => ({
+          site: u.p.site,
+          gateway: u.p.gateway,
+          batch: u.p.batch,
+          index: u.p.idx,
+          class: 'store_rejected' as const,
+          reason: u.reason,
+          raw: JSON.stringify(u.p.reading),
+        })),
       );
       ingestMetrics.deadLetters.inc({ reason: 'store_rejected' }, unwritable.length);
       for (const u of unwritable) rejected.push({ index: u.index, reason: u.reason });
@@ -258,7 +284,9 @@ export class InfluxStore implements ReadingStore {
   #chunk(id: number): Chunk | null {
     const cached = this.#cache.get(id);
     if (cached) return cached;
-    const row = this.#db.prepare('SELECT id, lines, meta FROM spool WHERE id = ?').get(id) as { id: number; lines: string; meta: string } | undefined;
+    const row = this.#db.prepare('SELECT id, lines, meta FROM spool WHERE id = ?').get(id) as
+      | { id: number; lines: string; meta: string }
+      | undefined;
     return row ? { id: row.id, lines: row.lines.split('\n'), meta: JSON.parse(row.meta) as LineMeta[] } : null;
   }
 
@@ -310,7 +338,11 @@ export class InfluxStore implements ReadingStore {
    * Bad data. InfluxDB 1.x writes the good points of a "partial write" and names only the first
    * bad one; bisecting finds every bad point and rewrites the good ones (idempotent).
    */
-  async #bisect(items: { chunk: Chunk; i: number; line: string }[], bad: { status: number; text: string }, failed: { chunk: Chunk; i: number; reason: string }[]): Promise<void> {
+  async #bisect(
+    items: { chunk: Chunk; i: number; line: string }[],
+    bad: { status: number; text: string },
+    failed: { chunk: Chunk; i: number; reason: string }[],
+  ): Promise<void> {
     if (items.length === 1) {
       failed.push({ chunk: items[0]!.chunk, i: items[0]!.i, reason: `InfluxDB refused the point (HTTP ${bad.status}): ${bad.text}` });
       return;
@@ -331,7 +363,8 @@ export class InfluxStore implements ReadingStore {
       const outcome = await this.#post(body);
       if (outcome.kind === 'ok') {
         ingestMetrics.storeWriteSeconds.observe({ store: 'influx' }, (performance.now() - started) / 1000);
-        if (this.#failing) this.#log.info({ attempts: attempt + 1, depth: this.#depth }, 'InfluxDB accepts writes again; draining the spool');
+        if (this.#failing)
+          this.#log.info({ attempts: attempt + 1, depth: this.#depth }, 'InfluxDB accepts writes again; draining the spool');
         this.#failing = false;
         return 'ok';
       }
@@ -341,7 +374,10 @@ export class InfluxStore implements ReadingStore {
       }
       const delay = backoff(attempt++, this.opts.retryMinMs ?? 100, this.opts.retryMaxMs ?? 5000);
       const level = attempt === 1 || attempt % 20 === 0 ? 'warn' : 'debug';
-      this.#log[level]({ reason: outcome.reason, attempt, delayMs: Math.round(delay), depth: this.#depth }, 'InfluxDB write failed; retrying (readings stay in the spool)');
+      this.#log[level](
+        { reason: outcome.reason, attempt, delayMs: Math.round(delay), depth: this.#depth },
+        'InfluxDB write failed; retrying (readings stay in the spool)',
+      );
       this.#failing = true;
       await this.#sleep(delay);
     }
@@ -416,7 +452,7 @@ export class InfluxStore implements ReadingStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort();
-    for (const s of this.#sleepers) (clearTimeout(s.timer), s.resolve());
+    for (const s of this.#sleepers) clearTimeout(s.timer), s.resolve();
     this.#sleepers.clear();
     if (this.#inFlight > 0) await new Promise<void>((r) => this.#idle.push(r));
     const err = new StoreClosedError('InfluxStore closed before the points were confirmed; they stay in the spool');
@@ -429,7 +465,8 @@ export class InfluxStore implements ReadingStore {
   /** Reads readings back with InfluxQL (v1 /query; InfluxDB 2.x answers it with a DBRP mapping). For tests and tools. */
   async queryReadings(q: ReadingQuery = {}): Promise<StoredReading[]> {
     const cond: string[] = [];
-    const tag = (k: string, v: string | undefined) => v !== undefined && cond.push(`${quoteIdent(k)} = '${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
+    const tag = (k: string, v: string | undefined) =>
+      v !== undefined && cond.push(`${quoteIdent(k)} = '${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
     tag('site', q.site);
     tag('gateway', q.gateway);
     tag('device', q.device);
@@ -463,7 +500,17 @@ export class InfluxStore implements ReadingStore {
           else if (c in vSpecs) v[c] = val as Value;
           else if (c in QUALITY_FIELDS) qual[c] = Number(val);
         });
-        out.push({ kind, site, gateway, device, seq, ts, v, q: qual, tags: Object.fromEntries(Object.entries(extra).filter(([, x]) => x !== '')) });
+        out.push({
+          kind,
+          site,
+          gateway,
+          device,
+          seq,
+          ts,
+          v,
+          q: qual,
+          tags: Object.fromEntries(Object.entries(extra).filter(([, x]) => x !== '')),
+        });
       }
     }
     out.sort((a, b) => a.ts - b.ts || a.device.localeCompare(b.device) || a.seq - b.seq);
@@ -492,7 +539,16 @@ export class InfluxStore implements ReadingStore {
       const key = `${site}/${gateway}/${device}`;
       const prev = out.get(key);
       // A device re-attributed (home tag changed) has several series: keep the newest.
-      if (!prev || prev.ts < ts) out.set(key, { site, gateway, device, kind: s.name, ts, seq: Number(row[1]), tags: Object.fromEntries(Object.entries(extra).filter(([, x]) => x !== '')) });
+      if (!prev || prev.ts < ts)
+        out.set(key, {
+          site,
+          gateway,
+          device,
+          kind: s.name,
+          ts,
+          seq: Number(row[1]),
+          tags: Object.fromEntries(Object.entries(extra).filter(([, x]) => x !== '')),
+        });
     }
     const seen = new Map<string, number>();
     for (const s of await this.#series(`SELECT last(battery) AS battery FROM /.*/${where} GROUP BY site, gateway, device`)) {
@@ -501,7 +557,7 @@ export class InfluxStore implements ReadingStore {
       const key = `${s.tags.site}/${s.tags.gateway}/${s.tags.device}`;
       const ts = rfc3339ToMs(String(row[0]));
       const d = out.get(key);
-      if (d && (seen.get(key) ?? -1) < ts) (seen.set(key, ts), (d.battery = Number(row[1])));
+      if (d && (seen.get(key) ?? -1) < ts) seen.set(key, ts), (d.battery = Number(row[1]));
     }
     return [...out.values()];
   }
@@ -516,20 +572,35 @@ export class InfluxStore implements ReadingStore {
     const from = localDayStart(q.from, offMin);
     const to = localDayStart(q.to - 1, offMin) + DAY_MS;
     // Bucket boundaries fall on local midnight: offset = -utcOffset, modulo the bucket.
-    const shift = (bucketMin: number) => `${(((-offMin) % bucketMin) + bucketMin) % bucketMin}m`;
+    const shift = (bucketMin: number) => `${((-offMin % bucketMin) + bucketMin) % bucketMin}m`;
     const siteCond = q.site !== undefined ? ` AND "site" = '${q.site.replace(/'/g, "\\'")}'` : '';
     const where = `WHERE time >= ${from}ms AND time < ${to}ms${siteCond}`;
     const out = new Map<string, DeviceDay>();
     const keyOf = (kind: string, t: Record<string, string>, day: number) => `${t.site}/${t.gateway}/${t.device}/${kind}/${day}`;
-    for (const s of await this.#series(`SELECT count(seq) AS n, min(seq) AS lo, max(seq) AS hi FROM /.*/ ${where} GROUP BY time(1d, ${shift(1440)}), "site", "gateway", "device" fill(none)`)) {
+    for (const s of await this.#series(
+      `SELECT count(seq) AS n, min(seq) AS lo, max(seq) AS hi FROM /.*/ ${where} GROUP BY time(1d, ${shift(1440)}), "site", "gateway", "device" fill(none)`,
+    )) {
       if (!isKind(s.name)) continue;
       for (const row of s.values) {
         const day = rfc3339ToMs(String(row[0]));
         const key = keyOf(s.name, s.tags, day);
         const prev = out.get(key);
-        const n = Number(row[1]), lo = Number(row[2]), hi = Number(row[3]);
-        if (prev) (prev.readings += n, (prev.minSeq = Math.min(prev.minSeq, lo)), (prev.maxSeq = Math.max(prev.maxSeq, hi)));
-        else out.set(key, { site: s.tags.site ?? '', gateway: s.tags.gateway ?? '', device: s.tags.device ?? '', kind: s.name, day, readings: n, minSeq: lo, maxSeq: hi, slots: 0 });
+        const n = Number(row[1]),
+          lo = Number(row[2]),
+          hi = Number(row[3]);
+        if (prev) (prev.readings += n), (prev.minSeq = Math.min(prev.minSeq, lo)), (prev.maxSeq = Math.max(prev.maxSeq, hi));
+        else
+          out.set(key, {
+            site: s.tags.site ?? '',
+            gateway: s.tags.gateway ?? '',
+            device: s.tags.device ?? '',
+            kind: s.name,
+            day,
+            readings: n,
+            minSeq: lo,
+            maxSeq: hi,
+            slots: 0,
+          });
       }
     }
     // Slots: one subquery per slot length (kinds grouped by it).
@@ -547,23 +618,29 @@ export class InfluxStore implements ReadingStore {
         }
       }
     }
-    for (const s of await this.#series(`SELECT sum(intake_ml) AS x FROM "hydration" ${where} GROUP BY time(1d, ${shift(1440)}), "site", "gateway", "device" fill(none)`)) {
+    for (const s of await this.#series(
+      `SELECT sum(intake_ml) AS x FROM "hydration" ${where} GROUP BY time(1d, ${shift(1440)}), "site", "gateway", "device" fill(none)`,
+    )) {
       for (const row of s.values) {
         const d = out.get(keyOf('hydration', s.tags, rfc3339ToMs(String(row[0]))));
         if (d) d.intakeMl = (d.intakeMl ?? 0) + Number(row[1]);
       }
     }
-    for (const s of await this.#series(`SELECT count(flush) AS x FROM "toilet" ${where} AND "flush" = true GROUP BY time(1h, ${shift(60)}), "site", "gateway", "device" fill(none)`)) {
+    for (const s of await this.#series(
+      `SELECT count(flush) AS x FROM "toilet" ${where} AND "flush" = true GROUP BY time(1h, ${shift(60)}), "site", "gateway", "device" fill(none)`,
+    )) {
       for (const row of s.values) {
         const t = rfc3339ToMs(String(row[0]));
-        const h = Math.floor((((t + offMin * 60_000) % DAY_MS) + DAY_MS) % DAY_MS / 3_600_000);
+        const h = Math.floor(((((t + offMin * 60_000) % DAY_MS) + DAY_MS) % DAY_MS) / 3_600_000);
         const d = out.get(keyOf('toilet', s.tags, localDayStart(t, offMin)));
         if (d) d.nightFlushes = (d.nightFlushes ?? 0) + (h >= NIGHT_FROM_H || h < NIGHT_TO_H ? Number(row[1]) : 0);
       }
     }
     for (const d of out.values()) if (d.kind === 'toilet') d.nightFlushes ??= 0;
     // Time in bed: hours with at least one occupied report (the embedded store's rollup counts the same).
-    for (const s of await this.#series(`SELECT count(occupied) AS x FROM "bed" ${where} AND "occupied" = true GROUP BY time(1h, ${shift(60)}), "site", "gateway", "device" fill(none)`)) {
+    for (const s of await this.#series(
+      `SELECT count(occupied) AS x FROM "bed" ${where} AND "occupied" = true GROUP BY time(1h, ${shift(60)}), "site", "gateway", "device" fill(none)`,
+    )) {
       for (const row of s.values) {
         const d = out.get(keyOf('bed', s.tags, localDayStart(rfc3339ToMs(String(row[0])), offMin)));
         if (d) d.bedMs = (d.bedMs ?? 0) + 3_600_000;

@@ -55,10 +55,12 @@ function checkNoNewline(s: string, what: string): void {
 export function fieldValue(spec: FieldSpec, value: unknown, name: string): string {
   switch (spec.type) {
     case 'integer':
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new LineProtocolError(`${name}: expected integer, got ${String(value)}`);
+      if (typeof value !== 'number' || !Number.isSafeInteger(value))
+        throw new LineProtocolError(`${name}: expected integer, got ${String(value)}`);
       return `${value}i`;
     case 'number': {
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new LineProtocolError(`${name}: expected a finite number, got ${String(value)}`);
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        throw new LineProtocolError(`${name}: expected a finite number, got ${String(value)}`);
       // String(21) is "21": without the `i` suffix line protocol reads it as a float, as the catalogue wants.
       return String(value);
     }

@@ -4,8 +4,16 @@
 import { counter, gauge, histogram } from '../lib/metrics.ts';
 
 export const ingestMetrics = {
-  readings: counter<'result'>({ name: 'testbed_ingest_readings_total', help: 'Readings handled by ingest: stored (new) or duplicate (already confirmed).', labelNames: ['result'] }),
-  deadLetters: counter<'reason'>({ name: 'testbed_ingest_dead_letters_total', help: 'Payloads or readings refused and kept as dead letters, by short reason class.', labelNames: ['reason'] }),
+  readings: counter<'result'>({
+    name: 'testbed_ingest_readings_total',
+    help: 'Readings handled by ingest: stored (new) or duplicate (already confirmed).',
+    labelNames: ['result'],
+  }),
+  deadLetters: counter<'reason'>({
+    name: 'testbed_ingest_dead_letters_total',
+    help: 'Payloads or readings refused and kept as dead letters, by short reason class.',
+    labelNames: ['reason'],
+  }),
   batches: counter({ name: 'testbed_ingest_batches_total', help: 'Up messages received from gateways (valid or not).' }),
   acks: counter({ name: 'testbed_ingest_acks_total', help: 'Acks published to gateways.' }),
   spoolDepth: gauge({ name: 'testbed_ingest_spool_depth', help: 'Points spooled on disk and not yet confirmed by InfluxDB.' }),

@@ -101,7 +101,21 @@ export class Pipeline {
   #open = new Map<string, Tracker>();
   #closed = false;
   #limiter = new LogLimiter(60_000, 5);
-  #stats: PipelineStats = { received: 0, batches: 0, refusedBatches: 0, stored: 0, duplicates: 0, rejected: 0, deadLetters: 0, acks: 0, deferred: 0, resendsWhilePending: 0, pendingReadings: 0, pendingBatches: 0, storeErrors: 0 };
+  #stats: PipelineStats = {
+    received: 0,
+    batches: 0,
+    refusedBatches: 0,
+    stored: 0,
+    duplicates: 0,
+    rejected: 0,
+    deadLetters: 0,
+    acks: 0,
+    deferred: 0,
+    resendsWhilePending: 0,
+    pendingReadings: 0,
+    pendingBatches: 0,
+    storeErrors: 0,
+  };
 
   constructor(opts: PipelineOptions) {
     this.#o = opts;
@@ -141,11 +155,21 @@ export class Pipeline {
         this.#stats.deadLetters += deadLetters.length;
         for (const d of deadLetters) {
           ingestMetrics.deadLetters.inc({ reason: d.class });
-          this.#limiter.hit(`${d.site}/${d.gateway}`, this.#log, { site: d.site, gateway: d.gateway, batch: d.batch, index: d.index, reason: d.reason, class: d.class });
+          this.#limiter.hit(`${d.site}/${d.gateway}`, this.#log, {
+            site: d.site,
+            gateway: d.gateway,
+            batch: d.batch,
+            index: d.index,
+            reason: d.reason,
+            class: d.class,
+          });
         }
       } catch (err) {
         recorded = false;
-        this.#log.error({ err: String(err), count: deadLetters.length }, 'could not record dead letters; their batches stay unacked and will be resent');
+        this.#log.error(
+          { err: String(err), count: deadLetters.length },
+          'could not record dead letters; their batches stay unacked and will be resent',
+        );
       }
     }
     if (recorded) for (const r of refusedAcks) this.#ack(r.site, r.gateway, r.ack);
@@ -156,10 +180,24 @@ export class Pipeline {
     }
   }
 
-  #handle(m: Queued, deadLetters: DeadLetterInput[], refusedAcks: { site: string; gateway: string; ack: Ack }[], trackers: Tracker[]): void {
+  #handle(
+    m: Queued,
+    deadLetters: DeadLetterInput[],
+    refusedAcks: { site: string; gateway: string; ack: Ack }[],
+    trackers: Tracker[],
+  ): void {
     const parsed = parseTopic(m.topic);
     if (!parsed || parsed.channel !== 'up' || parsed.rest.length) {
-      deadLetters.push({ receivedAt: m.receivedAt, site: null, gateway: null, batch: null, index: null, class: 'invalid_topic', reason: `not an up topic: ${m.topic}`, ...rawPayload(m.payload) });
+      deadLetters.push({
+        receivedAt: m.receivedAt,
+        site: null,
+        gateway: null,
+        batch: null,
+        index: null,
+        class: 'invalid_topic',
+        reason: `not an up topic: ${m.topic}`,
+        ...rawPayload(m.payload),
+      });
       return;
     }
     const { site, gateway } = parsed;
@@ -169,7 +207,16 @@ export class Pipeline {
     if (!check.ok) {
       this.#stats.refusedBatches++;
       const batch = check.batchNumber ?? null;
-      deadLetters.push({ receivedAt: m.receivedAt, site, gateway, batch, index: null, class: check.code, reason: check.reason, ...rawPayload(m.payload) });
+      deadLetters.push({
+        receivedAt: m.receivedAt,
+        site,
+        gateway,
+        batch,
+        index: null,
+        class: check.code,
+        reason: check.reason,
+        ...rawPayload(m.payload),
+      });
       if (batch !== null) {
         // Acked as refused, so the gateway stops resending what is kept here anyway.
         refusedAcks.push({ site, gateway, ack: { batch, stored: 0, duplicates: 0, rejected: countReadings(m.payload) } });
@@ -191,12 +238,32 @@ export class Pipeline {
       this.#stats.resendsWhilePending++;
       return;
     }
-    const t: Tracker = { key: batchKey, site, gateway, batch: batch.batch, stored: 0, duplicates: 0, rejected: rejected.length, outstanding: 0, deadLettersDone: false, failed: false };
+    const t: Tracker = {
+      key: batchKey,
+      site,
+      gateway,
+      batch: batch.batch,
+      stored: 0,
+      duplicates: 0,
+      rejected: rejected.length,
+      outstanding: 0,
+      deadLettersDone: false,
+      failed: false,
+    };
     this.#trackers.add(t);
     this.#open.set(batchKey, t);
     trackers.push(t);
     for (const r of rejected) {
-      deadLetters.push({ receivedAt: m.receivedAt, site, gateway, batch: batch.batch, index: r.index, class: 'invalid_reading', reason: r.reason, raw: safeJson(r.raw) });
+      deadLetters.push({
+        receivedAt: m.receivedAt,
+        site,
+        gateway,
+        batch: batch.batch,
+        index: r.index,
+        class: 'invalid_reading',
+        reason: r.reason,
+        raw: safeJson(r.raw),
+      });
     }
     this.#stats.rejected += rejected.length;
     const indexOf = new Map<Reading, number>();
@@ -236,7 +303,7 @@ export class Pipeline {
   }
 
   #flush(): void {
-    if (this.#linger) (clearTimeout(this.#linger), (this.#linger = undefined));
+    if (this.#linger) clearTimeout(this.#linger), (this.#linger = undefined);
     if (this.#buffer.length === 0) return;
     const items = this.#buffer;
     this.#buffer = [];
@@ -244,7 +311,8 @@ export class Pipeline {
     const run = (async () => {
       try {
         const result = await this.#o.store.write(items.map((i) => i.point));
-        if (this.#o.store.name === 'sqlite') ingestMetrics.storeWriteSeconds.observe({ store: 'sqlite' }, (performance.now() - started) / 1000);
+        if (this.#o.store.name === 'sqlite')
+          ingestMetrics.storeWriteSeconds.observe({ store: 'sqlite' }, (performance.now() - started) / 1000);
         const refused = new Map(result.rejected.map((r) => [r.index, r.reason]));
         let stored = 0; // counted once per flush: a labelled inc() per reading was measurable CPU
         items.forEach((item, i) => {
@@ -264,7 +332,8 @@ export class Pipeline {
             this.#stats.stored++;
             stored++;
             for (const w of waiters) w.duplicates++;
-            if (waiters.length) (this.#stats.duplicates += waiters.length, ingestMetrics.readings.inc({ result: 'duplicate' }, waiters.length));
+            if (waiters.length)
+              (this.#stats.duplicates += waiters.length), ingestMetrics.readings.inc({ result: 'duplicate' }, waiters.length);
           }
           owner.outstanding--;
           for (const w of waiters) w.outstanding--;
@@ -276,7 +345,8 @@ export class Pipeline {
         }
       } catch (err) {
         this.#stats.storeErrors++;
-        if (!this.#closed) this.#log.error({ err: String(err), points: items.length }, 'store write failed; those batches stay unacked and will be resent');
+        if (!this.#closed)
+          this.#log.error({ err: String(err), points: items.length }, 'store write failed; those batches stay unacked and will be resent');
         for (const item of items) {
           this.#pending.delete(item.key);
           this.#stats.pendingReadings--;
@@ -366,7 +436,8 @@ export class LogLimiter {
   hit(key: string, log: Logger, fields: Record<string, unknown>, now = Date.now()): void {
     let k = this.#keys.get(key);
     if (!k || now - k.start >= this.#windowMs) {
-      if (k && k.suppressed > 0) log.warn({ key, suppressed: k.suppressed, windowS: this.#windowMs / 1000 }, 'more dead letters were not logged (rate limit)');
+      if (k && k.suppressed > 0)
+        log.warn({ key, suppressed: k.suppressed, windowS: this.#windowMs / 1000 }, 'more dead letters were not logged (rate limit)');
       k = { start: now, logged: 0, suppressed: 0 };
       this.#keys.set(key, k);
       if (this.#keys.size > 10_000) this.#keys.delete(this.#keys.keys().next().value!);

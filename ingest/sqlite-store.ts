@@ -8,7 +8,21 @@
 import { join } from 'node:path';
 import { openSqlite, transaction, type DatabaseSync } from '../lib/sqlite.ts';
 import { KIND_NAMES, isKind, type Kind } from '../devices/index.ts';
-import { DAY_MS, NIGHT_FROM_H, NIGHT_TO_H, localDayStart, reportingSlotMs, type DeviceDay, type DeviceDayQuery, type DeviceLast, type ReadingQuery, type ReadingStore, type StorePoint, type StoredReading, type WriteResult } from './types.ts';
+import {
+  DAY_MS,
+  NIGHT_FROM_H,
+  NIGHT_TO_H,
+  localDayStart,
+  reportingSlotMs,
+  type DeviceDay,
+  type DeviceDayQuery,
+  type DeviceLast,
+  type ReadingQuery,
+  type ReadingStore,
+  type StorePoint,
+  type StoredReading,
+  type WriteResult,
+} from './types.ts';
 
 export class SqliteStore implements ReadingStore {
   readonly name = 'sqlite' as const;
@@ -49,10 +63,14 @@ export class SqliteStore implements ReadingStore {
 
   /** A data dir from before ts was part of the key: rebuild the table with the new key, keeping every row. */
   #migrateKey(): void {
-    const row = this.#db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'readings'").get() as { sql: string } | undefined;
+    const row = this.#db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'readings'").get() as
+      | { sql: string }
+      | undefined;
     if (!row || /PRIMARY KEY \(site, gateway, device, kind, seq, ts\)/.test(row.sql)) return;
     transaction(this.#db, () => {
-      this.#db.exec('ALTER TABLE readings RENAME TO readings_before_ts_key; DROP INDEX IF EXISTS readings_ts; DROP INDEX IF EXISTS readings_kind_ts;');
+      this.#db.exec(
+        'ALTER TABLE readings RENAME TO readings_before_ts_key; DROP INDEX IF EXISTS readings_ts; DROP INDEX IF EXISTS readings_kind_ts;',
+      );
       this.#db.exec(`CREATE TABLE readings (
         site TEXT NOT NULL, gateway TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL,
         ts INTEGER NOT NULL, received_at INTEGER NOT NULL, v TEXT NOT NULL, q TEXT, tags TEXT,
@@ -66,7 +84,15 @@ export class SqliteStore implements ReadingStore {
   /** Builds the rollup from the readings (a data dir from before the rollup existed). */
   #rebuildRollup(): void {
     const acc = new Rollup(this.rollupUtcOffsetMin);
-    for (const r of this.#db.prepare('SELECT site, gateway, device, kind, seq, ts, v FROM readings').iterate() as Iterable<{ site: string; gateway: string; device: string; kind: string; seq: number; ts: number; v: string }>) {
+    for (const r of this.#db.prepare('SELECT site, gateway, device, kind, seq, ts, v FROM readings').iterate() as Iterable<{
+      site: string;
+      gateway: string;
+      device: string;
+      kind: string;
+      seq: number;
+      ts: number;
+      v: string;
+    }>) {
       acc.add(r.site, r.gateway, r.device, r.kind, Number(r.seq), Number(r.ts), JSON.parse(r.v));
     }
     transaction(this.#db, () => acc.flush(this.#db));
@@ -85,7 +111,18 @@ export class SqliteStore implements ReadingStore {
     transaction(this.#db, () => {
       for (const p of points) {
         const r = p.reading;
-        const res = insert.run(p.site, p.gateway, r.dev, r.kind, r.seq, r.ts, now, JSON.stringify(r.v), r.q ? JSON.stringify(r.q) : null, p.tags && Object.keys(p.tags).length ? JSON.stringify(p.tags) : null);
+        const res = insert.run(
+          p.site,
+          p.gateway,
+          r.dev,
+          r.kind,
+          r.seq,
+          r.ts,
+          now,
+          JSON.stringify(r.v),
+          r.q ? JSON.stringify(r.q) : null,
+          p.tags && Object.keys(p.tags).length ? JSON.stringify(p.tags) : null,
+        );
         if (Number(res.changes) > 0) rollup.add(p.site, p.gateway, r.dev, r.kind, r.seq, r.ts, r.v);
       }
       rollup.flush(this.#db);
@@ -96,7 +133,10 @@ export class SqliteStore implements ReadingStore {
   async queryReadings(q: ReadingQuery = {}): Promise<StoredReading[]> {
     const { where, args } = whereClause(q);
     const limit = q.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(q.limit))}` : '';
-    const rows = this.#db.prepare(`SELECT * FROM readings ${where} ORDER BY ts, device, seq${limit}`).all(...args) as Record<string, unknown>[];
+    const rows = this.#db.prepare(`SELECT * FROM readings ${where} ORDER BY ts, device, seq${limit}`).all(...args) as Record<
+      string,
+      unknown
+    >[];
     return rows.map((r) => ({
       kind: (isKind(r.kind) ? r.kind : String(r.kind)) as Kind,
       site: String(r.site),
@@ -123,16 +163,34 @@ export class SqliteStore implements ReadingStore {
   async lastSeen(q: { since?: number | undefined } = {}): Promise<DeviceLast[]> {
     // The newest reading per device (SQLite's bare-column rule: with max(ts) the other columns come from that row).
     const rows = this.#db
-      .prepare(`SELECT site, gateway, device, kind, max(ts) AS ts, seq, tags FROM readings ${q.since !== undefined ? 'WHERE ts >= ?' : ''} GROUP BY site, gateway, device`)
-      .all(...(q.since !== undefined ? [q.since] : [])) as { site: string; gateway: string; device: string; kind: string; ts: number; seq: number; tags: string | null }[];
+      .prepare(
+        `SELECT site, gateway, device, kind, max(ts) AS ts, seq, tags FROM readings ${q.since !== undefined ? 'WHERE ts >= ?' : ''} GROUP BY site, gateway, device`,
+      )
+      .all(...(q.since !== undefined ? [q.since] : [])) as {
+      site: string;
+      gateway: string;
+      device: string;
+      kind: string;
+      ts: number;
+      seq: number;
+      tags: string | null;
+    }[];
     const battery = new Map<string, number>();
     for (const b of this.#db
-      .prepare(`SELECT site, gateway, device, max(ts) AS ts, json_extract(q, '$.battery') AS battery FROM readings WHERE q IS NOT NULL AND json_extract(q, '$.battery') IS NOT NULL ${q.since !== undefined ? 'AND ts >= ?' : ''} GROUP BY site, gateway, device`)
+      .prepare(
+        `SELECT site, gateway, device, max(ts) AS ts, json_extract(q, '$.battery') AS battery FROM readings WHERE q IS NOT NULL AND json_extract(q, '$.battery') IS NOT NULL ${q.since !== undefined ? 'AND ts >= ?' : ''} GROUP BY site, gateway, device`,
+      )
       .all(...(q.since !== undefined ? [q.since] : [])) as { site: string; gateway: string; device: string; battery: number }[])
       battery.set(`${b.site}/${b.gateway}/${b.device}`, Number(b.battery));
     return rows.map((r) => ({
-      site: r.site, gateway: r.gateway, device: r.device, kind: r.kind as Kind, ts: Number(r.ts), seq: Number(r.seq),
-      battery: battery.get(`${r.site}/${r.gateway}/${r.device}`), tags: r.tags ? JSON.parse(r.tags) : {},
+      site: r.site,
+      gateway: r.gateway,
+      device: r.device,
+      kind: r.kind as Kind,
+      ts: Number(r.ts),
+      seq: Number(r.seq),
+      battery: battery.get(`${r.site}/${r.gateway}/${r.device}`),
+      tags: r.tags ? JSON.parse(r.tags) : {},
     }));
   }
 
@@ -156,8 +214,15 @@ export class SqliteStore implements ReadingStore {
       let slots = 0;
       for (let h = 0; h < 24; h += slotH) if ((hours >>> h) & ((1 << slotH) - 1)) slots++;
       const d: DeviceDay = {
-        site: String(r.site), gateway: String(r.gateway), device: String(r.device), kind, day: Number(r.day) * DAY_MS - off,
-        readings: Number(r.n), minSeq: Number(r.lo), maxSeq: Number(r.hi), slots,
+        site: String(r.site),
+        gateway: String(r.gateway),
+        device: String(r.device),
+        kind,
+        day: Number(r.day) * DAY_MS - off,
+        readings: Number(r.n),
+        minSeq: Number(r.lo),
+        maxSeq: Number(r.hi),
+        slots,
       };
       if (kind === 'hydration') d.intakeMl = Number(r.intake);
       if (kind === 'toilet') d.nightFlushes = Number(r.night_flushes);
@@ -174,33 +239,73 @@ export class SqliteStore implements ReadingStore {
     const site = q.site !== undefined ? ' AND site = ?' : '';
     const args: (string | number)[] = [from, to, ...(q.site !== undefined ? [q.site] : [])];
     // Slot length per kind, as a CASE (the catalogue is code, not a table).
-    const slotCase = `CASE kind ${[...new Set(KIND_NAMES.map((k) => reportingSlotMs(k)))].flatMap((ms) => { const ks = KIND_NAMES.filter((k) => reportingSlotMs(k) === ms); return ks.map((k) => `WHEN '${k}' THEN ${ms}`); }).join(' ')} ELSE 3600000 END`;
+    const slotCase = `CASE kind ${[...new Set(KIND_NAMES.map((k) => reportingSlotMs(k)))]
+      .flatMap((ms) => {
+        const ks = KIND_NAMES.filter((k) => reportingSlotMs(k) === ms);
+        return ks.map((k) => `WHEN '${k}' THEN ${ms}`);
+      })
+      .join(' ')} ELSE 3600000 END`;
     const dayExpr = `((ts + ${off}) / ${DAY_MS})`;
     const out = new Map<string, DeviceDay>();
     for (const r of this.#db
       .prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, count(*) AS n, min(seq) AS lo, max(seq) AS hi, count(DISTINCT (ts + ${off}) / (${slotCase})) AS slots
         FROM readings WHERE ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`)
-      .all(...args) as { site: string; gateway: string; device: string; kind: string; d: number; n: number; lo: number; hi: number; slots: number }[]) {
+      .all(...args) as {
+      site: string;
+      gateway: string;
+      device: string;
+      kind: string;
+      d: number;
+      n: number;
+      lo: number;
+      hi: number;
+      slots: number;
+    }[]) {
       out.set(`${r.site}/${r.gateway}/${r.device}/${r.kind}/${r.d}`, {
-        site: r.site, gateway: r.gateway, device: r.device, kind: r.kind as Kind, day: Number(r.d) * DAY_MS - off,
-        readings: Number(r.n), minSeq: Number(r.lo), maxSeq: Number(r.hi), slots: Number(r.slots),
+        site: r.site,
+        gateway: r.gateway,
+        device: r.device,
+        kind: r.kind as Kind,
+        day: Number(r.d) * DAY_MS - off,
+        readings: Number(r.n),
+        minSeq: Number(r.lo),
+        maxSeq: Number(r.hi),
+        slots: Number(r.slots),
       });
     }
-    const add = (rows: { site: string; gateway: string; device: string; kind: string; d: number; x: number }[], field: 'intakeMl' | 'nightFlushes' | 'bedMs') => {
+    const add = (
+      rows: { site: string; gateway: string; device: string; kind: string; d: number; x: number }[],
+      field: 'intakeMl' | 'nightFlushes' | 'bedMs',
+    ) => {
       for (const r of rows) {
         const dd = out.get(`${r.site}/${r.gateway}/${r.device}/${r.kind}/${r.d}`);
         if (dd) dd[field] = Number(r.x ?? 0);
       }
     };
     type Agg = { site: string; gateway: string; device: string; kind: string; d: number; x: number };
-    add(this.#db.prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, sum(json_extract(v, '$.intake_ml')) AS x FROM readings WHERE kind = 'hydration' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`).all(...args) as Agg[], 'intakeMl');
+    add(
+      this.#db
+        .prepare(
+          `SELECT site, gateway, device, kind, ${dayExpr} AS d, sum(json_extract(v, '$.intake_ml')) AS x FROM readings WHERE kind = 'hydration' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`,
+        )
+        .all(...args) as Agg[],
+      'intakeMl',
+    );
     const hour = `(((ts + ${off}) % ${DAY_MS}) / 3600000)`;
     add(
-      this.#db.prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, sum(CASE WHEN json_extract(v, '$.flush') AND (${hour} >= ${NIGHT_FROM_H} OR ${hour} < ${NIGHT_TO_H}) THEN 1 ELSE 0 END) AS x FROM readings WHERE kind = 'toilet' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`).all(...args) as Agg[],
+      this.#db
+        .prepare(
+          `SELECT site, gateway, device, kind, ${dayExpr} AS d, sum(CASE WHEN json_extract(v, '$.flush') AND (${hour} >= ${NIGHT_FROM_H} OR ${hour} < ${NIGHT_TO_H}) THEN 1 ELSE 0 END) AS x FROM readings WHERE kind = 'toilet' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`,
+        )
+        .all(...args) as Agg[],
       'nightFlushes',
     );
     add(
-      this.#db.prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, count(DISTINCT CASE WHEN json_extract(v, '$.occupied') THEN (ts + ${off}) / 3600000 END) * 3600000 AS x FROM readings WHERE kind = 'bed' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`).all(...args) as Agg[],
+      this.#db
+        .prepare(
+          `SELECT site, gateway, device, kind, ${dayExpr} AS d, count(DISTINCT CASE WHEN json_extract(v, '$.occupied') THEN (ts + ${off}) / 3600000 END) * 3600000 AS x FROM readings WHERE kind = 'bed' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`,
+        )
+        .all(...args) as Agg[],
       'bedMs',
     );
     return [...out.values()];
@@ -219,15 +324,31 @@ function whereClause(q: ReadingQuery): { where: string; args: (string | number)[
   eq('gateway', q.gateway);
   eq('device', q.device);
   eq('kind', q.kind);
-  if (q.from !== undefined) (where.push('ts >= ?'), args.push(q.from));
-  if (q.to !== undefined) (where.push('ts < ?'), args.push(q.to));
+  if (q.from !== undefined) where.push('ts >= ?'), args.push(q.from);
+  if (q.to !== undefined) where.push('ts < ?'), args.push(q.to);
   return { where: where.length ? 'WHERE ' + where.join(' AND ') : '', args };
 }
 
 /** Per device and local day, what a write adds to the rollup; flushed as upserts in the same transaction. */
 class Rollup {
   readonly #off: number;
-  readonly #rows = new Map<string, { site: string; gateway: string; device: string; kind: string; day: number; n: number; lo: number; hi: number; hours: number; intake: number; night: number; bed: number }>();
+  readonly #rows = new Map<
+    string,
+    {
+      site: string;
+      gateway: string;
+      device: string;
+      kind: string;
+      day: number;
+      n: number;
+      lo: number;
+      hi: number;
+      hours: number;
+      intake: number;
+      night: number;
+      bed: number;
+    }
+  >();
 
   constructor(utcOffsetMin: number) {
     this.#off = utcOffsetMin * 60_000;
@@ -251,10 +372,12 @@ class Rollup {
 
   flush(db: DatabaseSync): void {
     if (this.#rows.size === 0) return;
-    const up = db.prepare(`INSERT INTO device_days (site, gateway, device, kind, day, off, n, lo, hi, hours, intake, night_flushes, bed_hours) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    const up =
+      db.prepare(`INSERT INTO device_days (site, gateway, device, kind, day, off, n, lo, hi, hours, intake, night_flushes, bed_hours) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (off, day, site, gateway, device, kind) DO UPDATE SET n = n + excluded.n, lo = min(lo, excluded.lo), hi = max(hi, excluded.hi), hours = hours | excluded.hours,
         intake = intake + excluded.intake, night_flushes = night_flushes + excluded.night_flushes, bed_hours = bed_hours | excluded.bed_hours`);
-    for (const r of this.#rows.values()) up.run(r.site, r.gateway, r.device, r.kind, r.day, this.#off / 60_000, r.n, r.lo, r.hi, r.hours, r.intake, r.night, r.bed);
+    for (const r of this.#rows.values())
+      up.run(r.site, r.gateway, r.device, r.kind, r.day, this.#off / 60_000, r.n, r.lo, r.hi, r.hours, r.intake, r.night, r.bed);
     this.#rows.clear();
   }
 }

@@ -76,7 +76,6 @@ export interface AlertQuery {
   limit?: number | undefined;
 }
 
-
 const SYSTEM = 'system:monitor';
 
 function alertId(): string {
@@ -87,11 +86,30 @@ function rowToAlert(r: Record<string, unknown>): Alert {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   const s = (v: unknown) => (v === null || v === undefined ? null : String(v));
   return {
-    id: String(r.id), key: String(r.key), rule: r.rule as RuleName, severity: r.severity as Severity, status: r.status as AlertStatus, site: String(r.site),
-    gateway: s(r.gateway), device: s(r.device), home: s(r.home), participant: s(r.participant), message: String(r.message),
-    openedAt: Number(r.opened_at), measuredAt: Number(r.measured_at), acknowledgedAt: n(r.acknowledged_at), acknowledgedBy: s(r.acknowledged_by),
-    escalatedAt: n(r.escalated_at), escalations: Number(r.escalations), resolvedAt: n(r.resolved_at), resolvedBy: s(r.resolved_by),
-    label: s(r.label) as Alert['label'], labelledBy: s(r.labelled_by), labelledAt: n(r.labelled_at), note: s(r.note), details: JSON.parse(String(r.details)) as Record<string, unknown>,
+    id: String(r.id),
+    key: String(r.key),
+    rule: r.rule as RuleName,
+    severity: r.severity as Severity,
+    status: r.status as AlertStatus,
+    site: String(r.site),
+    gateway: s(r.gateway),
+    device: s(r.device),
+    home: s(r.home),
+    participant: s(r.participant),
+    message: String(r.message),
+    openedAt: Number(r.opened_at),
+    measuredAt: Number(r.measured_at),
+    acknowledgedAt: n(r.acknowledged_at),
+    acknowledgedBy: s(r.acknowledged_by),
+    escalatedAt: n(r.escalated_at),
+    escalations: Number(r.escalations),
+    resolvedAt: n(r.resolved_at),
+    resolvedBy: s(r.resolved_by),
+    label: s(r.label) as Alert['label'],
+    labelledBy: s(r.labelled_by),
+    labelledAt: n(r.labelled_at),
+    note: s(r.note),
+    details: JSON.parse(String(r.details)) as Record<string, unknown>,
   };
 }
 
@@ -144,7 +162,8 @@ export class AlertEngine {
     this.#maint = o.maintenance;
     this.clock = o.clock ?? Date.now;
     if (o.onEvent) this.#listeners.add(o.onEvent);
-    for (const r of this.#db.db.prepare("SELECT id, key FROM alerts WHERE status <> 'resolved'").all() as { id: string; key: string }[]) this.#active.set(r.key, r.id);
+    for (const r of this.#db.db.prepare("SELECT id, key FROM alerts WHERE status <> 'resolved'").all() as { id: string; key: string }[])
+      this.#active.set(r.key, r.id);
   }
 
   subscribe(fn: (e: AlertEvent) => void): () => void {
@@ -153,7 +172,10 @@ export class AlertEngine {
   }
 
   thresholdsFor(site: string): Thresholds {
-    return this.#t.forSite(site, this.#view.trialsOfSite(site).map((t) => t.id));
+    return this.#t.forSite(
+      site,
+      this.#view.trialsOfSite(site).map((t) => t.id),
+    );
   }
 
   // ── lifecycle ──
@@ -167,25 +189,41 @@ export class AlertEngine {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (q.status === 'active') where.push("status <> 'resolved'");
-    else if (q.status) (where.push('status = ?'), args.push(q.status));
-    if (q.site) (where.push('site = ?'), args.push(q.site));
-    if (q.rule) (where.push('rule = ?'), args.push(q.rule));
-    if (q.participant) (where.push('participant = ?'), args.push(q.participant));
-    if (q.since !== undefined) (where.push('opened_at >= ?'), args.push(q.since));
-    if (q.until !== undefined) (where.push('opened_at < ?'), args.push(q.until));
-    const rows = this.#db.db.prepare(`SELECT * FROM alerts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY opened_at DESC LIMIT ?`).all(...args, q.limit ?? 1000) as Record<string, unknown>[];
+    else if (q.status) where.push('status = ?'), args.push(q.status);
+    if (q.site) where.push('site = ?'), args.push(q.site);
+    if (q.rule) where.push('rule = ?'), args.push(q.rule);
+    if (q.participant) where.push('participant = ?'), args.push(q.participant);
+    if (q.since !== undefined) where.push('opened_at >= ?'), args.push(q.since);
+    if (q.until !== undefined) where.push('opened_at < ?'), args.push(q.until);
+    const rows = this.#db.db
+      .prepare(`SELECT * FROM alerts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY opened_at DESC LIMIT ?`)
+      .all(...args, q.limit ?? 1000) as Record<string, unknown>[];
     const all = rows.map(rowToAlert);
     return q.sites ? all.filter((a) => q.sites!.has(a.site)) : all;
   }
 
   /** Events after `afterId` (SSE resume), oldest first. */
   eventsAfter(afterId: number, limit = 1000): AlertEvent[] {
-    const rows = this.#db.db.prepare('SELECT e.id AS eid, e.type, e.at, e.actor, a.* FROM alert_events e JOIN alerts a ON a.id = e.alert_id WHERE e.id > ? ORDER BY e.id LIMIT ?').all(afterId, limit) as Record<string, unknown>[];
-    return rows.map((r) => ({ id: Number(r.eid), type: r.type as AlertEventType, at: Number(r.at), actor: r.actor === null ? null : String(r.actor), alert: rowToAlert(r) }));
+    const rows = this.#db.db
+      .prepare(
+        'SELECT e.id AS eid, e.type, e.at, e.actor, a.* FROM alert_events e JOIN alerts a ON a.id = e.alert_id WHERE e.id > ? ORDER BY e.id LIMIT ?',
+      )
+      .all(afterId, limit) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: Number(r.eid),
+      type: r.type as AlertEventType,
+      at: Number(r.at),
+      actor: r.actor === null ? null : String(r.actor),
+      alert: rowToAlert(r),
+    }));
   }
 
   #event(alert: Alert, type: AlertEventType, actor: string | null, at: number): void {
-    const id = Number(this.#db.db.prepare('INSERT INTO alert_events (alert_id, type, at, actor, site) VALUES (?, ?, ?, ?, ?)').run(alert.id, type, at, actor, alert.site).lastInsertRowid);
+    const id = Number(
+      this.#db.db
+        .prepare('INSERT INTO alert_events (alert_id, type, at, actor, site) VALUES (?, ?, ?, ?, ?)')
+        .run(alert.id, type, at, actor, alert.site).lastInsertRowid,
+    );
     const e: AlertEvent = { id, type, at, actor, alert };
     for (const fn of this.#listeners) {
       try {
@@ -203,17 +241,59 @@ export class AlertEngine {
     const activeId = this.#active.get(key);
     if (activeId) {
       if (!r.countRepeat) return null;
-      this.#db.db.prepare("UPDATE alerts SET details = json_set(details, '$.repeats', coalesce(json_extract(details, '$.repeats'), 0) + 1, '$.lastMeasuredAt', ?) WHERE id = ?").run(r.measuredAt, activeId);
+      this.#db.db
+        .prepare(
+          "UPDATE alerts SET details = json_set(details, '$.repeats', coalesce(json_extract(details, '$.repeats'), 0) + 1, '$.lastMeasuredAt', ?) WHERE id = ?",
+        )
+        .run(r.measuredAt, activeId);
       return null;
     }
     const alert: Alert = {
-      id: alertId(), key, rule: r.rule, severity: SEVERITY[r.rule], status: 'open', site: r.site, gateway: r.gateway ?? null, device: r.device ?? null, home: r.home ?? null, participant: r.participant ?? null,
-      message: r.message, openedAt: now, measuredAt: r.measuredAt, acknowledgedAt: null, acknowledgedBy: null, escalatedAt: null, escalations: 0, resolvedAt: null, resolvedBy: null,
-      label: null, labelledBy: null, labelledAt: null, note: null, details: r.details ?? {},
+      id: alertId(),
+      key,
+      rule: r.rule,
+      severity: SEVERITY[r.rule],
+      status: 'open',
+      site: r.site,
+      gateway: r.gateway ?? null,
+      device: r.device ?? null,
+      home: r.home ?? null,
+      participant: r.participant ?? null,
+      message: r.message,
+      openedAt: now,
+      measuredAt: r.measuredAt,
+      acknowledgedAt: null,
+      acknowledgedBy: null,
+      escalatedAt: null,
+      escalations: 0,
+      resolvedAt: null,
+      resolvedBy: null,
+      label: null,
+      labelledBy: null,
+      labelledAt: null,
+      note: null,
+      details: r.details ?? {},
     };
     this.#db.db
-      .prepare('INSERT INTO alerts (id, key, rule, severity, status, site, gateway, device, home, participant, message, opened_at, measured_at, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(alert.id, key, alert.rule, alert.severity, 'open', alert.site, alert.gateway, alert.device, alert.home, alert.participant, alert.message, now, r.measuredAt, JSON.stringify(alert.details));
+      .prepare(
+        'INSERT INTO alerts (id, key, rule, severity, status, site, gateway, device, home, participant, message, opened_at, measured_at, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        alert.id,
+        key,
+        alert.rule,
+        alert.severity,
+        'open',
+        alert.site,
+        alert.gateway,
+        alert.device,
+        alert.home,
+        alert.participant,
+        alert.message,
+        now,
+        r.measuredAt,
+        JSON.stringify(alert.details),
+      );
     this.#active.set(key, alert.id);
     this.#event(alert, 'opened', null, now);
     return alert;
@@ -229,7 +309,9 @@ export class AlertEngine {
     const a = this.#must(id);
     if (a.status !== 'open') throw new ApiError(409, `alert ${id} is ${a.status}; only an open alert can be acknowledged`);
     const now = this.clock();
-    this.#db.db.prepare("UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ? WHERE id = ?").run(now, actor, id);
+    this.#db.db
+      .prepare("UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ? WHERE id = ?")
+      .run(now, actor, id);
     const after = this.#must(id);
     this.#event(after, 'acknowledged', actor, now);
     return after;
@@ -239,7 +321,9 @@ export class AlertEngine {
     const a = this.#must(id);
     if (a.status === 'resolved') throw new ApiError(409, `alert ${id} is already resolved`);
     const now = this.clock();
-    this.#db.db.prepare("UPDATE alerts SET status = 'resolved', resolved_at = ?, resolved_by = ?, note = coalesce(?, note) WHERE id = ?").run(now, actor, note ?? null, id);
+    this.#db.db
+      .prepare("UPDATE alerts SET status = 'resolved', resolved_at = ?, resolved_by = ?, note = coalesce(?, note) WHERE id = ?")
+      .run(now, actor, note ?? null, id);
     if (this.#active.get(a.key) === id) this.#active.delete(a.key);
     const after = this.#must(id);
     this.#event(after, 'resolved', actor, now);
@@ -249,7 +333,9 @@ export class AlertEngine {
   label(id: string, actor: string, label: 'true' | 'false', note?: string | null): Alert {
     this.#must(id);
     const now = this.clock();
-    this.#db.db.prepare('UPDATE alerts SET label = ?, labelled_by = ?, labelled_at = ?, note = coalesce(?, note) WHERE id = ?').run(label, actor, now, note ?? null, id);
+    this.#db.db
+      .prepare('UPDATE alerts SET label = ?, labelled_by = ?, labelled_at = ?, note = coalesce(?, note) WHERE id = ?')
+      .run(label, actor, now, note ?? null, id);
     const after = this.#must(id);
     this.#event(after, 'labelled', actor, now);
     return after;
@@ -263,7 +349,14 @@ export class AlertEngine {
 
   // ── rules on arrival ──
 
-  #suppressed(site: string, gateway: string | null, device: string | null, home: string | null, participant: string | null, ts: number): string | null {
+  #suppressed(
+    site: string,
+    gateway: string | null,
+    device: string | null,
+    home: string | null,
+    participant: string | null,
+    ts: number,
+  ): string | null {
     const m = this.#maint.active(site, gateway, device, ts);
     if (m) return `maintenance${m.reason ? `: ${m.reason}` : ''}`;
     const a = this.#view.absentAt(participant, home, ts);
@@ -285,7 +378,14 @@ export class AlertEngine {
       // Maintenance suppresses a fall (a technician testing the radar); an absence does not (a visitor may fall).
       if (this.#maint.active(site, gateway, r.dev, r.ts)) return;
       this.raise({
-        rule: 'fall', countRepeat: true, site, gateway, device: r.dev, home: who?.home ?? null, participant: who?.participant ?? null, measuredAt: r.ts,
+        rule: 'fall',
+        countRepeat: true,
+        site,
+        gateway,
+        device: r.dev,
+        home: who?.home ?? null,
+        participant: who?.participant ?? null,
+        measuredAt: r.ts,
         message: `Fall reported by ${r.dev}${who?.participant ? ` (participant ${who.participant})` : ''}`,
         details: { seq: r.seq, state: r.v.state ?? null, confidencePct: r.v.confidence_pct ?? null, delayMs: this.clock() - r.ts },
       });
@@ -324,7 +424,13 @@ export class AlertEngine {
         if (!t.rules.includes('gateway-offline') || now - g.offlineSince < t.gatewayOfflineMinutes * 60_000) continue;
         const why = this.#suppressed(g.site, g.gateway, null, null, null, now);
         if (why) continue;
-        this.raise({ rule: 'gateway-offline', site: g.site, gateway: g.gateway, measuredAt: g.offlineSince, message: `Gateway ${g.site}/${g.gateway} offline since ${new Date(g.offlineSince).toISOString()}` });
+        this.raise({
+          rule: 'gateway-offline',
+          site: g.site,
+          gateway: g.gateway,
+          measuredAt: g.offlineSince,
+          message: `Gateway ${g.site}/${g.gateway} offline since ${new Date(g.offlineSince).toISOString()}`,
+        });
       } else if (g.online === true) this.clear(key, 'gateway back online');
     }
     // Devices: silent, battery low, no drink, wet.
@@ -337,29 +443,70 @@ export class AlertEngine {
       if (st.status === 'silent') {
         // A silent device behind an offline gateway is the gateway's alert, not one per device.
         if (t.rules.includes('device-silent') && !why && st.cause !== 'gateway-offline')
-          this.raise({ rule: 'device-silent', site: d.site, gateway: d.gateway, device: d.device, home: who?.home ?? null, participant: who?.participant ?? null, measuredAt: d.lastTs, message: `${d.kind} device ${d.device} silent: ${st.reason}`, details: { cause: st.cause, kind: d.kind } });
+          this.raise({
+            rule: 'device-silent',
+            site: d.site,
+            gateway: d.gateway,
+            device: d.device,
+            home: who?.home ?? null,
+            participant: who?.participant ?? null,
+            measuredAt: d.lastTs,
+            message: `${d.kind} device ${d.device} silent: ${st.reason}`,
+            details: { cause: st.cause, kind: d.kind },
+          });
       } else if (st.status !== 'late') this.clear(`device-silent/${base}`, 'reporting again');
       if (d.battery !== null) {
         if (d.battery <= t.batteryLowPct && st.status !== 'silent') {
           if (t.rules.includes('battery-low') && !why)
-            this.raise({ rule: 'battery-low', site: d.site, gateway: d.gateway, device: d.device, home: who?.home ?? null, participant: who?.participant ?? null, measuredAt: d.lastTs, message: `Battery of ${d.kind} device ${d.device} at ${d.battery} %`, details: { battery: d.battery } });
+            this.raise({
+              rule: 'battery-low',
+              site: d.site,
+              gateway: d.gateway,
+              device: d.device,
+              home: who?.home ?? null,
+              participant: who?.participant ?? null,
+              measuredAt: d.lastTs,
+              message: `Battery of ${d.kind} device ${d.device} at ${d.battery} %`,
+              details: { battery: d.battery },
+            });
         } else if (d.battery > t.batteryLowPct + 5) this.clear(`battery-low/${base}`, 'battery replaced or recharged');
       }
       if (d.kind === 'hydration' && t.rules.includes('no-drink') && st.status === 'ok' && !why) {
-        const local = (((now + t.utcOffsetMin * 60_000) % 86_400_000) + 86_400_000) % 86_400_000 / 60_000;
+        const local = ((((now + t.utcOffsetMin * 60_000) % 86_400_000) + 86_400_000) % 86_400_000) / 60_000;
         const from = clockMin(t.daytimeFrom);
         const to = clockMin(t.daytimeTo);
         if (local >= from && local < to) {
           const dayStart = now - (local - from) * 60_000;
           const since = Math.max(this.lastDrink.get(base) ?? 0, dayStart);
           if (now - since >= t.noDrinkHours * 3_600_000)
-            this.raise({ rule: 'no-drink', site: d.site, gateway: d.gateway, device: d.device, home: who?.home ?? null, participant: who?.participant ?? null, measuredAt: since, key: `no-drink/${base}`, message: `No drink for ${((now - since) / 3_600_000).toFixed(1)} h in the daytime (threshold ${t.noDrinkHours} h)`, details: { lastDrinkAt: this.lastDrink.get(base) ?? null } });
+            this.raise({
+              rule: 'no-drink',
+              site: d.site,
+              gateway: d.gateway,
+              device: d.device,
+              home: who?.home ?? null,
+              participant: who?.participant ?? null,
+              measuredAt: since,
+              key: `no-drink/${base}`,
+              message: `No drink for ${((now - since) / 3_600_000).toFixed(1)} h in the daytime (threshold ${t.noDrinkHours} h)`,
+              details: { lastDrinkAt: this.lastDrink.get(base) ?? null },
+            });
         }
       }
       if (d.kind === 'incontinence' && t.rules.includes('wet') && !why) {
         const since = this.wetSince.get(base);
         if (since !== undefined && now - since >= t.wetMinutes * 60_000)
-          this.raise({ rule: 'wet', site: d.site, gateway: d.gateway, device: d.device, home: who?.home ?? null, participant: who?.participant ?? null, measuredAt: since, key: `wet/${base}`, message: `Wet for ${Math.round((now - since) / 60_000)} min (threshold ${t.wetMinutes} min)` });
+          this.raise({
+            rule: 'wet',
+            site: d.site,
+            gateway: d.gateway,
+            device: d.device,
+            home: who?.home ?? null,
+            participant: who?.participant ?? null,
+            measuredAt: since,
+            key: `wet/${base}`,
+            message: `Wet for ${Math.round((now - since) / 60_000)} min (threshold ${t.wetMinutes} min)`,
+          });
       }
     }
     // Escalation of open, unacknowledged alerts.

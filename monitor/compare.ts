@@ -50,7 +50,9 @@ function perParticipant(days: ParticipantDay[]): Map<string, PerParticipant> {
     const outcome = (kind: string, pick: (x: ParticipantDay['devices'][number]) => number | undefined, scale = 1) =>
       mean(
         list.flatMap((d) => {
-          const devs = d.devices.filter((x) => x.kind === kind && x.expectedSlots > 0 && x.coveredSlots / x.expectedSlots >= OUTCOME_MIN_COVERAGE);
+          const devs = d.devices.filter(
+            (x) => x.kind === kind && x.expectedSlots > 0 && x.coveredSlots / x.expectedSlots >= OUTCOME_MIN_COVERAGE,
+          );
           return devs.length ? [devs.reduce((a, x) => a + (pick(x) ?? 0), 0) / scale] : [];
         }),
       );
@@ -77,7 +79,10 @@ function siteMetrics(site: string, days: ParticipantDay[], alerts: Alert[], now:
       const c = devDays.get(x.device) ?? [0, 0];
       devDays.set(x.device, [c[0] + (x.received > 0 ? 1 : 0), c[1] + 1]);
     }
-  const exposureDays = mine.reduce((a, d) => a + Math.max(0, (Math.min(d.dayStart + 86_400_000, now) - d.dayStart) / 86_400_000 - d.absentHours / 24), 0);
+  const exposureDays = mine.reduce(
+    (a, d) => a + Math.max(0, (Math.min(d.dayStart + 86_400_000, now) - d.dayStart) / 86_400_000 - d.absentHours / 24),
+    0,
+  );
   const weeks = exposureDays / 7;
   const siteAlerts = alerts.filter((a) => a.site === site);
   const labelled = siteAlerts.filter((a) => a.label !== null);
@@ -86,7 +91,10 @@ function siteMetrics(site: string, days: ParticipantDay[], alerts: Alert[], now:
     participants: pp.length,
     participantWeeks: Math.round(weeks * 1000) / 1000,
     completeness: meanT(vals('completeness'), [0, 1]),
-    deviceUptime: meanT([...devDays.values()].map(([u, n]) => u / n), [0, 1]),
+    deviceUptime: meanT(
+      [...devDays.values()].map(([u, n]) => u / n),
+      [0, 1],
+    ),
     careAlertsPerParticipantWeek: poissonRate(siteAlerts.filter((a) => CARE_RULES.has(a.rule)).length, weeks),
     technicalAlertsPerParticipantWeek: poissonRate(siteAlerts.filter((a) => TECH_RULES.has(a.rule)).length, weeks),
     falseAlarmRate: wilson(labelled.filter((a) => a.label === 'false').length, labelled.length),
@@ -109,9 +117,11 @@ export interface Comparison {
 }
 
 export const METHODS = {
-  completeness: 'mean of per-participant completeness (covered/expected reporting slots), Student t 95% CI across participants, clamped to [0, 1]',
+  completeness:
+    'mean of per-participant completeness (covered/expected reporting slots), Student t 95% CI across participants, clamped to [0, 1]',
   deviceUptime: 'mean over devices of the share of expected device-days with at least one reading, Student t 95% CI across devices',
-  alertsPerParticipantWeek: 'alerts opened / participant-weeks (enrolled days minus absences ÷ 7), exact Poisson (Garwood) 95% CI; care = fall, no-drink, wet; technical = device-silent, gateway-offline, battery-low',
+  alertsPerParticipantWeek:
+    'alerts opened / participant-weeks (enrolled days minus absences ÷ 7), exact Poisson (Garwood) 95% CI; care = fall, no-drink, wet; technical = device-silent, gateway-offline, battery-low',
   falseAlarmRate: 'alerts labelled false / alerts labelled, Wilson score 95% CI',
   outcomes: 'per-participant mean of daily values (days whose device delivered ≥ 50% of its slots), Student t 95% CI across participants',
   difference: 'intervention − baseline per participant present in both, paired t 95% CI',
@@ -120,7 +130,11 @@ export const METHODS = {
 export async function compareSites(
   c: Completeness,
   alerts: AlertEngine,
-  q: Omit<CompletenessQuery, 'participant'> & { sites?: string[] | undefined; baseline?: { from: number; to: number } | undefined; intervention?: { from: number; to: number } | undefined },
+  q: Omit<CompletenessQuery, 'participant'> & {
+    sites?: string[] | undefined;
+    baseline?: { from: number; to: number } | undefined;
+    intervention?: { from: number; to: number } | undefined;
+  },
   access: Access | null,
 ): Promise<Comparison> {
   const run = async (from: number, to: number) => {
@@ -142,12 +156,21 @@ export async function compareSites(
       intervention: q.intervention,
       sites: sites.map((site) => {
         const diff = (k: Outcome) =>
-          pairedT([...pb].filter(([id, v]) => v.site === site && pi.has(id) && v[k] !== null && pi.get(id)![k] !== null).map(([id, v]) => [v[k]!, pi.get(id)![k]!] as [number, number]));
+          pairedT(
+            [...pb]
+              .filter(([id, v]) => v.site === site && pi.has(id) && v[k] !== null && pi.get(id)![k] !== null)
+              .map(([id, v]) => [v[k]!, pi.get(id)![k]!] as [number, number]),
+          );
         return {
           site,
           baseline: b.sites.find((s) => s.site === site) ?? siteMetrics(site, [], [], q.now),
           intervention: i.sites.find((s) => s.site === site) ?? siteMetrics(site, [], [], q.now),
-          difference: { completeness: diff('completeness'), dailyFluidIntakeMl: diff('dailyFluidIntakeMl'), nightToiletVisits: diff('nightToiletVisits'), timeInBedHours: diff('timeInBedHours') },
+          difference: {
+            completeness: diff('completeness'),
+            dailyFluidIntakeMl: diff('dailyFluidIntakeMl'),
+            nightToiletVisits: diff('nightToiletVisits'),
+            timeInBedHours: diff('timeInBedHours'),
+          },
         };
       }),
     };

@@ -73,7 +73,10 @@ type Interval = [number, number];
 function overlap(a: Interval, list: Interval[]): number {
   let total = 0;
   // Union of the intersections (windows may overlap each other).
-  const cut = list.map(([x, y]) => [Math.max(a[0], x), Math.min(a[1], y)] as Interval).filter(([x, y]) => y > x).sort((p, q) => p[0] - q[0]);
+  const cut = list
+    .map(([x, y]) => [Math.max(a[0], x), Math.min(a[1], y)] as Interval)
+    .filter(([x, y]) => y > x)
+    .sort((p, q) => p[0] - q[0]);
   let cur: Interval | null = null;
   for (const iv of cut) {
     if (!cur || iv[0] > cur[1]) {
@@ -104,7 +107,12 @@ export class Completeness {
   gatewayOffline(now: number): Map<string, Interval[]> {
     const out = new Map<string, Interval[]>();
     const open = new Map<string, number>();
-    for (const r of this.#db.db.prepare('SELECT site, gateway, at, online FROM gateway_log ORDER BY at').all() as { site: string; gateway: string; at: number; online: number }[]) {
+    for (const r of this.#db.db.prepare('SELECT site, gateway, at, online FROM gateway_log ORDER BY at').all() as {
+      site: string;
+      gateway: string;
+      at: number;
+      online: number;
+    }[]) {
       const k = `${r.site}/${r.gateway}`;
       if (!r.online) {
         if (!open.has(k)) open.set(k, Number(r.at));
@@ -118,7 +126,9 @@ export class Completeness {
   }
 
   /** Device-days from the store for the period (plus the day before, for seq continuity), keyed device/day. */
-  async #deviceDays(q: CompletenessQuery): Promise<{ byKey: Map<string, DeviceDay>; lost: Map<string, number>; home: Map<string, { site: string; gateway: string }> }> {
+  async #deviceDays(
+    q: CompletenessQuery,
+  ): Promise<{ byKey: Map<string, DeviceDay>; lost: Map<string, number>; home: Map<string, { site: string; gateway: string }> }> {
     const rows = await this.#store.deviceDays({ from: q.from - DAY_MS, to: q.to, utcOffsetMin: q.utcOffsetMin, site: q.site });
     const byKey = new Map<string, DeviceDay>();
     const perDevice = new Map<string, DeviceDay[]>();
@@ -127,7 +137,11 @@ export class Completeness {
       const k = `${r.device}/${r.day}`;
       const prev = byKey.get(k);
       // A device seen through two gateways the same day (moved): add up.
-      if (prev) (prev.readings += r.readings, (prev.slots += r.slots), (prev.minSeq = Math.min(prev.minSeq, r.minSeq)), (prev.maxSeq = Math.max(prev.maxSeq, r.maxSeq)));
+      if (prev)
+        (prev.readings += r.readings),
+          (prev.slots += r.slots),
+          (prev.minSeq = Math.min(prev.minSeq, r.minSeq)),
+          (prev.maxSeq = Math.max(prev.maxSeq, r.maxSeq));
       else byKey.set(k, { ...r });
       perDevice.set(r.device, [...(perDevice.get(r.device) ?? []), r]);
       home.set(r.device, { site: r.site, gateway: r.gateway });
@@ -176,8 +190,22 @@ export class Completeness {
       for (let day = localDayStart(win[0], q.utcOffsetMin); day < win[1]; day += DAY_MS) {
         const dayWin: Interval = [Math.max(day, win[0]), Math.min(day + DAY_MS, win[1])];
         const pd: ParticipantDay = {
-          participant: p.id, trial: p.trialId, site: p.siteId, home: p.homeId, date: iso(day, q.utcOffsetMin), dayStart: day, expectedSlots: 0, coveredSlots: 0, completeness: null,
-          received: 0, lost: 0, absentHours: overlap(dayWin, absences) / 3_600_000, maintenanceHours: 0, gatewayOfflineHours: 0, reasons: [], devices: [],
+          participant: p.id,
+          trial: p.trialId,
+          site: p.siteId,
+          home: p.homeId,
+          date: iso(day, q.utcOffsetMin),
+          dayStart: day,
+          expectedSlots: 0,
+          coveredSlots: 0,
+          completeness: null,
+          received: 0,
+          lost: 0,
+          absentHours: overlap(dayWin, absences) / 3_600_000,
+          maintenanceHours: 0,
+          gatewayOfflineHours: 0,
+          reasons: [],
+          devices: [],
         };
         let maintMs = 0;
         let offMs = 0;
@@ -205,7 +233,8 @@ export class Completeness {
           let cause: GapCause = 'complete';
           if (covered < expected) {
             const stillOffline = offIv.some(([, b]) => b >= q.now && off > 0);
-            cause = off > 0 && (stillOffline || !d) ? 'gateway-offline' : lost > 0 ? 'lost-in-transit' : !d ? 'device-silent' : 'partly-silent';
+            cause =
+              off > 0 && (stillOffline || !d) ? 'gateway-offline' : lost > 0 ? 'lost-in-transit' : !d ? 'device-silent' : 'partly-silent';
             const missing = expected - covered;
             const text: Record<GapCause, string> = {
               complete: '',
@@ -215,12 +244,25 @@ export class Completeness {
               'partly-silent': 'device silent part of the day',
             };
             pd.reasons.push(`${kind} ${s.deviceId}: ${missing} of ${expected} slots missing — ${text[cause]}`);
-          } else if (lost > 0) pd.reasons.push(`${kind} ${s.deviceId}: ${lost} reading${lost === 1 ? '' : 's'} lost in transit (seq gaps), no slot empty`);
+          } else if (lost > 0)
+            pd.reasons.push(`${kind} ${s.deviceId}: ${lost} reading${lost === 1 ? '' : 's'} lost in transit (seq gaps), no slot empty`);
           pd.expectedSlots += expected;
           pd.coveredSlots += covered;
           pd.received += d?.readings ?? 0;
           pd.lost += lost;
-          pd.devices.push({ device: s.deviceId, kind, gateway: gw, expectedSlots: expected, coveredSlots: covered, received: d?.readings ?? 0, lost, cause, intakeMl: d?.intakeMl, nightFlushes: d?.nightFlushes, bedMs: d?.bedMs });
+          pd.devices.push({
+            device: s.deviceId,
+            kind,
+            gateway: gw,
+            expectedSlots: expected,
+            coveredSlots: covered,
+            received: d?.readings ?? 0,
+            lost,
+            cause,
+            intakeMl: d?.intakeMl,
+            nightFlushes: d?.nightFlushes,
+            bedMs: d?.bedMs,
+          });
         }
         pd.maintenanceHours = maintMs / 3_600_000;
         pd.gatewayOfflineHours = offMs / 3_600_000;
@@ -238,13 +280,34 @@ export class Completeness {
   }
 
   /** Loss accounting per device over a period: produced (seq span), stored, lost; per day too. */
-  async loss(q: CompletenessQuery, access: Access | null): Promise<{ site: string; gateway: string; device: string; kind: string; received: number; lost: number; firstSeq: number; lastSeq: number; days: { date: string; received: number; lost: number }[] }[]> {
+  async loss(
+    q: CompletenessQuery,
+    access: Access | null,
+  ): Promise<
+    {
+      site: string;
+      gateway: string;
+      device: string;
+      kind: string;
+      received: number;
+      lost: number;
+      firstSeq: number;
+      lastSeq: number;
+      days: { date: string; received: number; lost: number }[];
+    }[]
+  > {
     const rows = await this.#store.deviceDays({ from: q.from, to: q.to, utcOffsetMin: q.utcOffsetMin, site: q.site });
     const snap = this.#view.snapshot;
     const by = new Map<string, DeviceDay[]>();
     for (const r of rows) {
       if (access?.sites && !access.sites.has(r.site)) continue;
-      if (access?.org !== null && access?.org !== undefined && snap.deviceOrg.get(r.device) !== access.org && snap.gatewayOrg.get(`${r.site}/${r.gateway}`) !== access.org) continue;
+      if (
+        access?.org !== null &&
+        access?.org !== undefined &&
+        snap.deviceOrg.get(r.device) !== access.org &&
+        snap.gatewayOrg.get(`${r.site}/${r.gateway}`) !== access.org
+      )
+        continue;
       const k = `${r.site}/${r.gateway}/${r.device}`;
       by.set(k, [...(by.get(k) ?? []), r]);
     }
@@ -260,7 +323,17 @@ export class Completeness {
       const received = days.reduce((a, d) => a + d.readings, 0);
       const firstSeq = Math.min(...days.map((d) => d.minSeq));
       const lastSeq = Math.max(...days.map((d) => d.maxSeq));
-      return { site: f.site, gateway: f.gateway, device: f.device, kind: f.kind, received, lost: Math.max(0, lastSeq - firstSeq + 1 - received), firstSeq, lastSeq, days: perDay };
+      return {
+        site: f.site,
+        gateway: f.gateway,
+        device: f.device,
+        kind: f.kind,
+        received,
+        lost: Math.max(0, lastSeq - firstSeq + 1 - received),
+        firstSeq,
+        lastSeq,
+        days: perDay,
+      };
     });
   }
 }

@@ -70,13 +70,19 @@ export class Webhooks {
 
   list(): Webhook[] {
     return (this.#db.db.prepare('SELECT * FROM webhooks ORDER BY id').all() as Record<string, unknown>[]).map((r) => ({
-      id: Number(r.id), url: String(r.url), sites: r.sites ? (JSON.parse(String(r.sites)) as string[]) : null, hasSecret: r.secret !== null && r.secret !== '', createdAt: Number(r.created_at),
+      id: Number(r.id),
+      url: String(r.url),
+      sites: r.sites ? (JSON.parse(String(r.sites)) as string[]) : null,
+      hasSecret: r.secret !== null && r.secret !== '',
+      createdAt: Number(r.created_at),
     }));
   }
 
   add(w: { url: string; secret?: string | null | undefined; sites?: string[] | null | undefined }, by: string): Webhook {
     this.#db.db
-      .prepare('INSERT INTO webhooks (url, secret, sites, created_by, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET secret = excluded.secret, sites = excluded.sites')
+      .prepare(
+        'INSERT INTO webhooks (url, secret, sites, created_by, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET secret = excluded.secret, sites = excluded.sites',
+      )
       .run(w.url, w.secret ?? null, w.sites ? JSON.stringify(w.sites) : null, by, Date.now());
     return this.list().find((x) => x.url === w.url)!;
   }
@@ -99,7 +105,13 @@ export class Webhooks {
   }
 
   pending(): number {
-    return Number((this.#db.db.prepare('SELECT count(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL AND failed_at IS NULL').get() as { n: number }).n);
+    return Number(
+      (
+        this.#db.db.prepare('SELECT count(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL AND failed_at IS NULL').get() as {
+          n: number;
+        }
+      ).n,
+    );
   }
 
   kick(): void {
@@ -117,7 +129,9 @@ export class Webhooks {
 
   async #drain(): Promise<void> {
     const due = this.#db.db
-      .prepare('SELECT o.id, o.body, o.attempts, o.event_id, w.url, w.secret FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_at <= ? ORDER BY o.id LIMIT 100')
+      .prepare(
+        'SELECT o.id, o.body, o.attempts, o.event_id, w.url, w.secret FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_at <= ? ORDER BY o.id LIMIT 100',
+      )
       .all(Date.now()) as { id: number; body: string; attempts: number; event_id: number; url: string; secret: string | null }[];
     await Promise.all(due.map((d) => this.#send(d)));
   }
@@ -142,13 +156,17 @@ export class Webhooks {
       return;
     }
     if (attempts >= this.maxAttempts) {
-      this.#db.db.prepare('UPDATE webhook_outbox SET failed_at = ?, attempts = ?, last_error = ? WHERE id = ?').run(Date.now(), attempts, error, d.id);
+      this.#db.db
+        .prepare('UPDATE webhook_outbox SET failed_at = ?, attempts = ?, last_error = ? WHERE id = ?')
+        .run(Date.now(), attempts, error, d.id);
       this.failed++;
       this.#log.warn({ url: d.url, event: d.event_id, attempts, error }, 'webhook delivery given up');
       return;
     }
     const delay = Math.min(300_000, this.minBackoffMs * 2 ** (attempts - 1));
-    this.#db.db.prepare('UPDATE webhook_outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?').run(attempts, Date.now() + delay, error, d.id);
+    this.#db.db
+      .prepare('UPDATE webhook_outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?')
+      .run(attempts, Date.now() + delay, error, d.id);
     this.#log.debug({ url: d.url, event: d.event_id, attempts, error, retryInMs: delay }, 'webhook delivery failed; will retry');
   }
 

@@ -16,9 +16,18 @@ export async function registerDemoTrial(registry: Registry, scenario: Scenario, 
   await registry.createOrganisation(ACTOR, { id: 'demo-region', name: 'Demo region', type: 'region' });
   await registry.createOrganisation(ACTOR, { id: 'demo-vendor', name: 'Demo device company', type: 'company' });
   for (const s of scenario.sites) {
-    if ((await registry.db.get('SELECT id FROM sites WHERE id = ?', [s.id])) === undefined) await registry.createSite(ACTOR, { id: s.id, orgId: 'demo-region', name: s.id });
+    if ((await registry.db.get('SELECT id FROM sites WHERE id = ?', [s.id])) === undefined)
+      await registry.createSite(ACTOR, { id: s.id, orgId: 'demo-region', name: s.id });
   }
-  await registry.createTrial(ACTOR, { id: TRIAL, orgId: 'demo-region', name: 'Demo pilot', phase: 'pilot', protocolVersion: '1', startAt: enrolledAt, siteIds: scenario.sites.map((s) => s.id) });
+  await registry.createTrial(ACTOR, {
+    id: TRIAL,
+    orgId: 'demo-region',
+    name: 'Demo pilot',
+    phase: 'pilot',
+    protocolVersion: '1',
+    startAt: enrolledAt,
+    siteIds: scenario.sites.map((s) => s.id),
+  });
   let n = 0;
   for (const s of scenario.sites)
     for (const h of s.homes) {
@@ -26,7 +35,14 @@ export async function registerDemoTrial(registry: Registry, scenario: Scenario, 
       let k = 0x5a5a + ++n * 7919;
       let id = '';
       for (let i = 0; i < 6; i++) (id = ALPHABET[k % 32] + id), (k = Math.floor(k / 32));
-      await registry.createParticipant(ACTOR, { id: `P-${id}`, trialId: TRIAL, homeId: h.id, enrolledAt, consentStatus: 'consented', legalBasis: 'consent' });
+      await registry.createParticipant(ACTOR, {
+        id: `P-${id}`,
+        trialId: TRIAL,
+        homeId: h.id,
+        enrolledAt,
+        consentStatus: 'consented',
+        legalBasis: 'consent',
+      });
       for (const d of h.devices) {
         await registry.createDevice(ACTOR, { id: d.id, kind: d.kind, vendor: 'demo', model: d.kind, orgId: 'demo-vendor' });
         await registry.createAssignment(ACTOR, { deviceId: d.id, homeId: h.id, from: enrolledAt });

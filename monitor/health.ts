@@ -81,16 +81,40 @@ export class HealthTracker {
   #gw(site: string, gateway: string): GatewayTrack {
     const key = `${site}/${gateway}`;
     let g = this.gateways.get(key);
-    if (!g) this.gateways.set(key, (g = { site, gateway, online: null, stateAt: null, lastHealth: null, healthAt: null, healthEveryMs: null, depths: [], lastUpAt: null, offlineSince: null }));
+    if (!g)
+      this.gateways.set(
+        key,
+        (g = {
+          site,
+          gateway,
+          online: null,
+          stateAt: null,
+          lastHealth: null,
+          healthAt: null,
+          healthEveryMs: null,
+          depths: [],
+          lastUpAt: null,
+          offlineSince: null,
+        }),
+      );
     return g;
   }
 
   /** A reading arrived (or was found in the store at start, `arrival` null). Returns the device's state. */
-  observeReading(site: string, gateway: string, r: { dev: string; kind: Kind; seq: number; ts: number; q?: { battery?: number } | undefined }, arrival: number | null): DeviceState {
+  observeReading(
+    site: string,
+    gateway: string,
+    r: { dev: string; kind: Kind; seq: number; ts: number; q?: { battery?: number } | undefined },
+    arrival: number | null,
+  ): DeviceState {
     const key = `${site}/${gateway}/${r.dev}`;
     const ts = arrival === null ? r.ts : Math.min(r.ts, arrival);
     let d = this.devices.get(key);
-    if (!d) this.devices.set(key, (d = { site, gateway, device: r.dev, kind: r.kind, lastTs: ts, lastArrival: arrival, lastSeq: r.seq, battery: null }));
+    if (!d)
+      this.devices.set(
+        key,
+        (d = { site, gateway, device: r.dev, kind: r.kind, lastTs: ts, lastArrival: arrival, lastSeq: r.seq, battery: null }),
+      );
     if (ts >= d.lastTs) {
       d.lastTs = ts;
       d.lastSeq = r.seq;
@@ -129,7 +153,9 @@ export class HealthTracker {
     if (g.online === online) return;
     g.online = online;
     g.offlineSince = online ? null : at;
-    this.#db?.db.prepare('INSERT INTO gateway_log (site, gateway, at, online) VALUES (?, ?, ?, ?)').run(g.site, g.gateway, at, online ? 1 : 0);
+    this.#db?.db
+      .prepare('INSERT INTO gateway_log (site, gateway, at, online) VALUES (?, ?, ?, ?)')
+      .run(g.site, g.gateway, at, online ? 1 : 0);
   }
 
   /** Call on every tick: a gateway that sent health and then fell quiet is offline. */
@@ -149,7 +175,11 @@ export class HealthTracker {
     if (g.online === null && g.lastUpAt === null) status = 'unknown';
     else if (g.online === false) {
       status = 'offline';
-      reasons.push(g.stateAt !== null && g.offlineSince !== null && g.healthAt !== null && g.offlineSince > g.stateAt ? 'no health messages for 3 intervals' : 'gateway reported offline (last will or clean disconnect)');
+      reasons.push(
+        g.stateAt !== null && g.offlineSince !== null && g.healthAt !== null && g.offlineSince > g.stateAt
+          ? 'no health messages for 3 intervals'
+          : 'gateway reported offline (last will or clean disconnect)',
+      );
     } else {
       status = 'online';
       if (h) {
@@ -163,8 +193,16 @@ export class HealthTracker {
     }
     void now;
     return {
-      site: g.site, gateway: g.gateway, status, reasons, since: status === 'offline' ? g.offlineSince : null, lastUpAt: g.lastUpAt, lastHealthAt: g.healthAt,
-      outboxDepth: h?.outboxDepth ?? null, outboxOldestAgeS: h?.outboxOldestAgeS ?? null, adapter: h?.adapter ?? null,
+      site: g.site,
+      gateway: g.gateway,
+      status,
+      reasons,
+      since: status === 'offline' ? g.offlineSince : null,
+      lastUpAt: g.lastUpAt,
+      lastHealthAt: g.healthAt,
+      outboxDepth: h?.outboxDepth ?? null,
+      outboxOldestAgeS: h?.outboxOldestAgeS ?? null,
+      adapter: h?.adapter ?? null,
     };
   }
 
@@ -173,18 +211,40 @@ export class HealthTracker {
   }
 
   /** Status of one device at `now`, with the likely cause of a silence. */
-  deviceStatus(d: DeviceState, now: number, batteryLowPct: number): { status: DeviceStatus; ageS: number; cause: SilenceCause | null; reason: string | null } {
+  deviceStatus(
+    d: DeviceState,
+    now: number,
+    batteryLowPct: number,
+  ): { status: DeviceStatus; ageS: number; cause: SilenceCause | null; reason: string | null } {
     const r = reportingOf(d.kind);
     const ageS = Math.max(0, (now - d.lastTs) / 1000);
     let status: DeviceStatus = 'ok';
     if (ageS > r.silentAfterS) status = 'silent';
     else if (ageS > r.lateAfterS) status = 'late';
     else if (d.battery !== null && d.battery <= batteryLowPct) status = 'battery-low';
-    if (status === 'ok' || status === 'battery-low') return { status, ageS, cause: null, reason: status === 'battery-low' ? `battery ${d.battery} % (threshold ${batteryLowPct} %)` : null };
+    if (status === 'ok' || status === 'battery-low')
+      return {
+        status,
+        ageS,
+        cause: null,
+        reason: status === 'battery-low' ? `battery ${d.battery} % (threshold ${batteryLowPct} %)` : null,
+      };
     const g = this.gatewayOf(d.site, d.gateway);
     const since = new Date(d.lastTs).toISOString();
-    if (g && g.online === false) return { status, ageS, cause: 'gateway-offline', reason: `gateway ${d.gateway} offline since ${new Date(g.offlineSince ?? d.lastTs).toISOString()}; readings wait in its outbox and will arrive when it reconnects` };
-    if (d.battery !== null && d.battery <= batteryLowPct) return { status, ageS, cause: 'battery-depleted', reason: `no reading since ${since}; last battery ${d.battery} %: probably flat` };
-    return { status, ageS, cause: 'device-silent', reason: `no reading since ${since} while its gateway is online (expected every ${r.intervalS / 60} min; silent after ${r.silentAfterS / 3600} h)` };
+    if (g && g.online === false)
+      return {
+        status,
+        ageS,
+        cause: 'gateway-offline',
+        reason: `gateway ${d.gateway} offline since ${new Date(g.offlineSince ?? d.lastTs).toISOString()}; readings wait in its outbox and will arrive when it reconnects`,
+      };
+    if (d.battery !== null && d.battery <= batteryLowPct)
+      return { status, ageS, cause: 'battery-depleted', reason: `no reading since ${since}; last battery ${d.battery} %: probably flat` };
+    return {
+      status,
+      ageS,
+      cause: 'device-silent',
+      reason: `no reading since ${since} while its gateway is online (expected every ${r.intervalS / 60} min; silent after ${r.silentAfterS / 3600} h)`,
+    };
   }
 }

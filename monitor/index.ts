@@ -114,8 +114,19 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
   // Seed: last seen per device from the store; recent drinks and wetness for the rules.
   const now0 = clock();
   try {
-    for (const d of await opts.store.lastSeen({ since: now0 - 3 * 86_400_000 })) health.observeReading(d.site, d.gateway, { dev: d.device, kind: d.kind, seq: d.seq, ts: d.ts, q: d.battery !== undefined ? { battery: d.battery } : {} }, null);
-    for (const r of await opts.store.queryReadings({ kind: 'hydration', from: now0 - 86_400_000 })) if (typeof r.v.intake_ml === 'number' && r.v.intake_ml > 0) engine.lastDrink.set(`${r.site}/${r.gateway}/${r.device}`, Math.max(engine.lastDrink.get(`${r.site}/${r.gateway}/${r.device}`) ?? 0, r.ts));
+    for (const d of await opts.store.lastSeen({ since: now0 - 3 * 86_400_000 }))
+      health.observeReading(
+        d.site,
+        d.gateway,
+        { dev: d.device, kind: d.kind, seq: d.seq, ts: d.ts, q: d.battery !== undefined ? { battery: d.battery } : {} },
+        null,
+      );
+    for (const r of await opts.store.queryReadings({ kind: 'hydration', from: now0 - 86_400_000 }))
+      if (typeof r.v.intake_ml === 'number' && r.v.intake_ml > 0)
+        engine.lastDrink.set(
+          `${r.site}/${r.gateway}/${r.device}`,
+          Math.max(engine.lastDrink.get(`${r.site}/${r.gateway}/${r.device}`) ?? 0, r.ts),
+        );
     for (const r of await opts.store.queryReadings({ kind: 'incontinence', from: now0 - 86_400_000 })) {
       const k = `${r.site}/${r.gateway}/${r.device}`;
       if (r.v.wet === true) engine.wetSince.set(k, engine.wetSince.get(k) ?? r.ts);
@@ -169,22 +180,36 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
     const subscribed = new Promise<void>((resolve, reject) => {
       c.on('connect', () => {
         c.subscribe({ [topics.allUp]: { qos: 1 }, [topics.allState]: { qos: 1 }, [topics.allHealth]: { qos: 0 } }, (err, granted) => {
-          if (err || granted?.some((g) => g.qos === 128)) return reject(new Error(`monitor could not subscribe (${err?.message ?? 'refused by the broker: is the monitor service account enabled?'})`));
+          if (err || granted?.some((g) => g.qos === 128))
+            return reject(
+              new Error(
+                `monitor could not subscribe (${err?.message ?? 'refused by the broker: is the monitor service account enabled?'})`,
+              ),
+            );
           resolve();
           // After a reconnect: falls that arrived meanwhile are in the store (ingest kept working).
           if (lostAt !== null) {
             const since = lostAt - 60_000;
             lostAt = null;
-            void opts.store.queryReadings({ kind: 'fall', from: since }).then((rows) => {
-              for (const r of rows) engine.onReading(r.site, r.gateway, { dev: r.device, kind: r.kind, seq: r.seq, ts: r.ts, v: r.v, q: r.q });
-            }, (e: unknown) => log.warn({ err: String(e) }, 'catch-up of falls from the store failed'));
+            void opts.store.queryReadings({ kind: 'fall', from: since }).then(
+              (rows) => {
+                for (const r of rows)
+                  engine.onReading(r.site, r.gateway, { dev: r.device, kind: r.kind, seq: r.seq, ts: r.ts, v: r.v, q: r.q });
+              },
+              (e: unknown) => log.warn({ err: String(e) }, 'catch-up of falls from the store failed'),
+            );
           }
         });
       });
     });
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([subscribed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`monitor could not subscribe at ${m.url} within 30 s`)), 30_000)))]);
+      await Promise.race([
+        subscribed,
+        new Promise(
+          (_, reject) => (timer = setTimeout(() => reject(new Error(`monitor could not subscribe at ${m.url} within 30 s`)), 30_000)),
+        ),
+      ]);
     } catch (err) {
       await c.endAsync(true).catch(() => undefined);
       view.stop();
@@ -218,11 +243,28 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
 
   let closed = false;
   return {
-    engine, health, completeness, view, webhooks, hub, db, maintenance, thresholds,
+    engine,
+    health,
+    completeness,
+    view,
+    webhooks,
+    hub,
+    db,
+    maintenance,
+    thresholds,
     plugin: monitorApi({ authorize, engine, health, completeness, view, maintenance, thresholds, webhooks, hub, db, clock, utcOffsetMin }),
     observe,
     tick,
-    stats: () => ({ devices: health.devices.size, gateways: health.gateways.size, readings, sseClients: hub.size, mqttPublished: published, webhooksDelivered: webhooks.delivered, webhooksPending: webhooks.pending(), connected: client?.connected ?? null }),
+    stats: () => ({
+      devices: health.devices.size,
+      gateways: health.gateways.size,
+      readings,
+      sseClients: hub.size,
+      mqttPublished: published,
+      webhooksDelivered: webhooks.delivered,
+      webhooksPending: webhooks.pending(),
+      connected: client?.connected ?? null,
+    }),
     close: async () => {
       if (closed) return;
       closed = true;

@@ -26,8 +26,15 @@ export class Maintenance {
 
   #load(): void {
     this.#list = (this.#db.db.prepare('SELECT * FROM maintenance ORDER BY from_ts').all() as Record<string, unknown>[]).map((r) => ({
-      id: Number(r.id), site: String(r.site), gateway: r.gateway === null ? null : String(r.gateway), device: r.device === null ? null : String(r.device),
-      from: Number(r.from_ts), to: Number(r.to_ts), reason: r.reason === null ? null : String(r.reason), createdBy: r.created_by === null ? null : String(r.created_by), createdAt: Number(r.created_at),
+      id: Number(r.id),
+      site: String(r.site),
+      gateway: r.gateway === null ? null : String(r.gateway),
+      device: r.device === null ? null : String(r.device),
+      from: Number(r.from_ts),
+      to: Number(r.to_ts),
+      reason: r.reason === null ? null : String(r.reason),
+      createdBy: r.created_by === null ? null : String(r.created_by),
+      createdAt: Number(r.created_at),
     }));
   }
 
@@ -35,8 +42,24 @@ export class Maintenance {
     return site ? this.#list.filter((w) => w.site === site) : [...this.#list];
   }
 
-  add(w: { site: string; gateway?: string | null | undefined; device?: string | null | undefined; from: number; to: number; reason?: string | null | undefined }, by: string): MaintenanceWindow {
-    const id = Number(this.#db.db.prepare('INSERT INTO maintenance (site, gateway, device, from_ts, to_ts, reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(w.site, w.gateway ?? null, w.device ?? null, w.from, w.to, w.reason ?? null, by, Date.now()).lastInsertRowid);
+  add(
+    w: {
+      site: string;
+      gateway?: string | null | undefined;
+      device?: string | null | undefined;
+      from: number;
+      to: number;
+      reason?: string | null | undefined;
+    },
+    by: string,
+  ): MaintenanceWindow {
+    const id = Number(
+      this.#db.db
+        .prepare(
+          'INSERT INTO maintenance (site, gateway, device, from_ts, to_ts, reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(w.site, w.gateway ?? null, w.device ?? null, w.from, w.to, w.reason ?? null, by, Date.now()).lastInsertRowid,
+    );
     this.#load();
     return this.#list.find((x) => x.id === id)!;
   }
@@ -61,6 +84,8 @@ export class Maintenance {
 
   /** Intervals of maintenance for a device within [from, to). */
   intervals(site: string, gateway: string | null, device: string | null, from: number, to: number): [number, number][] {
-    return this.#list.filter((w) => w.from < to && from < w.to && this.#covers(w, site, gateway, device)).map((w) => [Math.max(from, w.from), Math.min(to, w.to)]);
+    return this.#list
+      .filter((w) => w.from < to && from < w.to && this.#covers(w, site, gateway, device))
+      .map((w) => [Math.max(from, w.from), Math.min(to, w.to)]);
   }
 }

@@ -7,10 +7,35 @@
 import type { Database } from '../orchestrator/index.ts';
 import type { Actor } from '../orchestrator/index.ts';
 
-export interface RParticipant { id: string; trialId: string; homeId: string; siteId: string; enrolledAt: number; withdrawnAt: number; consented: boolean }
-export interface RAbsence { participantId: string; from: number; to: number; reason: string }
-export interface RAssignment { deviceId: string; homeId: string; participantId: string | null; from: number; to: number }
-export interface RTrial { id: string; orgId: string; startAt: number; endAt: number; siteIds: string[] }
+export interface RParticipant {
+  id: string;
+  trialId: string;
+  homeId: string;
+  siteId: string;
+  enrolledAt: number;
+  withdrawnAt: number;
+  consented: boolean;
+}
+export interface RAbsence {
+  participantId: string;
+  from: number;
+  to: number;
+  reason: string;
+}
+export interface RAssignment {
+  deviceId: string;
+  homeId: string;
+  participantId: string | null;
+  from: number;
+  to: number;
+}
+export interface RTrial {
+  id: string;
+  orgId: string;
+  startAt: number;
+  endAt: number;
+  siteIds: string[];
+}
 
 export interface Snapshot {
   version: number;
@@ -76,7 +101,9 @@ export class RegistryView {
     if (!this.db) return;
     const rows = await this.db.tx(async (q) => ({
       version: Number((await q.get<{ v: number | null }>('SELECT max(id) AS v FROM audit_log'))?.v ?? 0),
-      participants: await q.all('SELECT p.id, p.trial_id, p.home_id, h.site_id, p.enrolled_at, p.withdrawn_at, p.consent_status FROM participants p JOIN homes h ON h.id = p.home_id ORDER BY p.id'),
+      participants: await q.all(
+        'SELECT p.id, p.trial_id, p.home_id, h.site_id, p.enrolled_at, p.withdrawn_at, p.consent_status FROM participants p JOIN homes h ON h.id = p.home_id ORDER BY p.id',
+      ),
       absences: await q.all('SELECT participant_id, from_ts, to_ts, reason FROM absences ORDER BY participant_id, from_ts'),
       assignments: await q.all('SELECT device_id, home_id, participant_id, from_ts, to_ts FROM assignments ORDER BY device_id, from_ts'),
       homes: await q.all('SELECT id, site_id FROM homes'),
@@ -89,7 +116,15 @@ export class RegistryView {
     const s = empty();
     s.version = rows.version;
     for (const r of rows.participants) {
-      const p: RParticipant = { id: String(r.id), trialId: String(r.trial_id), homeId: String(r.home_id), siteId: String(r.site_id), enrolledAt: Number(r.enrolled_at), withdrawnAt: num(r.withdrawn_at), consented: r.consent_status === 'consented' };
+      const p: RParticipant = {
+        id: String(r.id),
+        trialId: String(r.trial_id),
+        homeId: String(r.home_id),
+        siteId: String(r.site_id),
+        enrolledAt: Number(r.enrolled_at),
+        withdrawnAt: num(r.withdrawn_at),
+        consented: r.consent_status === 'consented',
+      };
       s.participants.push(p);
       s.byId.set(p.id, p);
       s.byHome.set(p.homeId, [...(s.byHome.get(p.homeId) ?? []), p]);
@@ -99,16 +134,29 @@ export class RegistryView {
       s.absences.set(a.participantId, [...(s.absences.get(a.participantId) ?? []), a]);
     }
     for (const r of rows.assignments) {
-      const a: RAssignment = { deviceId: String(r.device_id), homeId: String(r.home_id), participantId: r.participant_id === null ? null : String(r.participant_id), from: Number(r.from_ts), to: num(r.to_ts) };
+      const a: RAssignment = {
+        deviceId: String(r.device_id),
+        homeId: String(r.home_id),
+        participantId: r.participant_id === null ? null : String(r.participant_id),
+        from: Number(r.from_ts),
+        to: num(r.to_ts),
+      };
       s.assignments.set(a.deviceId, [...(s.assignments.get(a.deviceId) ?? []), a]);
     }
     for (const r of rows.homes) s.homeSite.set(String(r.id), String(r.site_id));
-    for (const r of rows.devices) (s.deviceOrg.set(String(r.id), String(r.org_id)), s.deviceKind.set(String(r.id), String(r.kind)));
+    for (const r of rows.devices) s.deviceOrg.set(String(r.id), String(r.org_id)), s.deviceKind.set(String(r.id), String(r.kind));
     for (const r of rows.gateways) if (r.org_id !== null) s.gatewayOrg.set(`${r.site_id}/${r.gateway}`, String(r.org_id));
     for (const r of rows.sites) s.siteOrg.set(String(r.id), r.org_id === null ? null : String(r.org_id));
     const ts = new Map<string, string[]>();
     for (const r of rows.trialSites) ts.set(String(r.trial_id), [...(ts.get(String(r.trial_id)) ?? []), String(r.site_id)]);
-    for (const r of rows.trials) s.trials.push({ id: String(r.id), orgId: String(r.org_id), startAt: Number(r.start_at), endAt: num(r.end_at), siteIds: ts.get(String(r.id)) ?? [] });
+    for (const r of rows.trials)
+      s.trials.push({
+        id: String(r.id),
+        orgId: String(r.org_id),
+        startAt: Number(r.start_at),
+        endAt: num(r.end_at),
+        siteIds: ts.get(String(r.id)) ?? [],
+      });
     this.#snap = s;
   }
 
@@ -118,14 +166,19 @@ export class RegistryView {
     const span = spans?.find((a) => a.from <= ts && ts < a.to);
     if (!span) return null;
     const active = (p: RParticipant | undefined) => p !== undefined && p.enrolledAt <= ts && ts < p.withdrawnAt;
-    if (span.participantId) return { home: span.homeId, participant: active(this.#snap.byId.get(span.participantId)) ? span.participantId : null };
+    if (span.participantId)
+      return { home: span.homeId, participant: active(this.#snap.byId.get(span.participantId)) ? span.participantId : null };
     const here = (this.#snap.byHome.get(span.homeId) ?? []).filter(active);
     return { home: span.homeId, participant: here.length === 1 ? here[0]!.id : null };
   }
 
   /** The absence covering `ts` for a participant, or for the only residents of a home. */
   absentAt(participant: string | null, home: string | null, ts: number): RAbsence | null {
-    const ids = participant ? [participant] : home ? (this.#snap.byHome.get(home) ?? []).filter((p) => p.enrolledAt <= ts && ts < p.withdrawnAt).map((p) => p.id) : [];
+    const ids = participant
+      ? [participant]
+      : home
+        ? (this.#snap.byHome.get(home) ?? []).filter((p) => p.enrolledAt <= ts && ts < p.withdrawnAt).map((p) => p.id)
+        : [];
     if (ids.length === 0) return null;
     let found: RAbsence | null = null;
     for (const id of ids) {
@@ -156,5 +209,18 @@ export class RegistryView {
 }
 
 function empty(): Snapshot {
-  return { version: -1, participants: [], byHome: new Map(), byId: new Map(), absences: new Map(), assignments: new Map(), homeSite: new Map(), deviceOrg: new Map(), deviceKind: new Map(), gatewayOrg: new Map(), siteOrg: new Map(), trials: [] };
+  return {
+    version: -1,
+    participants: [],
+    byHome: new Map(),
+    byId: new Map(),
+    absences: new Map(),
+    assignments: new Map(),
+    homeSite: new Map(),
+    deviceOrg: new Map(),
+    deviceKind: new Map(),
+    gatewayOrg: new Map(),
+    siteOrg: new Map(),
+    trials: [],
+  };
 }

@@ -41,7 +41,7 @@ export function meanT(values: number[], clamp?: [number, number]): Interval {
   const half = tQuantile(0.975, n - 1) * (sd / Math.sqrt(n));
   let lower = mean - half;
   let upper = mean + half;
-  if (clamp) (lower = Math.max(clamp[0], lower), (upper = Math.min(clamp[1], upper)));
+  if (clamp) (lower = Math.max(clamp[0], lower)), (upper = Math.min(clamp[1], upper));
   return { estimate: mean, lower, upper, n, method: 't' };
 }
 
@@ -61,7 +61,10 @@ export function poissonRate(events: number, exposure: number): Interval {
 
 // ── special functions ──────────────────────────────────────────────────────────────────────
 
-const LANCZOS = [676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+const LANCZOS = [
+  676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012,
+  9.9843695780195716e-6, 1.5056327351493116e-7,
+];
 
 export function logGamma(x: number): number {
   if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);

@@ -9,7 +9,14 @@ import type { MonitorDb } from './db.ts';
 export type RuleName = 'fall' | 'no-drink' | 'wet' | 'device-silent' | 'gateway-offline' | 'battery-low';
 export const RULES: readonly RuleName[] = ['fall', 'no-drink', 'wet', 'device-silent', 'gateway-offline', 'battery-low'];
 export type Severity = 'critical' | 'warning' | 'info';
-export const SEVERITY: Record<RuleName, Severity> = { fall: 'critical', 'no-drink': 'warning', wet: 'warning', 'device-silent': 'info', 'gateway-offline': 'warning', 'battery-low': 'info' };
+export const SEVERITY: Record<RuleName, Severity> = {
+  fall: 'critical',
+  'no-drink': 'warning',
+  wet: 'warning',
+  'device-silent': 'info',
+  'gateway-offline': 'warning',
+  'battery-low': 'info',
+};
 
 export interface Thresholds {
   /** Rules switched on. */
@@ -64,7 +71,8 @@ export class ThresholdStore {
   constructor(db: MonitorDb, defaults: Thresholds = DEFAULT_THRESHOLDS) {
     this.#db = db;
     this.defaults = defaults;
-    for (const r of db.db.prepare('SELECT scope, body FROM thresholds').all() as { scope: string; body: string }[]) this.#cache.set(r.scope, JSON.parse(r.body));
+    for (const r of db.db.prepare('SELECT scope, body FROM thresholds').all() as { scope: string; body: string }[])
+      this.#cache.set(r.scope, JSON.parse(r.body));
   }
 
   get(scope: string): ThresholdPatch | undefined {
@@ -76,7 +84,11 @@ export class ThresholdStore {
   }
 
   set(scope: string, patch: ThresholdPatch, by: string): void {
-    this.#db.db.prepare('INSERT INTO thresholds (scope, body, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, updated_by = excluded.updated_by').run(scope, JSON.stringify(patch), Date.now(), by);
+    this.#db.db
+      .prepare(
+        'INSERT INTO thresholds (scope, body, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
+      )
+      .run(scope, JSON.stringify(patch), Date.now(), by);
     this.#cache.set(scope, patch);
   }
 

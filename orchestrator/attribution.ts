@@ -94,21 +94,36 @@ export class Attribution {
   async #load(): Promise<void> {
     const { version, assignments, participants } = await this.#db.tx(async (q) => ({
       version: Number((await q.get<{ v: number | null }>('SELECT max(id) AS v FROM audit_log'))?.v ?? 0),
-      assignments: await q.all<{ device_id: string; home_id: string; participant_id: string | null; from_ts: number; to_ts: number | null }>(
-        'SELECT device_id, home_id, participant_id, from_ts, to_ts FROM assignments ORDER BY device_id, from_ts',
+      assignments: await q.all<{
+        device_id: string;
+        home_id: string;
+        participant_id: string | null;
+        from_ts: number;
+        to_ts: number | null;
+      }>('SELECT device_id, home_id, participant_id, from_ts, to_ts FROM assignments ORDER BY device_id, from_ts'),
+      participants: await q.all<{ id: string; home_id: string; enrolled_at: number; withdrawn_at: number | null }>(
+        'SELECT id, home_id, enrolled_at, withdrawn_at FROM participants ORDER BY id',
       ),
-      participants: await q.all<{ id: string; home_id: string; enrolled_at: number; withdrawn_at: number | null }>('SELECT id, home_id, enrolled_at, withdrawn_at FROM participants ORDER BY id'),
     }));
     const byDevice = new Map<string, Span[]>();
     for (const a of assignments) {
       let spans = byDevice.get(a.device_id);
       if (!spans) byDevice.set(a.device_id, (spans = []));
-      spans.push({ from: Number(a.from_ts), to: a.to_ts === null ? Infinity : Number(a.to_ts), homeId: a.home_id, participantId: a.participant_id });
+      spans.push({
+        from: Number(a.from_ts),
+        to: a.to_ts === null ? Infinity : Number(a.to_ts),
+        homeId: a.home_id,
+        participantId: a.participant_id,
+      });
     }
     const byHome = new Map<string, Resident[]>();
     const all = new Map<string, Resident>();
     for (const p of participants) {
-      const r: Resident = { id: p.id, enrolledAt: Number(p.enrolled_at), withdrawnAt: p.withdrawn_at === null ? Infinity : Number(p.withdrawn_at) };
+      const r: Resident = {
+        id: p.id,
+        enrolledAt: Number(p.enrolled_at),
+        withdrawnAt: p.withdrawn_at === null ? Infinity : Number(p.withdrawn_at),
+      };
       all.set(p.id, r);
       let list = byHome.get(p.home_id);
       if (!list) byHome.set(p.home_id, (list = []));

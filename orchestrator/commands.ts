@@ -81,7 +81,12 @@ export class GatewayCommander {
     const reply = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(key);
-        reject(new ApiError(504, `gateway ${site}.${gateway} did not answer ${name} within ${timeoutMs} ms (offline, or it does not implement the command)`));
+        reject(
+          new ApiError(
+            504,
+            `gateway ${site}.${gateway} did not answer ${name} within ${timeoutMs} ms (offline, or it does not implement the command)`,
+          ),
+        );
       }, timeoutMs);
       this.#waiting.set(key, { resolve, timer });
     });

@@ -198,7 +198,8 @@ export function toPgPlaceholders(sql: string): string {
 // BIGINT (int8) comes back as a string by default; our values are epoch ms and counts, well
 // inside Number's exact range. COUNT(*) is int8 too.
 const pgTypes = {
-  getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 class PgQueryable implements Queryable {

@@ -55,7 +55,9 @@ const DeadLetter = Type.Object({
   gateway: Type.Union([Type.String(), Type.Null()]),
   batch: Type.Union([Type.Integer(), Type.Null()]),
   index: Type.Union([Type.Integer(), Type.Null()], { description: 'Position in the batch; null when the whole payload was refused.' }),
-  class: Type.String({ description: 'Why, for counting: invalid_json, invalid_batch, invalid_reading, foreign_gateway, oversize, store_rejected…' }),
+  class: Type.String({
+    description: 'Why, for counting: invalid_json, invalid_batch, invalid_reading, foreign_gateway, oversize, store_rejected…',
+  }),
   reason: Type.String({ description: 'Why it was refused, in words.' }),
   raw: Type.String({ description: 'The payload or reading as received: text, or base64 when it was not UTF-8 (see encoding).' }),
   encoding: Type.Union([Type.Literal('utf8'), Type.Literal('base64')]),
@@ -78,7 +80,12 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   const app = createApp(deps.log);
   await app.register(swagger, {
     openapi: {
-      info: { title: 'testbed', version: '0.1.0', description: 'Living-lab testbed orchestrator: health, metrics, dead letters, and the trial registry (organisations, sites, trials, homes, pseudonymous participants, devices, assignments, gateways, users, audit). Registry routes need `Authorization: Bearer <token>`; create the first token with `testbed token create --role admin`.' },
+      info: {
+        title: 'testbed',
+        version: '0.1.0',
+        description:
+          'Living-lab testbed orchestrator: health, metrics, dead letters, and the trial registry (organisations, sites, trials, homes, pseudonymous participants, devices, assignments, gateways, users, audit). Registry routes need `Authorization: Bearer <token>`; create the first token with `testbed token create --role admin`.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token: tb1.<id>.<secret>' } } },
     },
   });
@@ -92,17 +99,26 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
       schema: {
         summary: 'Liveness and the state of each role',
         response: {
-          200: Type.Object({ status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]), uptimeS: Type.Number(), version: Type.String(), roles: Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown())) }),
+          200: Type.Object({
+            status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+            uptimeS: Type.Number(),
+            version: Type.String(),
+            roles: Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown())),
+          }),
         },
       },
     },
     async () => deps.health(),
   );
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } }, async (_req, reply) => {
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
-  });
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } },
+    async (_req, reply) => {
+      reply.header('content-type', registry.contentType);
+      return registry.metrics();
+    },
+  );
 
   if (deps.deadLetters) {
     const store = deps.deadLetters;
@@ -122,7 +138,13 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
             since: Type.Optional(Type.Integer({ description: 'Only those received at or after this epoch ms.' })),
             limit: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
           }),
-          response: { 200: Type.Object({ total: Type.Integer(), byReason: Type.Record(Type.String(), Type.Integer()), items: Type.Array(DeadLetter) }) },
+          response: {
+            200: Type.Object({
+              total: Type.Integer(),
+              byReason: Type.Record(Type.String(), Type.Integer()),
+              items: Type.Array(DeadLetter),
+            }),
+          },
         },
       },
       async (req) => ({ total: store.count(), byReason: store.countByReason(), items: store.list(req.query) }),
@@ -133,13 +155,16 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   return app;
 }
 
-export async function startHttp(deps: HttpDeps & { host: string; port: number }): Promise<{ app: HttpApp; port: number; close(): Promise<void> }> {
+export async function startHttp(
+  deps: HttpDeps & { host: string; port: number },
+): Promise<{ app: HttpApp; port: number; close(): Promise<void> }> {
   const app = await buildHttpApp(deps);
   try {
     await app.listen({ host: deps.host, port: deps.port });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') throw new Error(`HTTP port ${deps.port} on ${deps.host} is in use: set TESTBED_HTTP_PORT (or --http-port) to a free one`);
+    if (e.code === 'EADDRINUSE')
+      throw new Error(`HTTP port ${deps.port} on ${deps.host} is in use: set TESTBED_HTTP_PORT (or --http-port) to a free one`);
     throw err;
   }
   const addr = app.server.address();

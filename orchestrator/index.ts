@@ -15,7 +15,10 @@ export { registryApi } from './api.ts';
 export { newPseudonym, PSEUDONYM_PATTERN } from './ids.ts';
 
 /** Opens the registry database (TESTBED_DATABASE_URL, else registry.sqlite in the data dir) and brings its schema up to date. */
-export async function openRegistry(opts: { databaseUrl?: string | undefined; dataDir: string }, hooks: RegistryHooks = {}): Promise<Registry> {
+export async function openRegistry(
+  opts: { databaseUrl?: string | undefined; dataDir: string },
+  hooks: RegistryHooks = {},
+): Promise<Registry> {
   const db = await openDatabase(opts);
   try {
     await migrate(db);

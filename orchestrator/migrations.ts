@@ -210,12 +210,17 @@ export const MIGRATIONS: readonly Migration[] = [
 
 function render(m: Migration, dialect: Dialect): string {
   const sql = typeof m.up === 'string' ? m.up : m.up[dialect];
-  return sql.replaceAll('{{serial}}', dialect === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY');
+  return sql.replaceAll(
+    '{{serial}}',
+    dialect === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY',
+  );
 }
 
 /** Applies the migrations not yet recorded; returns the versions applied now. Safe to run from several processes at once. */
 export async function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  await db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+  await db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+  );
   return db.tx(async (q) => {
     // Serialise concurrent starters: SQLite's BEGIN IMMEDIATE already did; PostgreSQL needs a lock.
     if (q.dialect === 'postgres') await q.run('SELECT pg_advisory_xact_lock(7431001)');

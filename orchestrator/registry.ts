@@ -44,8 +44,15 @@ export class ApiError extends Error {
 }
 
 /** Who the request's bearer token acts for; ApiError 401 when there is none or it is not valid. */
-export async function bearerActor(authenticate: (token: string) => Promise<Actor | null>, authorization: string | undefined): Promise<Actor> {
-  if (!authorization || !/^Bearer\s+\S+$/i.test(authorization)) throw new ApiError(401, 'missing bearer token: send Authorization: Bearer <token> (create one with `testbed token create` or POST /api/v1/users/{id}/tokens)');
+export async function bearerActor(
+  authenticate: (token: string) => Promise<Actor | null>,
+  authorization: string | undefined,
+): Promise<Actor> {
+  if (!authorization || !/^Bearer\s+\S+$/i.test(authorization))
+    throw new ApiError(
+      401,
+      'missing bearer token: send Authorization: Bearer <token> (create one with `testbed token create` or POST /api/v1/users/{id}/tokens)',
+    );
   const actor = await authenticate(authorization.replace(/^Bearer\s+/i, '').trim());
   if (!actor) throw new ApiError(401, 'the token is not valid: unknown, revoked or expired, or its user is disabled');
   return actor;
@@ -69,10 +76,41 @@ export type LegalBasis = 'consent' | 'public-task' | 'legitimate-interests' | 's
 export type AbsenceReason = 'hospital-stay' | 'travel' | 'device-removed' | 'respite-care' | 'other';
 export type PastData = 'retain' | 'exclude';
 
-export interface Organisation { id: string; name: string; type: OrgType; createdAt: number; updatedAt: number }
-export interface Site { id: string; orgId: string | null; name: string; facilities: string[]; description: string | null; createdAt: number; updatedAt: number }
-export interface Trial { id: string; orgId: string; name: string; phase: Phase; protocolVersion: string; startAt: number; endAt: number | null; siteIds: string[]; createdAt: number; updatedAt: number }
-export interface Home { id: string; siteId: string; label: string | null; createdAt: number; updatedAt: number }
+export interface Organisation {
+  id: string;
+  name: string;
+  type: OrgType;
+  createdAt: number;
+  updatedAt: number;
+}
+export interface Site {
+  id: string;
+  orgId: string | null;
+  name: string;
+  facilities: string[];
+  description: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+export interface Trial {
+  id: string;
+  orgId: string;
+  name: string;
+  phase: Phase;
+  protocolVersion: string;
+  startAt: number;
+  endAt: number | null;
+  siteIds: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+export interface Home {
+  id: string;
+  siteId: string;
+  label: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
 export interface Participant {
   id: string;
   trialId: string;
@@ -87,13 +125,77 @@ export interface Participant {
   createdAt: number;
   updatedAt: number;
 }
-export interface Absence { id: string; participantId: string; from: number; to: number | null; reason: AbsenceReason; createdAt: number; updatedAt: number }
-export interface Device { id: string; kind: string; vendor: string; model: string; firmware: string | null; zigbeeAddress: string | null; serial: string | null; orgId: string; createdAt: number; updatedAt: number }
-export interface Assignment { id: string; deviceId: string; homeId: string; participantId: string | null; from: number; to: number | null; createdAt: number; updatedAt: number }
-export interface Gateway { id: string; siteId: string; gateway: string; homeId: string | null; orgId: string | null; createdAt: number; updatedAt: number; revokedAt: number | null; lastSeenAt: number | null }
-export interface User { id: string; name: string; role: Role; orgId: string | null; createdAt: number; updatedAt: number; disabledAt: number | null }
-export interface TokenInfo { id: string; userId: string; label: string | null; createdAt: number; expiresAt: number | null; revokedAt: number | null; lastUsedAt: number | null }
-export interface AuditEntry { id: number; at: number; actor: string; role: string; tokenId: string | null; action: string; resourceType: string; resourceId: string | null; details: Record<string, unknown> }
+export interface Absence {
+  id: string;
+  participantId: string;
+  from: number;
+  to: number | null;
+  reason: AbsenceReason;
+  createdAt: number;
+  updatedAt: number;
+}
+export interface Device {
+  id: string;
+  kind: string;
+  vendor: string;
+  model: string;
+  firmware: string | null;
+  zigbeeAddress: string | null;
+  serial: string | null;
+  orgId: string;
+  createdAt: number;
+  updatedAt: number;
+}
+export interface Assignment {
+  id: string;
+  deviceId: string;
+  homeId: string;
+  participantId: string | null;
+  from: number;
+  to: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+export interface Gateway {
+  id: string;
+  siteId: string;
+  gateway: string;
+  homeId: string | null;
+  orgId: string | null;
+  createdAt: number;
+  updatedAt: number;
+  revokedAt: number | null;
+  lastSeenAt: number | null;
+}
+export interface User {
+  id: string;
+  name: string;
+  role: Role;
+  orgId: string | null;
+  createdAt: number;
+  updatedAt: number;
+  disabledAt: number | null;
+}
+export interface TokenInfo {
+  id: string;
+  userId: string;
+  label: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+export interface AuditEntry {
+  id: number;
+  at: number;
+  actor: string;
+  role: string;
+  tokenId: string | null;
+  action: string;
+  resourceType: string;
+  resourceId: string | null;
+  details: Record<string, unknown>;
+}
 
 // ── row ↔ object ─────────────────────────────────────────────────────────────────────────────
 
@@ -101,26 +203,104 @@ type Codec = 'text' | 'int' | 'json';
 type Fields = Record<string, readonly [col: string, codec: Codec]>;
 
 const F = {
-  organisations: { id: ['id', 'text'], name: ['name', 'text'], type: ['type', 'text'], createdAt: ['created_at', 'int'], updatedAt: ['updated_at', 'int'] },
-  sites: { id: ['id', 'text'], orgId: ['org_id', 'text'], name: ['name', 'text'], facilities: ['facilities', 'json'], description: ['description', 'text'], createdAt: ['created_at', 'int'], updatedAt: ['updated_at', 'int'] },
-  trials: { id: ['id', 'text'], orgId: ['org_id', 'text'], name: ['name', 'text'], phase: ['phase', 'text'], protocolVersion: ['protocol_version', 'text'], startAt: ['start_at', 'int'], endAt: ['end_at', 'int'], createdAt: ['created_at', 'int'], updatedAt: ['updated_at', 'int'] },
-  homes: { id: ['id', 'text'], siteId: ['site_id', 'text'], label: ['label', 'text'], createdAt: ['created_at', 'int'], updatedAt: ['updated_at', 'int'] },
+  organisations: {
+    id: ['id', 'text'],
+    name: ['name', 'text'],
+    type: ['type', 'text'],
+    createdAt: ['created_at', 'int'],
+    updatedAt: ['updated_at', 'int'],
+  },
+  sites: {
+    id: ['id', 'text'],
+    orgId: ['org_id', 'text'],
+    name: ['name', 'text'],
+    facilities: ['facilities', 'json'],
+    description: ['description', 'text'],
+    createdAt: ['created_at', 'int'],
+    updatedAt: ['updated_at', 'int'],
+  },
+  trials: {
+    id: ['id', 'text'],
+    orgId: ['org_id', 'text'],
+    name: ['name', 'text'],
+    phase: ['phase', 'text'],
+    protocolVersion: ['protocol_version', 'text'],
+    startAt: ['start_at', 'int'],
+    endAt: ['end_at', 'int'],
+    createdAt: ['created_at', 'int'],
+    updatedAt: ['updated_at', 'int'],
+  },
+  homes: {
+    id: ['id', 'text'],
+    siteId: ['site_id', 'text'],
+    label: ['label', 'text'],
+    createdAt: ['created_at', 'int'],
+    updatedAt: ['updated_at', 'int'],
+  },
   participants: {
-    id: ['id', 'text'], trialId: ['trial_id', 'text'], homeId: ['home_id', 'text'], enrolledAt: ['enrolled_at', 'int'], withdrawnAt: ['withdrawn_at', 'int'],
-    consentStatus: ['consent_status', 'text'], consentScope: ['consent_scope', 'json'], legalBasis: ['legal_basis', 'text'], pastData: ['past_data', 'text'],
-    createdAt: ['created_at', 'int'], updatedAt: ['updated_at', 'int'],
+    id: ['id', 'text'],
+    trialId: ['trial_id', 'text'],
+    homeId: ['home_id', 'text'],
+    enrolledAt: ['enrolled_at', 'int'],
+    withdrawnAt: ['withdrawn_at', 'int'],
+    consentStatus: ['consent_status', 'text'],
+    consentScope: ['consent_scope', 'json'],
+    legalBasis: ['legal_basis', 'text'],
+    pastData: ['past_data', 'text'],
+    createdAt: ['created_at', 'int'],
+    updatedAt: ['updated_at', 'int'],
   },
-  absences: { id: ['id', 'text'], participantId: ['participant_id', 'text'], from: ['from_ts', 'int'], to: ['to_ts', 'int'], reason: ['reason', 'text'], createdAt: ['created_at', 'int'], updatedAt: ['updated_at', 'int'] },
+  absences: {
+    id: ['id', 'text'],
+    participantId: ['participant_id', 'text'],
+    from: ['from_ts', 'int'],
+    to: ['to_ts', 'int'],
+    reason: ['reason', 'text'],
+    createdAt: ['created_at', 'int'],
+    updatedAt: ['updated_at', 'int'],
+  },
   devices: {
-    id: ['id', 'text'], kind: ['kind', 'text'], vendor: ['vendor', 'text'], model: ['model', 'text'], firmware: ['firmware', 'text'], zigbeeAddress: ['zigbee_address', 'text'],
-    serial: ['serial', 'text'], orgId: ['org_id', 'text'], createdAt: ['created_at', 'int'], updatedAt: ['updated_at', 'int'],
+    id: ['id', 'text'],
+    kind: ['kind', 'text'],
+    vendor: ['vendor', 'text'],
+    model: ['model', 'text'],
+    firmware: ['firmware', 'text'],
+    zigbeeAddress: ['zigbee_address', 'text'],
+    serial: ['serial', 'text'],
+    orgId: ['org_id', 'text'],
+    createdAt: ['created_at', 'int'],
+    updatedAt: ['updated_at', 'int'],
   },
-  assignments: { id: ['id', 'text'], deviceId: ['device_id', 'text'], homeId: ['home_id', 'text'], participantId: ['participant_id', 'text'], from: ['from_ts', 'int'], to: ['to_ts', 'int'], createdAt: ['created_at', 'int'], updatedAt: ['updated_at', 'int'] },
+  assignments: {
+    id: ['id', 'text'],
+    deviceId: ['device_id', 'text'],
+    homeId: ['home_id', 'text'],
+    participantId: ['participant_id', 'text'],
+    from: ['from_ts', 'int'],
+    to: ['to_ts', 'int'],
+    createdAt: ['created_at', 'int'],
+    updatedAt: ['updated_at', 'int'],
+  },
   gateways: {
-    id: ['id', 'text'], siteId: ['site_id', 'text'], gateway: ['gateway', 'text'], homeId: ['home_id', 'text'], orgId: ['org_id', 'text'], createdAt: ['created_at', 'int'],
-    updatedAt: ['updated_at', 'int'], revokedAt: ['revoked_at', 'int'], lastSeenAt: ['last_seen_at', 'int'],
+    id: ['id', 'text'],
+    siteId: ['site_id', 'text'],
+    gateway: ['gateway', 'text'],
+    homeId: ['home_id', 'text'],
+    orgId: ['org_id', 'text'],
+    createdAt: ['created_at', 'int'],
+    updatedAt: ['updated_at', 'int'],
+    revokedAt: ['revoked_at', 'int'],
+    lastSeenAt: ['last_seen_at', 'int'],
   },
-  users: { id: ['id', 'text'], name: ['name', 'text'], role: ['role', 'text'], orgId: ['org_id', 'text'], createdAt: ['created_at', 'int'], updatedAt: ['updated_at', 'int'], disabledAt: ['disabled_at', 'int'] },
+  users: {
+    id: ['id', 'text'],
+    name: ['name', 'text'],
+    role: ['role', 'text'],
+    orgId: ['org_id', 'text'],
+    createdAt: ['created_at', 'int'],
+    updatedAt: ['updated_at', 'int'],
+    disabledAt: ['disabled_at', 'int'],
+  },
 } as const satisfies Record<string, Fields>;
 
 type Table = keyof typeof F;
@@ -147,13 +327,22 @@ function encode(table: Table, key: string, value: unknown): Param {
 async function insert(q: Queryable, table: Table, obj: Record<string, unknown>): Promise<void> {
   const keys = Object.keys(obj).filter((k) => k in F[table]);
   const cols = keys.map((k) => (F[table] as Fields)[k]![0]);
-  await q.run(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, keys.map((k) => encode(table, k, obj[k])));
+  await q.run(
+    `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+    keys.map((k) => encode(table, k, obj[k])),
+  );
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
 /** Applies the fields of `patch` that differ from `current`; returns what changed, as [old, new]. */
-async function update(q: Queryable, table: Table, current: Record<string, unknown>, patch: Record<string, unknown>, now: number): Promise<Record<string, [unknown, unknown]>> {
+async function update(
+  q: Queryable,
+  table: Table,
+  current: Record<string, unknown>,
+  patch: Record<string, unknown>,
+  now: number,
+): Promise<Record<string, [unknown, unknown]>> {
   const changed: Record<string, [unknown, unknown]> = {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined || !(k in F[table]) || k === 'id') continue;
@@ -163,7 +352,11 @@ async function update(q: Queryable, table: Table, current: Record<string, unknow
   if (keys.length === 0) return changed;
   const sets = keys.map((k) => `${(F[table] as Fields)[k]![0]} = ?`);
   const hasUpdatedAt = 'updatedAt' in F[table];
-  await q.run(`UPDATE ${table} SET ${sets.join(', ')}${hasUpdatedAt ? ', updated_at = ?' : ''} WHERE id = ?`, [...keys.map((k) => encode(table, k, changed[k]![1])), ...(hasUpdatedAt ? [now] : []), String(current.id)]);
+  await q.run(`UPDATE ${table} SET ${sets.join(', ')}${hasUpdatedAt ? ', updated_at = ?' : ''} WHERE id = ?`, [
+    ...keys.map((k) => encode(table, k, changed[k]![1])),
+    ...(hasUpdatedAt ? [now] : []),
+    String(current.id),
+  ]);
   return changed;
 }
 
@@ -180,11 +373,15 @@ function where(filters: [string, Param | undefined][]): { sql: string; params: P
 // ── validation helpers ───────────────────────────────────────────────────────────────────────
 
 function checkSlug(what: string, id: unknown): string {
-  if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw badRequest(`${what} id '${String(id)}' is not valid: lowercase letters, digits and dashes, 1–63 characters, starting with a letter or digit`);
+  if (typeof id !== 'string' || !ID_PATTERN.test(id))
+    throw badRequest(
+      `${what} id '${String(id)}' is not valid: lowercase letters, digits and dashes, 1–63 characters, starting with a letter or digit`,
+    );
   return id;
 }
 function checkInterval(what: string, from: number, to: number | null | undefined): void {
-  if (to !== null && to !== undefined && to <= from) throw badRequest(`${what}: the end (${new Date(to).toISOString()}) must be after the start (${new Date(from).toISOString()})`);
+  if (to !== null && to !== undefined && to <= from)
+    throw badRequest(`${what}: the end (${new Date(to).toISOString()}) must be after the start (${new Date(from).toISOString()})`);
 }
 const iso = (t: number | null) => (t === null ? 'open-ended' : new Date(t).toISOString());
 
@@ -254,10 +451,18 @@ export class Registry {
     return result;
   }
 
-  async #audit(q: Queryable, a: Actor, action: string, type: string, id: string | null, details: Record<string, unknown> = {}): Promise<void> {
-    await q.run('INSERT INTO audit_log (at, actor, role, token_id, action, resource_type, resource_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
-      Date.now(), a.id, a.role, a.tokenId ?? null, action, type, id, JSON.stringify(details),
-    ]);
+  async #audit(
+    q: Queryable,
+    a: Actor,
+    action: string,
+    type: string,
+    id: string | null,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    await q.run(
+      'INSERT INTO audit_log (at, actor, role, token_id, action, resource_type, resource_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [Date.now(), a.id, a.role, a.tokenId ?? null, action, type, id, JSON.stringify(details)],
+    );
   }
 
   async #scope(q: Queryable, a: Actor): Promise<Scope> {
@@ -265,7 +470,10 @@ export class Registry {
     const org = a.orgId ?? '';
     const trials = (await q.all<{ id: string }>('SELECT id FROM trials WHERE org_id = ?', [org])).map((r) => r.id);
     const sites = (
-      await q.all<{ id: string }>('SELECT id FROM sites WHERE org_id = ? UNION SELECT ts.site_id AS id FROM trial_sites ts JOIN trials t ON t.id = ts.trial_id WHERE t.org_id = ?', [org, org])
+      await q.all<{ id: string }>(
+        'SELECT id FROM sites WHERE org_id = ? UNION SELECT ts.site_id AS id FROM trial_sites ts JOIN trials t ON t.id = ts.trial_id WHERE t.org_id = ?',
+        [org, org],
+      )
     ).map((r) => r.id);
     return { actor: a, trials: new Set(trials), sites: new Set(sites) };
   }
@@ -287,7 +495,8 @@ export class Registry {
     if (s.trials && !s.trials.has(trialId)) throw forbidden(`${what}: trial '${trialId}' is not one of your organisation's trials`);
   }
   #ownOrg(a: Actor, orgId: string | null, what: string): void {
-    if (a.role !== 'admin' && orgId !== a.orgId) throw forbidden(`${what}: it belongs to organisation '${orgId ?? 'none'}', not yours ('${a.orgId ?? 'none'}')`);
+    if (a.role !== 'admin' && orgId !== a.orgId)
+      throw forbidden(`${what}: it belongs to organisation '${orgId ?? 'none'}', not yours ('${a.orgId ?? 'none'}')`);
   }
 
   // ── organisations ──
@@ -311,7 +520,10 @@ export class Registry {
 
   async listOrganisations(a: Actor, o: ListOptions & { type?: string | undefined } = {}): Promise<Organisation[]> {
     const w = where([['type', o.type]]);
-    return page((await this.db.all(`SELECT * FROM organisations${w.sql} ORDER BY id`, w.params)).map((r) => decode<Organisation>('organisations', r)), o);
+    return page(
+      (await this.db.all(`SELECT * FROM organisations${w.sql} ORDER BY id`, w.params)).map((r) => decode<Organisation>('organisations', r)),
+      o,
+    );
   }
 
   async updateOrganisation(a: Actor, id: string, patch: { name?: string | undefined; type?: OrgType | undefined }): Promise<Organisation> {
@@ -326,7 +538,16 @@ export class Registry {
 
   // ── sites ──
 
-  async createSite(a: Actor, body: { id?: string | undefined; orgId?: string | null | undefined; name: string; facilities?: string[] | undefined; description?: string | null | undefined }): Promise<Site> {
+  async createSite(
+    a: Actor,
+    body: {
+      id?: string | undefined;
+      orgId?: string | null | undefined;
+      name: string;
+      facilities?: string[] | undefined;
+      description?: string | null | undefined;
+    },
+  ): Promise<Site> {
     this.#role(a, ['admin', 'coordinator'], 'create sites');
     const id = body.id ? checkSlug('site', body.id) : newId('site');
     let orgId = body.orgId ?? null;
@@ -338,7 +559,15 @@ export class Registry {
       if (await byId(q, 'sites', id)) throw conflict(`site '${id}' already exists`);
       if (orgId) await this.#must(q, 'organisations', orgId, 'organisation', 400);
       const now = Date.now();
-      const site: Site = { id, orgId, name: body.name, facilities: body.facilities ?? [], description: body.description ?? null, createdAt: now, updatedAt: now };
+      const site: Site = {
+        id,
+        orgId,
+        name: body.name,
+        facilities: body.facilities ?? [],
+        description: body.description ?? null,
+        createdAt: now,
+        updatedAt: now,
+      };
       await insert(q, 'sites', { ...site });
       await this.#audit(q, a, 'create', 'site', id, { orgId, name: site.name });
       return site;
@@ -351,10 +580,22 @@ export class Registry {
 
   async listSites(a: Actor, o: ListOptions & { orgId?: string | undefined } = {}): Promise<Site[]> {
     const w = where([['org_id', o.orgId]]);
-    return page((await this.db.all(`SELECT * FROM sites${w.sql} ORDER BY id`, w.params)).map((r) => decode<Site>('sites', r)), o);
+    return page(
+      (await this.db.all(`SELECT * FROM sites${w.sql} ORDER BY id`, w.params)).map((r) => decode<Site>('sites', r)),
+      o,
+    );
   }
 
-  async updateSite(a: Actor, id: string, patch: { orgId?: string | null | undefined; name?: string | undefined; facilities?: string[] | undefined; description?: string | null | undefined }): Promise<Site> {
+  async updateSite(
+    a: Actor,
+    id: string,
+    patch: {
+      orgId?: string | null | undefined;
+      name?: string | undefined;
+      facilities?: string[] | undefined;
+      description?: string | null | undefined;
+    },
+  ): Promise<Site> {
     this.#role(a, ['admin', 'coordinator'], 'change sites');
     if (a.role !== 'admin' && patch.orgId !== undefined) throw forbidden('only an admin may move a site to another organisation');
     return this.#write(async (q) => {
@@ -370,7 +611,9 @@ export class Registry {
   // ── trials ──
 
   async #trialSites(q: Queryable, id: string): Promise<string[]> {
-    return (await q.all<{ site_id: string }>('SELECT site_id FROM trial_sites WHERE trial_id = ? ORDER BY site_id', [id])).map((r) => r.site_id);
+    return (await q.all<{ site_id: string }>('SELECT site_id FROM trial_sites WHERE trial_id = ? ORDER BY site_id', [id])).map(
+      (r) => r.site_id,
+    );
   }
   async #trial(q: Queryable, id: string): Promise<Trial | undefined> {
     const t = await byId<Omit<Trial, 'siteIds'>>(q, 'trials', id);
@@ -379,11 +622,26 @@ export class Registry {
   async #checkTrialSites(q: Queryable, a: Actor, siteIds: string[]): Promise<void> {
     for (const s of siteIds) {
       const site = await this.#must<Site>(q, 'sites', s, 'site', 400);
-      if (a.role === 'coordinator' && site.orgId !== a.orgId) throw forbidden(`site '${s}' belongs to organisation '${site.orgId ?? 'none'}'; a coordinator may only add their own organisation's sites to a trial`);
+      if (a.role === 'coordinator' && site.orgId !== a.orgId)
+        throw forbidden(
+          `site '${s}' belongs to organisation '${site.orgId ?? 'none'}'; a coordinator may only add their own organisation's sites to a trial`,
+        );
     }
   }
 
-  async createTrial(a: Actor, body: { id?: string | undefined; orgId?: string | undefined; name: string; phase: Phase; protocolVersion: string; startAt: number; endAt?: number | null | undefined; siteIds?: string[] | undefined }): Promise<Trial> {
+  async createTrial(
+    a: Actor,
+    body: {
+      id?: string | undefined;
+      orgId?: string | undefined;
+      name: string;
+      phase: Phase;
+      protocolVersion: string;
+      startAt: number;
+      endAt?: number | null | undefined;
+      siteIds?: string[] | undefined;
+    },
+  ): Promise<Trial> {
     this.#role(a, ['admin', 'coordinator'], 'create trials');
     const id = body.id ? checkSlug('trial', body.id) : newId('trial');
     const orgId = body.orgId ?? (a.role === 'coordinator' ? a.orgId : undefined);
@@ -396,7 +654,18 @@ export class Registry {
       await this.#must(q, 'organisations', orgId, 'organisation', 400);
       await this.#checkTrialSites(q, a, siteIds);
       const now = Date.now();
-      const trial: Trial = { id, orgId, name: body.name, phase: body.phase, protocolVersion: body.protocolVersion, startAt: body.startAt, endAt: body.endAt ?? null, siteIds, createdAt: now, updatedAt: now };
+      const trial: Trial = {
+        id,
+        orgId,
+        name: body.name,
+        phase: body.phase,
+        protocolVersion: body.protocolVersion,
+        startAt: body.startAt,
+        endAt: body.endAt ?? null,
+        siteIds,
+        createdAt: now,
+        updatedAt: now,
+      };
       await insert(q, 'trials', { ...trial });
       for (const s of siteIds) await q.run('INSERT INTO trial_sites (trial_id, site_id) VALUES (?, ?)', [id, s]);
       await this.#audit(q, a, 'create', 'trial', id, { orgId, phase: trial.phase, protocolVersion: trial.protocolVersion, siteIds });
@@ -416,12 +685,28 @@ export class Registry {
     const orgId = a.role === 'coordinator' ? (a.orgId ?? '') : o.orgId;
     if (a.role === 'coordinator' && o.orgId && o.orgId !== a.orgId) return [];
     const w = where([['org_id', orgId]]);
-    const rows = (await this.db.all(`SELECT * FROM trials${w.sql} ORDER BY id`, w.params)).map((r) => decode<Omit<Trial, 'siteIds'>>('trials', r));
+    const rows = (await this.db.all(`SELECT * FROM trials${w.sql} ORDER BY id`, w.params)).map((r) =>
+      decode<Omit<Trial, 'siteIds'>>('trials', r),
+    );
     const links = await this.db.all<{ trial_id: string; site_id: string }>('SELECT trial_id, site_id FROM trial_sites ORDER BY site_id');
-    return page(rows.map((t) => ({ ...t, siteIds: links.filter((l) => l.trial_id === t.id).map((l) => l.site_id) })), o);
+    return page(
+      rows.map((t) => ({ ...t, siteIds: links.filter((l) => l.trial_id === t.id).map((l) => l.site_id) })),
+      o,
+    );
   }
 
-  async updateTrial(a: Actor, id: string, patch: { name?: string | undefined; phase?: Phase | undefined; protocolVersion?: string | undefined; startAt?: number | undefined; endAt?: number | null | undefined; siteIds?: string[] | undefined }): Promise<Trial> {
+  async updateTrial(
+    a: Actor,
+    id: string,
+    patch: {
+      name?: string | undefined;
+      phase?: Phase | undefined;
+      protocolVersion?: string | undefined;
+      startAt?: number | undefined;
+      endAt?: number | null | undefined;
+      siteIds?: string[] | undefined;
+    },
+  ): Promise<Trial> {
     this.#role(a, ['admin', 'coordinator'], 'change trials');
     return this.#write(async (q) => {
       const cur = await this.#trial(q, id);
@@ -433,7 +718,11 @@ export class Registry {
       if (siteIds) {
         const next = [...new Set(siteIds)].sort();
         if (!same(next, cur.siteIds)) {
-          await this.#checkTrialSites(q, a, next.filter((s) => !cur.siteIds.includes(s)));
+          await this.#checkTrialSites(
+            q,
+            a,
+            next.filter((s) => !cur.siteIds.includes(s)),
+          );
           await q.run('DELETE FROM trial_sites WHERE trial_id = ?', [id]);
           for (const s of next) await q.run('INSERT INTO trial_sites (trial_id, site_id) VALUES (?, ?)', [id, s]);
           await q.run('UPDATE trials SET updated_at = ? WHERE id = ?', [Date.now(), id]);
@@ -474,7 +763,10 @@ export class Registry {
     const s = await this.#scope(this.db, a);
     const w = where([['site_id', o.siteId]]);
     const rows = (await this.db.all(`SELECT * FROM homes${w.sql} ORDER BY id`, w.params)).map((r) => decode<Home>('homes', r));
-    return page(rows.filter((h) => !s.sites || s.sites.has(h.siteId)), o);
+    return page(
+      rows.filter((h) => !s.sites || s.sites.has(h.siteId)),
+      o,
+    );
   }
 
   async updateHome(a: Actor, id: string, patch: { label?: string | null | undefined }): Promise<Home> {
@@ -496,7 +788,10 @@ export class Registry {
     this.#trialInScope(s, trialId, what);
     const home = await this.#must<Home>(q, 'homes', homeId, 'home', 400);
     this.#siteInScope(s, home.siteId, what);
-    if (!trial.siteIds.includes(home.siteId)) throw badRequest(`${what}: home '${homeId}' is at site '${home.siteId}', which is not one of trial '${trialId}''s sites (${trial.siteIds.join(', ') || 'none'})`);
+    if (!trial.siteIds.includes(home.siteId))
+      throw badRequest(
+        `${what}: home '${homeId}' is at site '${home.siteId}', which is not one of trial '${trialId}''s sites (${trial.siteIds.join(', ') || 'none'})`,
+      );
   }
 
   #participantVisible(s: Scope, p: Participant): boolean {
@@ -507,11 +802,25 @@ export class Registry {
 
   async createParticipant(
     a: Actor,
-    body: { id?: string | undefined; trialId: string; homeId: string; enrolledAt: number; consentStatus: ConsentStatus; consentScope?: string[] | undefined; legalBasis: LegalBasis },
+    body: {
+      id?: string | undefined;
+      trialId: string;
+      homeId: string;
+      enrolledAt: number;
+      consentStatus: ConsentStatus;
+      consentScope?: string[] | undefined;
+      legalBasis: LegalBasis;
+    },
   ): Promise<Participant> {
     this.#role(a, ['admin', 'coordinator'], 'enrol participants');
-    if (body.id !== undefined && !PSEUDONYM_PATTERN.test(body.id)) throw badRequest(`participant id '${body.id}' is not a pseudonym: expected P- and six characters of 0-9 A-Z without I, L, O, U (e.g. P-7K3Q9X)`);
-    if (body.consentStatus === 'withdrawn') throw badRequest("consentStatus: a participant is enrolled as pending, consented or declined; use POST /participants/{id}/withdraw to withdraw");
+    if (body.id !== undefined && !PSEUDONYM_PATTERN.test(body.id))
+      throw badRequest(
+        `participant id '${body.id}' is not a pseudonym: expected P- and six characters of 0-9 A-Z without I, L, O, U (e.g. P-7K3Q9X)`,
+      );
+    if (body.consentStatus === 'withdrawn')
+      throw badRequest(
+        'consentStatus: a participant is enrolled as pending, consented or declined; use POST /participants/{id}/withdraw to withdraw',
+      );
     return this.#write(async (q) => {
       const s = await this.#scope(q, a);
       await this.#checkParticipantPlace(q, s, body.trialId, body.homeId, 'participant');
@@ -520,11 +829,26 @@ export class Registry {
       while (!id || (await byId(q, 'participants', id))) id = newPseudonym();
       const now = Date.now();
       const p: Participant = {
-        id, trialId: body.trialId, homeId: body.homeId, enrolledAt: body.enrolledAt, withdrawnAt: null, consentStatus: body.consentStatus,
-        consentScope: body.consentScope ?? [], legalBasis: body.legalBasis, pastData: null, createdAt: now, updatedAt: now,
+        id,
+        trialId: body.trialId,
+        homeId: body.homeId,
+        enrolledAt: body.enrolledAt,
+        withdrawnAt: null,
+        consentStatus: body.consentStatus,
+        consentScope: body.consentScope ?? [],
+        legalBasis: body.legalBasis,
+        pastData: null,
+        createdAt: now,
+        updatedAt: now,
       };
       await insert(q, 'participants', { ...p });
-      await this.#audit(q, a, 'create', 'participant', id, { trialId: p.trialId, homeId: p.homeId, consentStatus: p.consentStatus, consentScope: p.consentScope, legalBasis: p.legalBasis });
+      await this.#audit(q, a, 'create', 'participant', id, {
+        trialId: p.trialId,
+        homeId: p.homeId,
+        consentStatus: p.consentStatus,
+        consentScope: p.consentScope,
+        legalBasis: p.legalBasis,
+      });
       return p;
     });
   }
@@ -534,20 +858,39 @@ export class Registry {
     return this.db.tx(async (q) => {
       const p = await this.#must<Participant>(q, 'participants', id, 'participant');
       const s = await this.#scope(q, a);
-      if (!this.#participantVisible(s, p)) throw forbidden(a.role === 'researcher' ? `participant '${id}' has not consented; researchers see consented participants only` : `participant '${id}' is not in your organisation's trials`);
+      if (!this.#participantVisible(s, p))
+        throw forbidden(
+          a.role === 'researcher'
+            ? `participant '${id}' has not consented; researchers see consented participants only`
+            : `participant '${id}' is not in your organisation's trials`,
+        );
       await this.#audit(q, a, 'read', 'participant', id);
       return p;
     });
   }
 
-  async listParticipants(a: Actor, o: ListOptions & { trialId?: string | undefined; homeId?: string | undefined } = {}): Promise<Participant[]> {
+  async listParticipants(
+    a: Actor,
+    o: ListOptions & { trialId?: string | undefined; homeId?: string | undefined } = {},
+  ): Promise<Participant[]> {
     this.#role(a, ['admin', 'coordinator', 'researcher'], 'read participant data');
     return this.db.tx(async (q) => {
       const s = await this.#scope(q, a);
-      const w = where([['trial_id', o.trialId], ['home_id', o.homeId]]);
-      const rows = (await q.all(`SELECT * FROM participants${w.sql} ORDER BY id`, w.params)).map((r) => decode<Participant>('participants', r));
-      const items = page(rows.filter((p) => this.#participantVisible(s, p)), o);
-      await this.#audit(q, a, 'read', 'participant', null, { filter: { trialId: o.trialId, homeId: o.homeId }, ids: items.map((p) => p.id) });
+      const w = where([
+        ['trial_id', o.trialId],
+        ['home_id', o.homeId],
+      ]);
+      const rows = (await q.all(`SELECT * FROM participants${w.sql} ORDER BY id`, w.params)).map((r) =>
+        decode<Participant>('participants', r),
+      );
+      const items = page(
+        rows.filter((p) => this.#participantVisible(s, p)),
+        o,
+      );
+      await this.#audit(q, a, 'read', 'participant', null, {
+        filter: { trialId: o.trialId, homeId: o.homeId },
+        ids: items.map((p) => p.id),
+      });
       return items;
     });
   }
@@ -555,18 +898,37 @@ export class Registry {
   async updateParticipant(
     a: Actor,
     id: string,
-    patch: { homeId?: string | undefined; enrolledAt?: number | undefined; consentStatus?: ConsentStatus | undefined; consentScope?: string[] | undefined; legalBasis?: LegalBasis | undefined },
+    patch: {
+      homeId?: string | undefined;
+      enrolledAt?: number | undefined;
+      consentStatus?: ConsentStatus | undefined;
+      consentScope?: string[] | undefined;
+      legalBasis?: LegalBasis | undefined;
+    },
   ): Promise<Participant> {
     this.#role(a, ['admin', 'coordinator'], 'change participants');
     return this.#write(async (q) => {
       const cur = await this.#must<Participant>(q, 'participants', id, 'participant');
       const s = await this.#scope(q, a);
       this.#trialInScope(s, cur.trialId, `participant '${id}'`);
-      if (cur.withdrawnAt !== null && (patch.consentStatus !== undefined && patch.consentStatus !== 'withdrawn')) throw conflict(`participant '${id}' withdrew on ${iso(cur.withdrawnAt)}; consent cannot be changed afterwards (enrol again with a new pseudonym)`);
-      if (cur.withdrawnAt === null && patch.consentStatus === 'withdrawn') throw badRequest(`consentStatus: use POST /participants/${id}/withdraw to withdraw`);
-      if (patch.homeId && patch.homeId !== cur.homeId) await this.#checkParticipantPlace(q, s, cur.trialId, patch.homeId, `participant '${id}'`);
+      if (cur.withdrawnAt !== null && patch.consentStatus !== undefined && patch.consentStatus !== 'withdrawn')
+        throw conflict(
+          `participant '${id}' withdrew on ${iso(cur.withdrawnAt)}; consent cannot be changed afterwards (enrol again with a new pseudonym)`,
+        );
+      if (cur.withdrawnAt === null && patch.consentStatus === 'withdrawn')
+        throw badRequest(`consentStatus: use POST /participants/${id}/withdraw to withdraw`);
+      if (patch.homeId && patch.homeId !== cur.homeId)
+        await this.#checkParticipantPlace(q, s, cur.trialId, patch.homeId, `participant '${id}'`);
       const changed = await update(q, 'participants', { ...cur }, patch, Date.now());
-      if (Object.keys(changed).length) await this.#audit(q, a, changed.consentStatus || changed.consentScope || changed.legalBasis ? 'consent-change' : 'update', 'participant', id, { changed });
+      if (Object.keys(changed).length)
+        await this.#audit(
+          q,
+          a,
+          changed.consentStatus || changed.consentScope || changed.legalBasis ? 'consent-change' : 'update',
+          'participant',
+          id,
+          { changed },
+        );
       return (await byId<Participant>(q, 'participants', id))!;
     });
   }
@@ -583,7 +945,12 @@ export class Registry {
       if (cur.withdrawnAt !== null) throw conflict(`participant '${id}' already withdrew on ${iso(cur.withdrawnAt)}`);
       const at = body.at ?? Date.now();
       if (at < cur.enrolledAt) throw badRequest(`at: withdrawal (${iso(at)}) cannot be before enrolment (${iso(cur.enrolledAt)})`);
-      await q.run("UPDATE participants SET withdrawn_at = ?, consent_status = 'withdrawn', past_data = ?, updated_at = ? WHERE id = ?", [at, body.pastData, Date.now(), id]);
+      await q.run("UPDATE participants SET withdrawn_at = ?, consent_status = 'withdrawn', past_data = ?, updated_at = ? WHERE id = ?", [
+        at,
+        body.pastData,
+        Date.now(),
+        id,
+      ]);
       await this.#audit(q, a, 'withdraw', 'participant', id, { at, pastData: body.pastData, previousConsent: cur.consentStatus });
       return (await byId<Participant>(q, 'participants', id))!;
     });
@@ -597,13 +964,24 @@ export class Registry {
     return p;
   }
 
-  async createAbsence(a: Actor, body: { participantId: string; from: number; to?: number | null | undefined; reason: AbsenceReason }): Promise<Absence> {
+  async createAbsence(
+    a: Actor,
+    body: { participantId: string; from: number; to?: number | null | undefined; reason: AbsenceReason },
+  ): Promise<Absence> {
     this.#role(a, ['admin', 'coordinator'], 'record absences');
     checkInterval('absence', body.from, body.to);
     return this.#write(async (q) => {
       await this.#visibleParticipant(q, a, body.participantId, 400);
       const now = Date.now();
-      const ab: Absence = { id: newId('abs'), participantId: body.participantId, from: body.from, to: body.to ?? null, reason: body.reason, createdAt: now, updatedAt: now };
+      const ab: Absence = {
+        id: newId('abs'),
+        participantId: body.participantId,
+        from: body.from,
+        to: body.to ?? null,
+        reason: body.reason,
+        createdAt: now,
+        updatedAt: now,
+      };
       await insert(q, 'absences', { ...ab });
       await this.#audit(q, a, 'create', 'absence', ab.id, { participantId: ab.participantId, from: ab.from, to: ab.to, reason: ab.reason });
       return ab;
@@ -625,9 +1003,14 @@ export class Registry {
     return this.db.tx(async (q) => {
       const s = await this.#scope(q, a);
       const w = where([['a.participant_id', o.participantId]]);
-      const rows = await q.all(`SELECT a.*, p.trial_id AS p_trial, p.consent_status AS p_consent FROM absences a JOIN participants p ON p.id = a.participant_id${w.sql} ORDER BY a.from_ts, a.id`, w.params);
+      const rows = await q.all(
+        `SELECT a.*, p.trial_id AS p_trial, p.consent_status AS p_consent FROM absences a JOIN participants p ON p.id = a.participant_id${w.sql} ORDER BY a.from_ts, a.id`,
+        w.params,
+      );
       const items = page(
-        rows.filter((r) => (a.role === 'researcher' ? r.p_consent === 'consented' : !s.trials || s.trials.has(String(r.p_trial)))).map((r) => decode<Absence>('absences', r)),
+        rows
+          .filter((r) => (a.role === 'researcher' ? r.p_consent === 'consented' : !s.trials || s.trials.has(String(r.p_trial))))
+          .map((r) => decode<Absence>('absences', r)),
         o,
       );
       await this.#audit(q, a, 'read', 'absence', null, { filter: { participantId: o.participantId }, ids: items.map((x) => x.id) });
@@ -635,7 +1018,11 @@ export class Registry {
     });
   }
 
-  async updateAbsence(a: Actor, id: string, patch: { from?: number | undefined; to?: number | null | undefined; reason?: AbsenceReason | undefined }): Promise<Absence> {
+  async updateAbsence(
+    a: Actor,
+    id: string,
+    patch: { from?: number | undefined; to?: number | null | undefined; reason?: AbsenceReason | undefined },
+  ): Promise<Absence> {
     this.#role(a, ['admin', 'coordinator'], 'change absences');
     return this.#write(async (q) => {
       const cur = await this.#must<Absence>(q, 'absences', id, 'absence');
@@ -651,10 +1038,22 @@ export class Registry {
 
   async createDevice(
     a: Actor,
-    body: { id: string; kind: string; vendor: string; model: string; firmware?: string | null | undefined; zigbeeAddress?: string | null | undefined; serial?: string | null | undefined; orgId?: string | undefined },
+    body: {
+      id: string;
+      kind: string;
+      vendor: string;
+      model: string;
+      firmware?: string | null | undefined;
+      zigbeeAddress?: string | null | undefined;
+      serial?: string | null | undefined;
+      orgId?: string | undefined;
+    },
   ): Promise<Device> {
     this.#role(a, ['admin', 'company'], 'register devices');
-    if (!DEVICE_ID_PATTERN.test(body.id)) throw badRequest(`device id '${body.id}' is not valid: it is what the gateway reports as 'dev' (letters, digits and . _ : -, up to 128 characters)`);
+    if (!DEVICE_ID_PATTERN.test(body.id))
+      throw badRequest(
+        `device id '${body.id}' is not valid: it is what the gateway reports as 'dev' (letters, digits and . _ : -, up to 128 characters)`,
+      );
     if (!isKind(body.kind)) throw badRequest(`kind '${body.kind}' is not in the device catalogue (${KIND_NAMES.join(', ')})`);
     const orgId = body.orgId ?? (a.role === 'company' ? a.orgId : undefined);
     if (!orgId) throw badRequest('orgId: the owning company is required');
@@ -662,11 +1061,20 @@ export class Registry {
     return this.#write(async (q) => {
       if (await byId(q, 'devices', body.id)) throw conflict(`device '${body.id}' already exists`);
       await this.#must(q, 'organisations', orgId, 'organisation', 400);
-      if (body.zigbeeAddress && (await q.get('SELECT id FROM devices WHERE zigbee_address = ?', [body.zigbeeAddress]))) throw conflict(`another device already has Zigbee address ${body.zigbeeAddress}`);
+      if (body.zigbeeAddress && (await q.get('SELECT id FROM devices WHERE zigbee_address = ?', [body.zigbeeAddress])))
+        throw conflict(`another device already has Zigbee address ${body.zigbeeAddress}`);
       const now = Date.now();
       const d: Device = {
-        id: body.id, kind: body.kind, vendor: body.vendor, model: body.model, firmware: body.firmware ?? null, zigbeeAddress: body.zigbeeAddress ?? null,
-        serial: body.serial ?? null, orgId, createdAt: now, updatedAt: now,
+        id: body.id,
+        kind: body.kind,
+        vendor: body.vendor,
+        model: body.model,
+        firmware: body.firmware ?? null,
+        zigbeeAddress: body.zigbeeAddress ?? null,
+        serial: body.serial ?? null,
+        orgId,
+        createdAt: now,
+        updatedAt: now,
       };
       await insert(q, 'devices', { ...d });
       await this.#audit(q, a, 'create', 'device', d.id, { kind: d.kind, vendor: d.vendor, model: d.model, orgId });
@@ -682,18 +1090,37 @@ export class Registry {
 
   async listDevices(a: Actor, o: ListOptions & { orgId?: string | undefined; kind?: string | undefined } = {}): Promise<Device[]> {
     if (a.role === 'company' && o.orgId && o.orgId !== a.orgId) return [];
-    const w = where([['org_id', a.role === 'company' ? (a.orgId ?? '') : o.orgId], ['kind', o.kind]]);
-    return page((await this.db.all(`SELECT * FROM devices${w.sql} ORDER BY id`, w.params)).map((r) => decode<Device>('devices', r)), o);
+    const w = where([
+      ['org_id', a.role === 'company' ? (a.orgId ?? '') : o.orgId],
+      ['kind', o.kind],
+    ]);
+    return page(
+      (await this.db.all(`SELECT * FROM devices${w.sql} ORDER BY id`, w.params)).map((r) => decode<Device>('devices', r)),
+      o,
+    );
   }
 
-  async updateDevice(a: Actor, id: string, patch: { vendor?: string | undefined; model?: string | undefined; firmware?: string | null | undefined; zigbeeAddress?: string | null | undefined; serial?: string | null | undefined; orgId?: string | undefined }): Promise<Device> {
+  async updateDevice(
+    a: Actor,
+    id: string,
+    patch: {
+      vendor?: string | undefined;
+      model?: string | undefined;
+      firmware?: string | null | undefined;
+      zigbeeAddress?: string | null | undefined;
+      serial?: string | null | undefined;
+      orgId?: string | undefined;
+    },
+  ): Promise<Device> {
     this.#role(a, ['admin', 'company'], 'change devices');
-    if (a.role !== 'admin' && patch.orgId !== undefined && patch.orgId !== a.orgId) throw forbidden('only an admin may hand a device to another organisation');
+    if (a.role !== 'admin' && patch.orgId !== undefined && patch.orgId !== a.orgId)
+      throw forbidden('only an admin may hand a device to another organisation');
     return this.#write(async (q) => {
       const cur = await this.#must<Device>(q, 'devices', id, 'device');
       this.#ownOrg(a, cur.orgId, `device '${id}'`);
       if (patch.orgId) await this.#must(q, 'organisations', patch.orgId, 'organisation', 400);
-      if (patch.zigbeeAddress && (await q.get('SELECT id FROM devices WHERE zigbee_address = ? AND id <> ?', [patch.zigbeeAddress, id]))) throw conflict(`another device already has Zigbee address ${patch.zigbeeAddress}`);
+      if (patch.zigbeeAddress && (await q.get('SELECT id FROM devices WHERE zigbee_address = ? AND id <> ?', [patch.zigbeeAddress, id])))
+        throw conflict(`another device already has Zigbee address ${patch.zigbeeAddress}`);
       const changed = await update(q, 'devices', { ...cur }, patch, Date.now());
       if (Object.keys(changed).length) await this.#audit(q, a, 'update', 'device', id, { changed });
       return (await byId<Device>(q, 'devices', id))!;
@@ -703,13 +1130,21 @@ export class Registry {
   // ── assignments ──
 
   /** Rows with what visibility needs: the home's site, the device's owner, the participant's consent. */
-  async #assignmentRows(q: Queryable, filters: [string, Param | undefined][]): Promise<(Assignment & { _site: string; _owner: string; _consent: string | null })[]> {
+  async #assignmentRows(
+    q: Queryable,
+    filters: [string, Param | undefined][],
+  ): Promise<(Assignment & { _site: string; _owner: string; _consent: string | null })[]> {
     const w = where(filters);
     const rows = await q.all(
       `SELECT a.*, h.site_id AS x_site, d.org_id AS x_owner, p.consent_status AS x_consent FROM assignments a JOIN homes h ON h.id = a.home_id JOIN devices d ON d.id = a.device_id LEFT JOIN participants p ON p.id = a.participant_id${w.sql} ORDER BY a.device_id, a.from_ts`,
       w.params,
     );
-    return rows.map((r) => ({ ...decode<Assignment>('assignments', r), _site: String(r.x_site), _owner: String(r.x_owner), _consent: r.x_consent === null ? null : String(r.x_consent) }));
+    return rows.map((r) => ({
+      ...decode<Assignment>('assignments', r),
+      _site: String(r.x_site),
+      _owner: String(r.x_owner),
+      _consent: r.x_consent === null ? null : String(r.x_consent),
+    }));
   }
 
   /** Visible → the assignment as this actor may see it (participant hidden from companies, and from researchers unless consented). */
@@ -732,12 +1167,20 @@ export class Registry {
     for (const o of others.map((r) => decode<Assignment>('assignments', r))) {
       if (o.id === exceptId) continue;
       if (o.from < (to ?? Infinity) && from < (o.to ?? Infinity)) {
-        throw conflict(`device '${deviceId}' is already assigned to home '${o.homeId}' from ${iso(o.from)} to ${iso(o.to)} (assignment ${o.id}); a device is in one home at a time — end that assignment first (or use POST /devices/${deviceId}/move)`);
+        throw conflict(
+          `device '${deviceId}' is already assigned to home '${o.homeId}' from ${iso(o.from)} to ${iso(o.to)} (assignment ${o.id}); a device is in one home at a time — end that assignment first (or use POST /devices/${deviceId}/move)`,
+        );
       }
     }
   }
 
-  async #checkAssignmentTarget(q: Queryable, s: Scope, homeId: string, participantId: string | null | undefined, what: string): Promise<void> {
+  async #checkAssignmentTarget(
+    q: Queryable,
+    s: Scope,
+    homeId: string,
+    participantId: string | null | undefined,
+    what: string,
+  ): Promise<void> {
     const home = await this.#must<Home>(q, 'homes', homeId, 'home', 400);
     this.#siteInScope(s, home.siteId, what);
     if (participantId) {
@@ -746,16 +1189,38 @@ export class Registry {
     }
   }
 
-  async #insertAssignment(q: Queryable, a: Actor, body: { deviceId: string; homeId: string; participantId?: string | null | undefined; from: number; to?: number | null | undefined }): Promise<Assignment> {
+  async #insertAssignment(
+    q: Queryable,
+    a: Actor,
+    body: { deviceId: string; homeId: string; participantId?: string | null | undefined; from: number; to?: number | null | undefined },
+  ): Promise<Assignment> {
     const now = Date.now();
-    const asg: Assignment = { id: newId('asg'), deviceId: body.deviceId, homeId: body.homeId, participantId: body.participantId ?? null, from: body.from, to: body.to ?? null, createdAt: now, updatedAt: now };
+    const asg: Assignment = {
+      id: newId('asg'),
+      deviceId: body.deviceId,
+      homeId: body.homeId,
+      participantId: body.participantId ?? null,
+      from: body.from,
+      to: body.to ?? null,
+      createdAt: now,
+      updatedAt: now,
+    };
     await this.#checkNoOverlap(q, asg.deviceId, asg.from, asg.to);
     await insert(q, 'assignments', { ...asg });
-    await this.#audit(q, a, 'create', 'assignment', asg.id, { deviceId: asg.deviceId, homeId: asg.homeId, participantId: asg.participantId, from: asg.from, to: asg.to });
+    await this.#audit(q, a, 'create', 'assignment', asg.id, {
+      deviceId: asg.deviceId,
+      homeId: asg.homeId,
+      participantId: asg.participantId,
+      from: asg.from,
+      to: asg.to,
+    });
     return asg;
   }
 
-  async createAssignment(a: Actor, body: { deviceId: string; homeId: string; participantId?: string | null | undefined; from: number; to?: number | null | undefined }): Promise<Assignment> {
+  async createAssignment(
+    a: Actor,
+    body: { deviceId: string; homeId: string; participantId?: string | null | undefined; from: number; to?: number | null | undefined },
+  ): Promise<Assignment> {
     this.#role(a, ['admin', 'coordinator'], 'assign devices to homes');
     checkInterval('assignment', body.from, body.to);
     return this.#write(async (q) => {
@@ -773,10 +1238,19 @@ export class Registry {
     return view;
   }
 
-  async listAssignments(a: Actor, o: ListOptions & { deviceId?: string | undefined; homeId?: string | undefined } = {}): Promise<Assignment[]> {
+  async listAssignments(
+    a: Actor,
+    o: ListOptions & { deviceId?: string | undefined; homeId?: string | undefined } = {},
+  ): Promise<Assignment[]> {
     const s = await this.#scope(this.db, a);
-    const rows = await this.#assignmentRows(this.db, [['a.device_id', o.deviceId], ['a.home_id', o.homeId]]);
-    return page(rows.map((r) => this.#assignmentView(s, r)).filter((x): x is Assignment => x !== null), o);
+    const rows = await this.#assignmentRows(this.db, [
+      ['a.device_id', o.deviceId],
+      ['a.home_id', o.homeId],
+    ]);
+    return page(
+      rows.map((r) => this.#assignmentView(s, r)).filter((x): x is Assignment => x !== null),
+      o,
+    );
   }
 
   /** A device's assignment history, oldest first. */
@@ -785,7 +1259,11 @@ export class Registry {
     return this.listAssignments(a, { deviceId, limit: 100_000 });
   }
 
-  async updateAssignment(a: Actor, id: string, patch: { from?: number | undefined; to?: number | null | undefined; participantId?: string | null | undefined }): Promise<Assignment> {
+  async updateAssignment(
+    a: Actor,
+    id: string,
+    patch: { from?: number | undefined; to?: number | null | undefined; participantId?: string | null | undefined },
+  ): Promise<Assignment> {
     this.#role(a, ['admin', 'coordinator'], 'change assignments');
     return this.#write(async (q) => {
       const cur = await this.#must<Assignment>(q, 'assignments', id, 'assignment');
@@ -802,7 +1280,11 @@ export class Registry {
   }
 
   /** Ends the device's open assignment at `at` and starts one in `homeId` from `at`, in one transaction. */
-  async moveDevice(a: Actor, deviceId: string, body: { homeId: string; at: number; participantId?: string | null | undefined }): Promise<Assignment> {
+  async moveDevice(
+    a: Actor,
+    deviceId: string,
+    body: { homeId: string; at: number; participantId?: string | null | undefined },
+  ): Promise<Assignment> {
     this.#role(a, ['admin', 'coordinator'], 'move devices');
     return this.#write(async (q) => {
       await this.#must(q, 'devices', deviceId, 'device');
@@ -813,7 +1295,8 @@ export class Registry {
         const cur = decode<Assignment>('assignments', open);
         const [row] = await this.#assignmentRows(q, [['a.id', cur.id]]);
         if (!this.#assignmentView(s, row!)) throw forbidden(`device '${deviceId}' is now in a home outside your organisation's trials`);
-        if (body.at <= cur.from) throw badRequest(`at: the move (${iso(body.at)}) must be after the current assignment started (${iso(cur.from)})`);
+        if (body.at <= cur.from)
+          throw badRequest(`at: the move (${iso(body.at)}) must be after the current assignment started (${iso(cur.from)})`);
         await q.run('UPDATE assignments SET to_ts = ?, updated_at = ? WHERE id = ?', [body.at, Date.now(), cur.id]);
         await this.#audit(q, a, 'update', 'assignment', cur.id, { changed: { to: [null, body.at] }, reason: 'move' });
       }
@@ -856,7 +1339,15 @@ export class Registry {
       if (!(await byId(q, 'sites', body.siteId))) {
         if (!opts.createSite) throw badRequest(`site '${body.siteId}' does not exist`);
         const now = Date.now();
-        await insert(q, 'sites', { id: body.siteId, orgId: null, name: body.siteId, facilities: [], description: null, createdAt: now, updatedAt: now });
+        await insert(q, 'sites', {
+          id: body.siteId,
+          orgId: null,
+          name: body.siteId,
+          facilities: [],
+          description: null,
+          createdAt: now,
+          updatedAt: now,
+        });
         await this.#audit(q, a, 'create', 'site', body.siteId, { reason: 'gateway add' });
       }
       const s = await this.#scope(q, a);
@@ -869,7 +1360,10 @@ export class Registry {
       const existing = await byId<Gateway>(q, 'gateways', username);
       const now = Date.now();
       if (existing) {
-        if (existing.revokedAt === null && !opts.rotate) throw conflict(`gateway '${username}' already exists; rotate its credentials (POST /gateways/${username}/credentials) if its password is lost`);
+        if (existing.revokedAt === null && !opts.rotate)
+          throw conflict(
+            `gateway '${username}' already exists; rotate its credentials (POST /gateways/${username}/credentials) if its password is lost`,
+          );
         await q.run('UPDATE gateways SET password_hash = ?, revoked_at = NULL, updated_at = ? WHERE id = ?', [hash, now, username]);
         const patch: Record<string, unknown> = {};
         if (body.homeId !== undefined) patch.homeId = body.homeId;
@@ -877,10 +1371,16 @@ export class Registry {
         await update(q, 'gateways', { ...existing }, patch, now);
         await this.#audit(q, a, existing.revokedAt === null ? 'rotate-credentials' : 'reissue', 'gateway', username, patch);
       } else {
-        await q.run('INSERT INTO gateways (id, site_id, gateway, home_id, org_id, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
-          username, body.siteId, body.gateway, body.homeId ?? null, body.orgId ?? null, hash, now, now,
-        ]);
-        await this.#audit(q, a, 'create', 'gateway', username, { siteId: body.siteId, gateway: body.gateway, homeId: body.homeId ?? null, orgId: body.orgId ?? null });
+        await q.run(
+          'INSERT INTO gateways (id, site_id, gateway, home_id, org_id, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          [username, body.siteId, body.gateway, body.homeId ?? null, body.orgId ?? null, hash, now, now],
+        );
+        await this.#audit(q, a, 'create', 'gateway', username, {
+          siteId: body.siteId,
+          gateway: body.gateway,
+          homeId: body.homeId ?? null,
+          orgId: body.orgId ?? null,
+        });
       }
       return (await byId<Gateway>(q, 'gateways', username))!;
     });
@@ -905,10 +1405,17 @@ export class Registry {
     const s = await this.#scope(this.db, a);
     const w = where([['site_id', o.siteId]]);
     const rows = (await this.db.all(`SELECT * FROM gateways${w.sql} ORDER BY id`, w.params)).map((r) => decode<Gateway>('gateways', r));
-    return page(rows.filter((g) => this.#gatewayVisible(s, g)), o);
+    return page(
+      rows.filter((g) => this.#gatewayVisible(s, g)),
+      o,
+    );
   }
 
-  async updateGateway(a: Actor, id: string, patch: { homeId?: string | null | undefined; orgId?: string | null | undefined }): Promise<Gateway> {
+  async updateGateway(
+    a: Actor,
+    id: string,
+    patch: { homeId?: string | null | undefined; orgId?: string | null | undefined },
+  ): Promise<Gateway> {
     this.#role(a, ['admin', 'coordinator'], 'change gateways');
     return this.#write(async (q) => {
       const cur = await this.#must<Gateway>(q, 'gateways', id, 'gateway');
@@ -946,15 +1453,26 @@ export class Registry {
     this.#role(a, ['admin', 'coordinator', 'company'], 'open a gateway for pairing');
     const g = await this.getGateway(a, id);
     if (g.revokedAt !== null) throw conflict(`gateway '${id}' is revoked`);
-    if (!this.hooks.command) throw new ApiError(503, 'commands need the broker in this process (testbed up or testbed broker) with its admin account');
+    if (!this.hooks.command)
+      throw new ApiError(503, 'commands need the broker in this process (testbed up or testbed broker) with its admin account');
     await this.#write((q) => this.#audit(q, a, 'permit-join', 'gateway', id, { seconds }));
     return this.hooks.command(g.siteId, g.gateway, 'permit_join', { seconds });
   }
 
   /** For the broker: a gateway's credential record by MQTT username. */
-  async gatewayCredential(username: string): Promise<{ site: string; gateway: string; username: string; passwordHash: string; revokedAt: number | null } | undefined> {
+  async gatewayCredential(
+    username: string,
+  ): Promise<{ site: string; gateway: string; username: string; passwordHash: string; revokedAt: number | null } | undefined> {
     const r = await this.db.get<Row>('SELECT site_id, gateway, id, password_hash, revoked_at FROM gateways WHERE id = ?', [username]);
-    return r ? { site: String(r.site_id), gateway: String(r.gateway), username: String(r.id), passwordHash: String(r.password_hash), revokedAt: r.revoked_at === null ? null : Number(r.revoked_at) } : undefined;
+    return r
+      ? {
+          site: String(r.site_id),
+          gateway: String(r.gateway),
+          username: String(r.id),
+          passwordHash: String(r.password_hash),
+          revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+        }
+      : undefined;
   }
 
   async touchGateway(username: string, at: number): Promise<void> {
@@ -965,14 +1483,23 @@ export class Registry {
 
   async createUser(a: Actor, body: { name: string; role: Role; orgId?: string | null | undefined }): Promise<User> {
     this.#role(a, ['admin'], 'create users');
-    if ((body.role === 'coordinator' || body.role === 'company') && !body.orgId) throw badRequest(`orgId: a ${body.role} belongs to an organisation`);
+    if ((body.role === 'coordinator' || body.role === 'company') && !body.orgId)
+      throw badRequest(`orgId: a ${body.role} belongs to an organisation`);
     return this.#write(async (q) => {
       if (body.orgId) {
         const org = await this.#must<Organisation>(q, 'organisations', body.orgId, 'organisation', 400);
         if (body.role === 'company' && org.type !== 'company') throw badRequest(`organisation '${org.id}' is a ${org.type}, not a company`);
       }
       const now = Date.now();
-      const u: User = { id: newId('usr'), name: body.name, role: body.role, orgId: body.orgId ?? null, createdAt: now, updatedAt: now, disabledAt: null };
+      const u: User = {
+        id: newId('usr'),
+        name: body.name,
+        role: body.role,
+        orgId: body.orgId ?? null,
+        createdAt: now,
+        updatedAt: now,
+        disabledAt: null,
+      };
       await insert(q, 'users', { ...u });
       await this.#audit(q, a, 'create', 'user', u.id, { name: u.name, role: u.role, orgId: u.orgId });
       return u;
@@ -986,7 +1513,10 @@ export class Registry {
 
   async listUsers(a: Actor, o: ListOptions = {}): Promise<User[]> {
     this.#role(a, ['admin'], 'read users');
-    return page((await this.db.all('SELECT * FROM users ORDER BY id')).map((r) => decode<User>('users', r)), o);
+    return page(
+      (await this.db.all('SELECT * FROM users ORDER BY id')).map((r) => decode<User>('users', r)),
+      o,
+    );
   }
 
   async updateUser(a: Actor, id: string, patch: { name?: string | undefined; disabled?: boolean | undefined }): Promise<User> {
@@ -1001,7 +1531,11 @@ export class Registry {
     });
   }
 
-  async createToken(a: Actor, userId: string, body: { label?: string | null | undefined; expiresAt?: number | null | undefined } = {}): Promise<TokenInfo & { token: string }> {
+  async createToken(
+    a: Actor,
+    userId: string,
+    body: { label?: string | null | undefined; expiresAt?: number | null | undefined } = {},
+  ): Promise<TokenInfo & { token: string }> {
     this.#role(a, ['admin'], 'issue API tokens');
     const id = newId('tok');
     const secret = randomBytes(32).toString('base64url');
@@ -1009,9 +1543,25 @@ export class Registry {
       const u = await this.#must<User>(q, 'users', userId, 'user');
       if (u.disabledAt !== null) throw conflict(`user '${userId}' is disabled`);
       const now = Date.now();
-      await q.run('INSERT INTO api_tokens (id, user_id, label, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)', [id, userId, body.label ?? null, sha256(secret), now, body.expiresAt ?? null]);
+      await q.run('INSERT INTO api_tokens (id, user_id, label, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)', [
+        id,
+        userId,
+        body.label ?? null,
+        sha256(secret),
+        now,
+        body.expiresAt ?? null,
+      ]);
       await this.#audit(q, a, 'create', 'token', id, { userId, label: body.label ?? null, expiresAt: body.expiresAt ?? null });
-      return { id, userId, label: body.label ?? null, createdAt: now, expiresAt: body.expiresAt ?? null, revokedAt: null, lastUsedAt: null, token: `tb1.${id}.${secret}` };
+      return {
+        id,
+        userId,
+        label: body.label ?? null,
+        createdAt: now,
+        expiresAt: body.expiresAt ?? null,
+        revokedAt: null,
+        lastUsedAt: null,
+        token: `tb1.${id}.${secret}`,
+      };
     });
   }
 
@@ -1039,7 +1589,10 @@ export class Registry {
     const m = TOKEN_PATTERN.exec(token);
     if (!m) return null;
     const [, id, secret] = m as unknown as [string, string, string];
-    const row = await this.db.get<Row>('SELECT t.secret_hash, t.revoked_at, t.expires_at, u.id AS user_id, u.role, u.org_id, u.disabled_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?', [id]);
+    const row = await this.db.get<Row>(
+      'SELECT t.secret_hash, t.revoked_at, t.expires_at, u.id AS user_id, u.role, u.org_id, u.disabled_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?',
+      [id],
+    );
     if (!row) return null;
     const want = Buffer.from(String(row.secret_hash), 'hex');
     const got = Buffer.from(sha256(secret), 'hex');
@@ -1056,14 +1609,40 @@ export class Registry {
 
   // ── audit ──
 
-  async listAudit(a: Actor, o: ListOptions & { resourceType?: string | undefined; resourceId?: string | undefined; actor?: string | undefined; action?: string | undefined; since?: number | undefined } = {}): Promise<AuditEntry[]> {
+  async listAudit(
+    a: Actor,
+    o: ListOptions & {
+      resourceType?: string | undefined;
+      resourceId?: string | undefined;
+      actor?: string | undefined;
+      action?: string | undefined;
+      since?: number | undefined;
+    } = {},
+  ): Promise<AuditEntry[]> {
     this.#role(a, ['admin'], 'read the audit log');
-    const w = where([['resource_type', o.resourceType], ['resource_id', o.resourceId], ['actor', o.actor], ['action', o.action]]);
+    const w = where([
+      ['resource_type', o.resourceType],
+      ['resource_id', o.resourceId],
+      ['actor', o.actor],
+      ['action', o.action],
+    ]);
     const since = o.since !== undefined ? `${w.sql ? ' AND' : ' WHERE'} at >= ?` : '';
-    const rows = await this.db.all(`SELECT * FROM audit_log${w.sql}${since} ORDER BY id LIMIT ? OFFSET ?`, [...w.params, ...(o.since !== undefined ? [o.since] : []), o.limit ?? 1000, o.offset ?? 0]);
+    const rows = await this.db.all(`SELECT * FROM audit_log${w.sql}${since} ORDER BY id LIMIT ? OFFSET ?`, [
+      ...w.params,
+      ...(o.since !== undefined ? [o.since] : []),
+      o.limit ?? 1000,
+      o.offset ?? 0,
+    ]);
     return rows.map((r) => ({
-      id: Number(r.id), at: Number(r.at), actor: String(r.actor), role: String(r.role), tokenId: r.token_id === null ? null : String(r.token_id), action: String(r.action),
-      resourceType: String(r.resource_type), resourceId: r.resource_id === null ? null : String(r.resource_id), details: JSON.parse(String(r.details)) as Record<string, unknown>,
+      id: Number(r.id),
+      at: Number(r.at),
+      actor: String(r.actor),
+      role: String(r.role),
+      tokenId: r.token_id === null ? null : String(r.token_id),
+      action: String(r.action),
+      resourceType: String(r.resource_type),
+      resourceId: r.resource_id === null ? null : String(r.resource_id),
+      details: JSON.parse(String(r.details)) as Record<string, unknown>,
     }));
   }
 
@@ -1076,7 +1655,15 @@ export class Registry {
 
 function tokenInfo(r: Row): TokenInfo {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
-  return { id: String(r.id), userId: String(r.user_id), label: r.label === null ? null : String(r.label), createdAt: Number(r.created_at), expiresAt: n(r.expires_at), revokedAt: n(r.revoked_at), lastUsedAt: n(r.last_used_at) };
+  return {
+    id: String(r.id),
+    userId: String(r.user_id),
+    label: r.label === null ? null : String(r.label),
+    createdAt: Number(r.created_at),
+    expiresAt: n(r.expires_at),
+    revokedAt: n(r.revoked_at),
+    lastUsedAt: n(r.last_used_at),
+  };
 }
 
 /** The command line acts as an admin, audited under the OS user's name. */

@@ -14,37 +14,88 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { ApiError, type Actor, type Registry, type Assignment } from './registry.ts';
 
-const When = Type.Union([Type.String({ minLength: 4 }), Type.Integer({ minimum: 0 })], { description: 'ISO 8601 date or time, or epoch ms' });
+const When = Type.Union([Type.String({ minLength: 4 }), Type.Integer({ minimum: 0 })], {
+  description: 'ISO 8601 date or time, or epoch ms',
+});
 const Obj = <P extends Parameters<typeof Type.Object>[0]>(p: P) => Type.Object(p, { additionalProperties: false });
 
 export const TrialFileSchema = Obj({
   apiVersion: Type.Literal('testbed/v1'),
   kind: Type.Literal('Trial'),
-  organisations: Type.Optional(Type.Array(Obj({ id: Type.String(), name: Type.String(), type: Type.Enum(['region', 'municipality', 'company', 'university', 'other']) }))),
-  sites: Type.Optional(Type.Array(Obj({ id: Type.String(), org: Type.Optional(Type.Union([Type.String(), Type.Null()])), name: Type.String(), facilities: Type.Optional(Type.Array(Type.String())), description: Type.Optional(Type.Union([Type.String(), Type.Null()])) }))),
+  organisations: Type.Optional(
+    Type.Array(
+      Obj({ id: Type.String(), name: Type.String(), type: Type.Enum(['region', 'municipality', 'company', 'university', 'other']) }),
+    ),
+  ),
+  sites: Type.Optional(
+    Type.Array(
+      Obj({
+        id: Type.String(),
+        org: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+        name: Type.String(),
+        facilities: Type.Optional(Type.Array(Type.String())),
+        description: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+      }),
+    ),
+  ),
   trial: Obj({
-    id: Type.String(), org: Type.String(), name: Type.String(), phase: Type.Enum(['micro-trial', 'pilot', 'scale-up']), protocolVersion: Type.String(),
-    start: When, end: Type.Optional(Type.Union([When, Type.Null()])), sites: Type.Array(Type.String()),
+    id: Type.String(),
+    org: Type.String(),
+    name: Type.String(),
+    phase: Type.Enum(['micro-trial', 'pilot', 'scale-up']),
+    protocolVersion: Type.String(),
+    start: When,
+    end: Type.Optional(Type.Union([When, Type.Null()])),
+    sites: Type.Array(Type.String()),
   }),
-  homes: Type.Optional(Type.Array(Obj({ id: Type.String(), site: Type.String(), label: Type.Optional(Type.Union([Type.String(), Type.Null()])) }))),
+  homes: Type.Optional(
+    Type.Array(Obj({ id: Type.String(), site: Type.String(), label: Type.Optional(Type.Union([Type.String(), Type.Null()])) })),
+  ),
   participants: Type.Optional(
     Type.Array(
       Obj({
         id: Type.String({ description: 'Pseudonym P-XXXXXX' }),
         home: Type.String(),
         enrolled: When,
-        consent: Obj({ status: Type.Enum(['pending', 'consented', 'declined', 'withdrawn']), scope: Type.Optional(Type.Array(Type.String())), legalBasis: Type.Enum(['consent', 'public-task', 'legitimate-interests', 'scientific-research']) }),
+        consent: Obj({
+          status: Type.Enum(['pending', 'consented', 'declined', 'withdrawn']),
+          scope: Type.Optional(Type.Array(Type.String())),
+          legalBasis: Type.Enum(['consent', 'public-task', 'legitimate-interests', 'scientific-research']),
+        }),
         withdrawn: Type.Optional(Obj({ at: When, pastData: Type.Enum(['retain', 'exclude']) })),
-        absences: Type.Optional(Type.Array(Obj({ from: When, to: Type.Optional(Type.Union([When, Type.Null()])), reason: Type.Enum(['hospital-stay', 'travel', 'device-removed', 'respite-care', 'other']) }))),
+        absences: Type.Optional(
+          Type.Array(
+            Obj({
+              from: When,
+              to: Type.Optional(Type.Union([When, Type.Null()])),
+              reason: Type.Enum(['hospital-stay', 'travel', 'device-removed', 'respite-care', 'other']),
+            }),
+          ),
+        ),
       }),
     ),
   ),
   devices: Type.Optional(
     Type.Array(
       Obj({
-        id: Type.String(), kind: Type.String(), vendor: Type.String(), model: Type.String(), firmware: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-        zigbeeAddress: Type.Optional(Type.Union([Type.String(), Type.Null()])), serial: Type.Optional(Type.Union([Type.String(), Type.Null()])), owner: Type.String(),
-        assignments: Type.Optional(Type.Array(Obj({ home: Type.String(), participant: Type.Optional(Type.Union([Type.String(), Type.Null()])), from: When, to: Type.Optional(Type.Union([When, Type.Null()])) }))),
+        id: Type.String(),
+        kind: Type.String(),
+        vendor: Type.String(),
+        model: Type.String(),
+        firmware: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+        zigbeeAddress: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+        serial: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+        owner: Type.String(),
+        assignments: Type.Optional(
+          Type.Array(
+            Obj({
+              home: Type.String(),
+              participant: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+              from: When,
+              to: Type.Optional(Type.Union([When, Type.Null()])),
+            }),
+          ),
+        ),
       }),
     ),
   ),
@@ -76,7 +127,10 @@ export function parseTrialFile(text: string): TrialFile {
   }
   if (!Value.Check(TrialFileSchema, doc)) {
     const errs = [...Value.Errors(TrialFileSchema, doc)].filter((e) => e.keyword !== 'boolean').slice(0, 10);
-    throw new ApiError(400, `trial file is not valid:\n${errs.map((e) => `  ${e.instancePath || '/'}: ${e.message}${e.keyword === 'additionalProperties' ? ` (${JSON.stringify(e.params)})` : ''}`).join('\n')}`);
+    throw new ApiError(
+      400,
+      `trial file is not valid:\n${errs.map((e) => `  ${e.instancePath || '/'}: ${e.message}${e.keyword === 'additionalProperties' ? ` (${JSON.stringify(e.params)})` : ''}`).join('\n')}`,
+    );
   }
   return doc;
 }
@@ -117,31 +171,66 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
   };
 
   for (const o of file.organisations ?? []) {
-    await step(`organisation ${o.id}`, await exists(() => registry.getOrganisation(a, o.id)), () => registry.createOrganisation(a, o), async (cur) => {
-      const d = diff(cur, { name: o.name, type: o.type });
-      return d ? (await registry.updateOrganisation(a, o.id, d), true) : false;
-    });
+    await step(
+      `organisation ${o.id}`,
+      await exists(() => registry.getOrganisation(a, o.id)),
+      () => registry.createOrganisation(a, o),
+      async (cur) => {
+        const d = diff(cur, { name: o.name, type: o.type });
+        return d ? (await registry.updateOrganisation(a, o.id, d), true) : false;
+      },
+    );
   }
   for (const s of file.sites ?? []) {
     const want = { orgId: s.org ?? null, name: s.name, facilities: s.facilities ?? [], description: s.description ?? null };
-    await step(`site ${s.id}`, await exists(() => registry.getSite(a, s.id)), () => registry.createSite(a, { id: s.id, ...want }), async (cur) => {
-      const d = diff(cur, want);
-      return d ? (await registry.updateSite(a, s.id, d), true) : false;
-    });
+    await step(
+      `site ${s.id}`,
+      await exists(() => registry.getSite(a, s.id)),
+      () => registry.createSite(a, { id: s.id, ...want }),
+      async (cur) => {
+        const d = diff(cur, want);
+        return d ? (await registry.updateSite(a, s.id, d), true) : false;
+      },
+    );
   }
   const t = file.trial;
-  const trialWant = { name: t.name, phase: t.phase, protocolVersion: t.protocolVersion, startAt: ms(t.start, 'trial.start'), endAt: msOrNull(t.end, 'trial.end'), siteIds: [...new Set(t.sites)].sort() };
-  await step(`trial ${t.id}`, await exists(() => registry.getTrial(a, t.id)), () => registry.createTrial(a, { id: t.id, orgId: t.org, ...trialWant }), async (cur) => {
-    if (cur.orgId !== t.org) throw new ApiError(409, `trial ${t.id} is coordinated by '${cur.orgId}' in the registry, not '${t.org}'; a trial cannot change organisation`);
-    const d = diff(cur, trialWant);
-    return d ? (await registry.updateTrial(a, t.id, d), true) : false;
-  });
+  const trialWant = {
+    name: t.name,
+    phase: t.phase,
+    protocolVersion: t.protocolVersion,
+    startAt: ms(t.start, 'trial.start'),
+    endAt: msOrNull(t.end, 'trial.end'),
+    siteIds: [...new Set(t.sites)].sort(),
+  };
+  await step(
+    `trial ${t.id}`,
+    await exists(() => registry.getTrial(a, t.id)),
+    () => registry.createTrial(a, { id: t.id, orgId: t.org, ...trialWant }),
+    async (cur) => {
+      if (cur.orgId !== t.org)
+        throw new ApiError(
+          409,
+          `trial ${t.id} is coordinated by '${cur.orgId}' in the registry, not '${t.org}'; a trial cannot change organisation`,
+        );
+      const d = diff(cur, trialWant);
+      return d ? (await registry.updateTrial(a, t.id, d), true) : false;
+    },
+  );
   for (const h of file.homes ?? []) {
-    await step(`home ${h.id}`, await exists(() => registry.getHome(a, h.id)), () => registry.createHome(a, { id: h.id, siteId: h.site, label: h.label ?? null }), async (cur) => {
-      if (cur.siteId !== h.site) throw new ApiError(409, `home ${h.id} is at site '${cur.siteId}' in the registry, not '${h.site}'; a home cannot move between sites`);
-      const d = diff(cur, { label: h.label ?? null });
-      return d ? (await registry.updateHome(a, h.id, d), true) : false;
-    });
+    await step(
+      `home ${h.id}`,
+      await exists(() => registry.getHome(a, h.id)),
+      () => registry.createHome(a, { id: h.id, siteId: h.site, label: h.label ?? null }),
+      async (cur) => {
+        if (cur.siteId !== h.site)
+          throw new ApiError(
+            409,
+            `home ${h.id} is at site '${cur.siteId}' in the registry, not '${h.site}'; a home cannot move between sites`,
+          );
+        const d = diff(cur, { label: h.label ?? null });
+        return d ? (await registry.updateHome(a, h.id, d), true) : false;
+      },
+    );
   }
 
   if (file.participants?.length) {
@@ -154,11 +243,24 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
       if (!cur) {
         const other = await exists(() => registry.getParticipant(a, p.id));
         if (other) throw new ApiError(409, `${where} is enrolled in trial '${other.trialId}', not '${t.id}'`);
-        if (p.consent.status === 'withdrawn' && !p.withdrawn) throw new ApiError(400, `${where}: consent 'withdrawn' needs withdrawn: {at, pastData}`);
-        cur = await registry.createParticipant(a, { id: p.id, trialId: t.id, homeId: p.home, enrolledAt, consentStatus: p.consent.status === 'withdrawn' ? 'consented' : p.consent.status, ...consent });
+        if (p.consent.status === 'withdrawn' && !p.withdrawn)
+          throw new ApiError(400, `${where}: consent 'withdrawn' needs withdrawn: {at, pastData}`);
+        cur = await registry.createParticipant(a, {
+          id: p.id,
+          trialId: t.id,
+          homeId: p.home,
+          enrolledAt,
+          consentStatus: p.consent.status === 'withdrawn' ? 'consented' : p.consent.status,
+          ...consent,
+        });
         report.created.push(where);
       } else {
-        const want = { homeId: p.home, enrolledAt, ...consent, ...(p.consent.status !== 'withdrawn' && cur.withdrawnAt === null ? { consentStatus: p.consent.status } : {}) };
+        const want = {
+          homeId: p.home,
+          enrolledAt,
+          ...consent,
+          ...(p.consent.status !== 'withdrawn' && cur.withdrawnAt === null ? { consentStatus: p.consent.status } : {}),
+        };
         const d = diff(cur, want);
         if (d) {
           cur = await registry.updateParticipant(a, p.id, d);
@@ -175,8 +277,11 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
           const from = ms(ab.from, `${where}.absences.from`);
           const to = msOrNull(ab.to, `${where}.absences.to`);
           const label = `absence ${p.id} ${isoOf(from)} ${ab.reason}`;
-          await step(label, have.find((x) => x.from === from && x.reason === ab.reason), () => registry.createAbsence(a, { participantId: p.id, from, to, reason: ab.reason }), async (c) =>
-            c.to === to ? false : (await registry.updateAbsence(a, c.id, { to }), true),
+          await step(
+            label,
+            have.find((x) => x.from === from && x.reason === ab.reason),
+            () => registry.createAbsence(a, { participantId: p.id, from, to, reason: ab.reason }),
+            async (c) => (c.to === to ? false : (await registry.updateAbsence(a, c.id, { to }), true)),
           );
         }
       }
@@ -184,24 +289,49 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
   }
 
   for (const dv of file.devices ?? []) {
-    const want = { kind: dv.kind, vendor: dv.vendor, model: dv.model, firmware: dv.firmware ?? null, zigbeeAddress: dv.zigbeeAddress ?? null, serial: dv.serial ?? null, orgId: dv.owner };
-    await step(`device ${dv.id}`, await exists(() => registry.getDevice(a, dv.id)), () => registry.createDevice(a, { id: dv.id, ...want }), async (cur) => {
-      if (cur.kind !== dv.kind) throw new ApiError(409, `device ${dv.id} is a '${cur.kind}' in the registry, not '${dv.kind}'`);
-      const { kind: _kind, ...rest } = want;
-      const d = diff(cur, rest);
-      return d ? (await registry.updateDevice(a, dv.id, d), true) : false;
-    });
+    const want = {
+      kind: dv.kind,
+      vendor: dv.vendor,
+      model: dv.model,
+      firmware: dv.firmware ?? null,
+      zigbeeAddress: dv.zigbeeAddress ?? null,
+      serial: dv.serial ?? null,
+      orgId: dv.owner,
+    };
+    await step(
+      `device ${dv.id}`,
+      await exists(() => registry.getDevice(a, dv.id)),
+      () => registry.createDevice(a, { id: dv.id, ...want }),
+      async (cur) => {
+        if (cur.kind !== dv.kind) throw new ApiError(409, `device ${dv.id} is a '${cur.kind}' in the registry, not '${dv.kind}'`);
+        const { kind: _kind, ...rest } = want;
+        const d = diff(cur, rest);
+        return d ? (await registry.updateDevice(a, dv.id, d), true) : false;
+      },
+    );
     if (!dv.assignments?.length) continue;
     const history = await registry.deviceHistory(a, dv.id);
     // Oldest first, so that an earlier span is closed before a later one is opened.
-    const wanted = dv.assignments.map((x) => ({ homeId: x.home, participantId: x.participant ?? null, from: ms(x.from, `device ${dv.id}.assignments.from`), to: msOrNull(x.to, `device ${dv.id}.assignments.to`) })).sort((x, y) => x.from - y.from);
+    const wanted = dv.assignments
+      .map((x) => ({
+        homeId: x.home,
+        participantId: x.participant ?? null,
+        from: ms(x.from, `device ${dv.id}.assignments.from`),
+        to: msOrNull(x.to, `device ${dv.id}.assignments.to`),
+      }))
+      .sort((x, y) => x.from - y.from);
     for (const w of wanted) {
       const label = `assignment ${dv.id} → ${w.homeId} from ${isoOf(w.from)}`;
       const cur: Assignment | undefined = history.find((h) => h.homeId === w.homeId && h.from === w.from);
-      await step(label, cur, () => registry.createAssignment(a, { deviceId: dv.id, ...w }), async (c) => {
-        const d = diff(c, { to: w.to, participantId: w.participantId });
-        return d ? (await registry.updateAssignment(a, c.id, d), true) : false;
-      });
+      await step(
+        label,
+        cur,
+        () => registry.createAssignment(a, { deviceId: dv.id, ...w }),
+        async (c) => {
+          const d = diff(c, { to: w.to, participantId: w.participantId });
+          return d ? (await registry.updateAssignment(a, c.id, d), true) : false;
+        },
+      );
     }
   }
   return report;
@@ -211,7 +341,13 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
 export async function exportTrialFile(registry: Registry, a: Actor, trialId?: string): Promise<TrialFile> {
   if (!trialId) {
     const all = await registry.listTrials(a);
-    if (all.length !== 1) throw new ApiError(400, all.length === 0 ? 'there is no trial to export' : `several trials exist (${all.map((t) => t.id).join(', ')}): name one with --trial`);
+    if (all.length !== 1)
+      throw new ApiError(
+        400,
+        all.length === 0
+          ? 'there is no trial to export'
+          : `several trials exist (${all.map((t) => t.id).join(', ')}): name one with --trial`,
+      );
     trialId = all[0]!.id;
   }
   const trial = await registry.getTrial(a, trialId);
@@ -223,7 +359,9 @@ export async function exportTrialFile(registry: Registry, a: Actor, trialId?: st
   const assignments = (await registry.listAssignments(a, { limit: 1_000_000 })).filter((x) => homeIds.has(x.homeId));
   const deviceIds = [...new Set(assignments.map((x) => x.deviceId))].sort();
   const devices = await Promise.all(deviceIds.map((id) => registry.getDevice(a, id)));
-  const orgIds = [...new Set([trial.orgId, ...sites.map((s) => s.orgId).filter((o): o is string => o !== null), ...devices.map((d) => d.orgId)])].sort();
+  const orgIds = [
+    ...new Set([trial.orgId, ...sites.map((s) => s.orgId).filter((o): o is string => o !== null), ...devices.map((d) => d.orgId)]),
+  ].sort();
   const organisations = await Promise.all(orgIds.map((id) => registry.getOrganisation(a, id)));
   const pIds = new Set(participants.map((p) => p.id));
   return {
@@ -231,7 +369,16 @@ export async function exportTrialFile(registry: Registry, a: Actor, trialId?: st
     kind: 'Trial',
     organisations: organisations.map((o) => ({ id: o.id, name: o.name, type: o.type })),
     sites: sites.map((s) => ({ id: s.id, org: s.orgId, name: s.name, facilities: s.facilities, description: s.description })),
-    trial: { id: trial.id, org: trial.orgId, name: trial.name, phase: trial.phase, protocolVersion: trial.protocolVersion, start: isoOf(trial.startAt)!, end: isoOf(trial.endAt), sites: trial.siteIds },
+    trial: {
+      id: trial.id,
+      org: trial.orgId,
+      name: trial.name,
+      phase: trial.phase,
+      protocolVersion: trial.protocolVersion,
+      start: isoOf(trial.startAt)!,
+      end: isoOf(trial.endAt),
+      sites: trial.siteIds,
+    },
     homes: homes.map((h) => ({ id: h.id, site: h.siteId, label: h.label })),
     participants: participants.map((p) => ({
       id: p.id,
@@ -239,11 +386,26 @@ export async function exportTrialFile(registry: Registry, a: Actor, trialId?: st
       enrolled: isoOf(p.enrolledAt)!,
       consent: { status: p.consentStatus, scope: p.consentScope, legalBasis: p.legalBasis },
       ...(p.withdrawnAt !== null ? { withdrawn: { at: isoOf(p.withdrawnAt)!, pastData: p.pastData ?? 'retain' } } : {}),
-      ...(absences.some((x) => x.participantId === p.id) ? { absences: absences.filter((x) => x.participantId === p.id && pIds.has(p.id)).map((x) => ({ from: isoOf(x.from)!, to: isoOf(x.to), reason: x.reason })) } : {}),
+      ...(absences.some((x) => x.participantId === p.id)
+        ? {
+            absences: absences
+              .filter((x) => x.participantId === p.id && pIds.has(p.id))
+              .map((x) => ({ from: isoOf(x.from)!, to: isoOf(x.to), reason: x.reason })),
+          }
+        : {}),
     })),
     devices: devices.map((d) => ({
-      id: d.id, kind: d.kind, vendor: d.vendor, model: d.model, firmware: d.firmware, zigbeeAddress: d.zigbeeAddress, serial: d.serial, owner: d.orgId,
-      assignments: assignments.filter((x) => x.deviceId === d.id).map((x) => ({ home: x.homeId, participant: x.participantId, from: isoOf(x.from)!, to: isoOf(x.to) })),
+      id: d.id,
+      kind: d.kind,
+      vendor: d.vendor,
+      model: d.model,
+      firmware: d.firmware,
+      zigbeeAddress: d.zigbeeAddress,
+      serial: d.serial,
+      owner: d.orgId,
+      assignments: assignments
+        .filter((x) => x.deviceId === d.id)
+        .map((x) => ({ home: x.homeId, participant: x.participantId, from: isoOf(x.from)!, to: isoOf(x.to) })),
     })),
   };
 }

@@ -149,7 +149,7 @@ export class SimDevice {
     this.battery -= (100 / spec.lifeDays) * days;
     if (spec.recharge && this.battery <= 20) {
       // Charged overnight: back to full at the next report between 01:00 and 05:00 local.
-      const hour = (((t + this.utcOffsetMin * MINUTE) % DAY) + DAY) % DAY / HOUR;
+      const hour = ((((t + this.utcOffsetMin * MINUTE) % DAY) + DAY) % DAY) / HOUR;
       if (hour >= 1 && hour < 5) this.battery = 100;
     }
     this.battery = Math.max(spec.recharge ? 5 : 0, this.battery);
@@ -221,7 +221,8 @@ function motionModel(room: Room): Model {
         }
       }
       if (room === 'hall') for (const t of plan.entrance) pulses.push(t - 5 * SECOND, t + 10 * SECOND);
-      if (room === 'living' || room === 'kitchen') for (const v of plan.carerVisits) pulses.push(v.start + 60 * SECOND, (v.start + v.end) / 2);
+      if (room === 'living' || room === 'kitchen')
+        for (const v of plan.carerVisits) pulses.push(v.start + 60 * SECOND, (v.start + v.end) / 2);
       pulses.sort((a, b) => a - b);
       const out: Change[] = [];
       for (const p of pulses) {
@@ -307,7 +308,9 @@ function incontinenceModel(): Model {
   return {
     initial: () => ({ wet: false, wetness_pct: 0 }),
     changes(plan, rng) {
-      const events = [...plan.wets.map((t) => ({ t, wet: true })), ...plan.padChanges.map((t) => ({ t, wet: false }))].sort((a, b) => a.t - b.t);
+      const events = [...plan.wets.map((t) => ({ t, wet: true })), ...plan.padChanges.map((t) => ({ t, wet: false }))].sort(
+        (a, b) => a.t - b.t,
+      );
       const out: Change[] = [];
       for (const e of events) {
         if (e.wet) {
@@ -325,7 +328,13 @@ function incontinenceModel(): Model {
 }
 
 function doorModel(role: DoorRole): Model {
-  const openFor: Record<DoorRole, [number, number]> = { entrance: [4, 25], fridge: [8, 60], cupboard: [4, 20], cabinet: [4, 20], bathroom: [3, 8] };
+  const openFor: Record<DoorRole, [number, number]> = {
+    entrance: [4, 25],
+    fridge: [8, 60],
+    cupboard: [4, 20],
+    cabinet: [4, 20],
+    bathroom: [3, 8],
+  };
   return {
     initial: () => ({ open: false }),
     changes(plan, rng) {
@@ -468,7 +477,10 @@ function makeModel(spec: DeviceSpec, _rng: Rng, tempC: number, utcOffsetMin: num
     case 'bed':
       return levelModel('occupied', (s) => s.room === 'bedroom' && (s.activity === 'sleep' || s.activity === 'nap'));
     case 'chair':
-      return levelModel('occupied', (s) => s.room === inRoom && (s.activity === 'sit' || s.activity === 'nap' || (s.activity === 'eat' && inRoom === 'kitchen')));
+      return levelModel(
+        'occupied',
+        (s) => s.room === inRoom && (s.activity === 'sit' || s.activity === 'nap' || (s.activity === 'eat' && inRoom === 'kitchen')),
+      );
     case 'door':
       return doorModel((spec.role ?? 'entrance') as DoorRole);
     case 'motion':

@@ -47,14 +47,21 @@ export function simulationInfo(opts: SimulateOptions): SimulationInfo {
   const sc = opts.scenario;
   const from = opts.from ?? sc.start ?? Math.floor(Date.now() / DAY) * DAY;
   const days = opts.days === undefined ? (sc.days ?? 1) : opts.days;
-  return { from, end: days === null ? Infinity : from + Math.round(days * DAY), seed: String(opts.seed ?? sc.seed), homes: sc.sites.flatMap((s) => s.homes) };
+  return {
+    from,
+    end: days === null ? Infinity : from + Math.round(days * DAY),
+    seed: String(opts.seed ?? sc.seed),
+    homes: sc.sites.flatMap((s) => s.homes),
+  };
 }
 
 /** Every delivery of the run, in delivery order (ties: home order of the scenario). */
 export function* simulate(opts: SimulateOptions): Generator<Delivery> {
   const info = simulationInfo(opts);
   const root = new Rng(`testbed-sim/${info.seed}`);
-  const homes = opts.scenario.sites.flatMap((site) => site.homes.map((h) => new HomeSim(site, h, root, info.from, info.end, opts.scenario.faults)));
+  const homes = opts.scenario.sites.flatMap((site) =>
+    site.homes.map((h) => new HomeSim(site, h, root, info.from, info.end, opts.scenario.faults)),
+  );
   type Entry = { sim: HomeSim; index: number; next: Delivery };
   const heap = new MinHeap<Entry>((a, b) => a.next.at < b.next.at || (a.next.at === b.next.at && a.index < b.index));
   homes.forEach((sim, index) => {
@@ -124,7 +131,10 @@ class HomeSim {
         const r = this.faultRng.fork(`malformed-${f.a}`);
         const span = Math.min(f.b, end) - f.a;
         for (let i = 0; i < (f.count ?? 5); i++) {
-          this.malformed.push({ t: Math.round(f.a + r.uniform(0, Math.max(0, span))), variant: MALFORMED_VARIANTS[i % MALFORMED_VARIANTS.length] as MalformedVariant });
+          this.malformed.push({
+            t: Math.round(f.a + r.uniform(0, Math.max(0, span))),
+            variant: MALFORMED_VARIANTS[i % MALFORMED_VARIANTS.length] as MalformedVariant,
+          });
         }
       }
     }
@@ -168,7 +178,17 @@ class HomeSim {
       // Per device, from 1, as the gateway outbox numbers them.
       const seq = (this.seqs.get(r.dev) ?? 0) + 1;
       this.seqs.set(r.dev, seq);
-      const reading: NdjsonReading = { site: this.site.id, gw: this.home.gateway, home: this.home.id, dev: r.dev, kind: r.kind, seq, ts: r.ts, v: r.v, ...(Object.keys(r.q).length ? { q: r.q } : {}) };
+      const reading: NdjsonReading = {
+        site: this.site.id,
+        gw: this.home.gateway,
+        home: this.home.id,
+        dev: r.dev,
+        kind: r.kind,
+        seq,
+        ts: r.ts,
+        v: r.v,
+        ...(Object.keys(r.q).length ? { q: r.q } : {}),
+      };
       made.push(reading);
       this.deliver(reading);
     }
@@ -205,7 +225,17 @@ class HomeSim {
   }
 
   private malform(r: NdjsonReading, variant: MalformedVariant): Delivery {
-    const bad: Record<string, unknown> = { site: r.site, gw: r.gw, home: r.home, dev: r.dev, kind: r.kind, seq: r.seq, ts: r.ts, v: { ...r.v }, ...(r.q ? { q: r.q } : {}) };
+    const bad: Record<string, unknown> = {
+      site: r.site,
+      gw: r.gw,
+      home: r.home,
+      dev: r.dev,
+      kind: r.kind,
+      seq: r.seq,
+      ts: r.ts,
+      v: { ...r.v },
+      ...(r.q ? { q: r.q } : {}),
+    };
     const v = bad.v as Record<string, Value | unknown>;
     switch (variant) {
       case 'not-json': {

@@ -73,7 +73,13 @@ const KINDS_CYCLE: Kind[] = ['motion', 'climate', 'door', 'bed', 'hydration'];
 function makeReading(kind: Kind, dev: string, rng: Rng, now: number): Omit<Reading, 'seq'> {
   switch (kind) {
     case 'climate':
-      return { dev, kind, ts: now, v: { temperature_c: Math.round(rng.uniform(19, 24) * 10) / 10, humidity_pct: Math.round(rng.uniform(25, 45)) }, q: { battery: 90, lqi: 120 } };
+      return {
+        dev,
+        kind,
+        ts: now,
+        v: { temperature_c: Math.round(rng.uniform(19, 24) * 10) / 10, humidity_pct: Math.round(rng.uniform(25, 45)) },
+        q: { battery: 90, lqi: 120 },
+      };
     case 'door':
       return { dev, kind, ts: now, v: { open: rng.chance(0.5) }, q: { battery: 90, lqi: 120 } };
     case 'bed':
@@ -88,7 +94,10 @@ function makeReading(kind: Kind, dev: string, rng: Rng, now: number): Omit<Readi
 /** The (site, gateway) ids runLoad uses, so that a caller can provision them beforehand. */
 export function loadGatewayIds(homes: number, site = 'load', homesPerSite = 500): { site: string; gateway: string }[] {
   const pad = String(homes).length;
-  return Array.from({ length: homes }, (_, i) => ({ site: `${site}-${Math.floor(i / homesPerSite) + 1}`, gateway: `gw-${String(i + 1).padStart(pad, '0')}` }));
+  return Array.from({ length: homes }, (_, i) => ({
+    site: `${site}-${Math.floor(i / homesPerSite) + 1}`,
+    gateway: `gw-${String(i + 1).padStart(pad, '0')}`,
+  }));
 }
 
 export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
@@ -112,7 +121,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
         wave.map(async (g) => {
           const cred = opts.credentials ? await opts.credentials(g.site, g.gateway) : undefined;
           g.uplink = new Uplink({
-            url: opts.url, site: g.site, gateway: g.gateway, outbox: g.outbox, log,
+            url: opts.url,
+            site: g.site,
+            gateway: g.gateway,
+            outbox: g.outbox,
+            log,
             ...(cred ? { username: cred.username, password: cred.password } : {}),
             ...(opts.window !== undefined ? { window: opts.window } : {}),
             ...(opts.maxBatchReadings !== undefined ? { maxBatchReadings: opts.maxBatchReadings } : {}),

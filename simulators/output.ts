@@ -93,7 +93,12 @@ export async function drive(items: Iterable<Item>, sink: Sink, opts: DriveOption
     const count = final ? p.readings : p.readings - lastReadings;
     lastWall = now;
     lastReadings = p.readings;
-    return { ...p, wallMs: now - wallStart, rate: interval > 0 ? Math.round((count * 1000) / interval) : 0, ...(sink.extra ? sink.extra() : {}) };
+    return {
+      ...p,
+      wallMs: now - wallStart,
+      rate: interval > 0 ? Math.round((count * 1000) / interval) : 0,
+      ...(sink.extra ? sink.extra() : {}),
+    };
   };
   const timer = opts.onProgress ? setInterval(() => opts.onProgress?.(snapshot(false)), opts.progressEveryMs ?? 1000) : undefined;
   timer?.unref();
@@ -131,7 +136,17 @@ export async function drive(items: Iterable<Item>, sink: Sink, opts: DriveOption
 
 /** The NDJSON line of a reading: fixed key order, so equal runs are byte-identical. */
 export function ndjsonLine(r: NdjsonReading): string {
-  return JSON.stringify({ site: r.site, gw: r.gw, home: r.home, dev: r.dev, kind: r.kind, seq: r.seq, ts: r.ts, v: r.v, ...(r.q ? { q: r.q } : {}) });
+  return JSON.stringify({
+    site: r.site,
+    gw: r.gw,
+    home: r.home,
+    dev: r.dev,
+    kind: r.kind,
+    seq: r.seq,
+    ts: r.ts,
+    v: r.v,
+    ...(r.q ? { q: r.q } : {}),
+  });
 }
 
 /** The wire reading (without site, gw, home). */
@@ -216,7 +231,11 @@ export class MqttSink implements Sink {
     const gws = await Promise.all(list.map((g) => this.gateway(g.site, g.gw)));
     const waits = await Promise.allSettled(gws.map((g) => g.uplink.waitConnected(timeoutMs)));
     const failed = waits.filter((w) => w.status === 'rejected').length;
-    if (failed) this.log.warn({ failed, of: gws.length, url: this.opts.url }, 'sim: some virtual gateways are not connected yet; their readings wait in their outboxes');
+    if (failed)
+      this.log.warn(
+        { failed, of: gws.length, url: this.opts.url },
+        'sim: some virtual gateways are not connected yet; their readings wait in their outboxes',
+      );
   }
 
   private gateway(site: string, gw: string): Promise<Gateway> {
@@ -242,7 +261,13 @@ export class MqttSink implements Sink {
   private makeUplink(site: string, gateway: string, username: string, password: string, outbox: MemoryOutbox): Uplink {
     const o = this.opts;
     return new Uplink({
-      url: o.url, username, password, site, gateway, outbox, log: this.log,
+      url: o.url,
+      username,
+      password,
+      site,
+      gateway,
+      outbox,
+      log: this.log,
       ...(o.window !== undefined ? { window: o.window } : {}),
       ...(o.maxBatchReadings !== undefined ? { maxBatchReadings: o.maxBatchReadings } : {}),
       ...(o.resendAfterMs !== undefined ? { resendAfterMs: o.resendAfterMs } : {}),
@@ -275,10 +300,20 @@ export class MqttSink implements Sink {
 
   private async publishRaw(g: Gateway, item: Extract<Item, { type: 'malformed' }>): Promise<void> {
     if (!g.raw) {
-      g.raw = connect(this.opts.url, { clientId: `gw-${g.site}-${g.gw}-raw`, username: g.username, password: g.password, protocolVersion: 4, clean: true, reconnectPeriod: 2000 });
+      g.raw = connect(this.opts.url, {
+        clientId: `gw-${g.site}-${g.gw}-raw`,
+        username: g.username,
+        password: g.password,
+        protocolVersion: 4,
+        clean: true,
+        reconnectPeriod: 2000,
+      });
       g.raw.on('error', (err) => this.log.debug({ err: err.message }, 'sim: raw publisher error'));
     }
-    const payload = item.reading === undefined ? item.line : JSON.stringify({ gw: g.gw, batch: RAW_BATCH_BASE + g.rawBatches++, sent: Date.now(), readings: [item.reading] });
+    const payload =
+      item.reading === undefined
+        ? item.line
+        : JSON.stringify({ gw: g.gw, batch: RAW_BATCH_BASE + g.rawBatches++, sent: Date.now(), readings: [item.reading] });
     // QoS 1 so that it reaches ingest even when sent before the connection is up.
     g.raw.publish(topics.up(g.site, g.gw), payload, { qos: 1 }, () => undefined);
   }
@@ -306,7 +341,13 @@ export class MqttSink implements Sink {
 
   /** Stats per gateway (for tests and reports). */
   stats(): { site: string; gw: string; depth: number; acked: number; connected: boolean }[] {
-    return [...this.gateways.values()].map((g) => ({ site: g.site, gw: g.gw, depth: g.outbox.stats().depth, acked: g.uplink.stats().ackedReadings, connected: g.uplink.stats().connected }));
+    return [...this.gateways.values()].map((g) => ({
+      site: g.site,
+      gw: g.gw,
+      depth: g.outbox.stats().depth,
+      acked: g.uplink.stats().ackedReadings,
+      connected: g.uplink.stats().connected,
+    }));
   }
 
   async close(drain: boolean): Promise<void> {
@@ -322,7 +363,8 @@ export class MqttSink implements Sink {
       const timeout = this.opts.drainTimeoutMs ?? 120_000;
       const results = await Promise.allSettled(gws.map((g) => g.uplink.drained(timeout)));
       const failed = results.filter((r) => r.status === 'rejected');
-      if (failed.length) this.log.warn({ gateways: failed.length, pending: this.pending() }, 'sim: not every outbox drained before the timeout');
+      if (failed.length)
+        this.log.warn({ gateways: failed.length, pending: this.pending() }, 'sim: not every outbox drained before the timeout');
     }
     await Promise.all(
       gws.map(async (g) => {

@@ -55,7 +55,14 @@ export interface UciParseOptions {
   from?: number;
 }
 
-const FIELD: Record<Kind, string> = { bed: 'occupied', chair: 'occupied', toilet: 'flush', door: 'open', motion: 'motion', appliance: 'on' } as Record<Kind, string>;
+const FIELD: Record<Kind, string> = {
+  bed: 'occupied',
+  chair: 'occupied',
+  toilet: 'flush',
+  door: 'open',
+  motion: 'motion',
+  appliance: 'on',
+} as Record<Kind, string>;
 
 /** Maps a UCI sensor (type, location) to our kind. */
 export function uciKind(type: string, location: string): Kind | null {
@@ -99,7 +106,11 @@ export function parseUciSensors(input: string | Buffer, opts: UciParseOptions): 
   if (!ID_PATTERN.test(home)) throw new Error(`home: expected an id matching ${ID_PATTERN}, got '${opts.home}'`);
   const site = opts.site ?? 'uci';
   const gateway = opts.gateway ?? `uci-${home}`;
-  for (const [what, v] of [['site', site], ['gateway', gateway]] as const) if (!ID_PATTERN.test(v)) throw new Error(`${what}: expected an id matching ${ID_PATTERN}, got '${v}'`);
+  for (const [what, v] of [
+    ['site', site],
+    ['gateway', gateway],
+  ] as const)
+    if (!ID_PATTERN.test(v)) throw new Error(`${what}: expected an id matching ${ID_PATTERN}, got '${v}'`);
   const offset = opts.utcOffsetMin ?? 60;
   const text = typeof input === 'string' ? input : input.toString('latin1');
   const lines = text.split(/\r?\n/);
@@ -112,7 +123,8 @@ export function parseUciSensors(input: string | Buffer, opts: UciParseOptions): 
     if (i < 2 && (/^start\s*time/i.test(body) || /^[-\s]+$/.test(body))) return; // the two header lines
     const tokens = body.split(/\s+/);
     const bad = (reason: string) => out.errors.push({ line, text: raw, reason });
-    if (tokens.length !== 7) return void bad(`expected 7 fields (start date, start time, end date, end time, location, type, place), got ${tokens.length}`);
+    if (tokens.length !== 7)
+      return void bad(`expected 7 fields (start date, start time, end date, end time, location, type, place), got ${tokens.length}`);
     const [d1, t1, d2, t2, location, type, place] = tokens as [string, string, string, string, string, string, string];
     const start = parseStamp(d1, t1, offset);
     if (start === null) return void bad(`start: expected 'YYYY-MM-DD HH:MM:SS', got '${d1} ${t1}'`);
@@ -155,7 +167,8 @@ export async function replayUci(opts: ReplayUciOptions): Promise<Progress & { ab
   const parse = parseUciSensors(readFileSync(opts.file), opts);
   const log = opts.log ?? silentLogger;
   for (const e of parse.errors) log.warn({ file: opts.file, line: e.line, reason: e.reason }, 'replay: malformed line');
-  if (parse.outOfOrder.length) log.warn({ file: opts.file, lines: parse.outOfOrder.map((o) => o.line) }, 'replay: rows out of time order (replayed in time order)');
+  if (parse.outOfOrder.length)
+    log.warn({ file: opts.file, lines: parse.outOfOrder.map((o) => o.line) }, 'replay: rows out of time order (replayed in time order)');
   let sink;
   if (opts.out !== undefined) sink = ndjsonSink(opts.out);
   else {
@@ -168,6 +181,11 @@ export async function replayUci(opts: ReplayUciOptions): Promise<Progress & { ab
     for (const r of parse.readings) yield { type: 'reading', at: r.ts, reading: r };
   }
   const simStart = parse.readings[0]?.ts ?? 0;
-  const result = await drive(items(), sink, { speed: opts.speed ?? 'max', simStart, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  const result = await drive(items(), sink, {
+    speed: opts.speed ?? 'max',
+    simStart,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
   return { ...result, parse };
 }

@@ -81,8 +81,24 @@ export function planDay(rng: Rng, profile: ResidentProfile, day: number, utcOffs
   const end = wakeTime(rng, profile, day + 1, utcOffsetMin);
   const min = (lo: number, hi: number) => Math.round(r.uniform(lo, hi) * MINUTE);
   const plan: DayPlan = {
-    day, midnight, start, end, segments: [], drinks: [], falls: [], falseAlarms: [], sos: [], wets: [], padChanges: [],
-    appliances: [], entrance: [], fridge: [], cupboard: [], cabinet: [], carerVisits: [], showers: [],
+    day,
+    midnight,
+    start,
+    end,
+    segments: [],
+    drinks: [],
+    falls: [],
+    falseAlarms: [],
+    sos: [],
+    wets: [],
+    padChanges: [],
+    appliances: [],
+    entrance: [],
+    fridge: [],
+    cupboard: [],
+    cabinet: [],
+    carerVisits: [],
+    showers: [],
   };
   const segs = plan.segments;
   let t = start;
@@ -104,7 +120,7 @@ export function planDay(rng: Rng, profile: ResidentProfile, day: number, utcOffs
 
   // Morning: toilet, shower every few days, grooming, dressing, breakfast.
   push('bathroom', 'toilet', min(3, 6));
-  const showerDay = profile.showerEveryDays > 0 && (day % profile.showerEveryDays === 0);
+  const showerDay = profile.showerEveryDays > 0 && day % profile.showerEveryDays === 0;
   if (showerDay) {
     const s = t;
     push('bathroom', 'shower', min(10, 20));
@@ -194,7 +210,9 @@ export function planDay(rng: Rng, profile: ResidentProfile, day: number, utcOffs
   const total = Math.max(100, Math.round(r.normal(profile.drinkMlPerDay, profile.drinkSdFraction * profile.drinkMlPerDay)));
   const n = Math.max(1, Math.round(total / profile.drinkEventMl));
   const times: number[] = [breakfastEat + min(2, 10), lunchEat + min(2, 10), dinnerEat + min(2, 10)].slice(0, n);
-  const drinkable = segs.filter((s) => s.activity !== 'sleep' && s.activity !== 'out' && s.room !== 'bathroom' && s.end - s.start > 2 * MINUTE);
+  const drinkable = segs.filter(
+    (s) => s.activity !== 'sleep' && s.activity !== 'out' && s.room !== 'bathroom' && s.end - s.start > 2 * MINUTE,
+  );
   while (times.length < n) {
     const s = pickWeighted(r, drinkable);
     if (!s) break;
@@ -210,7 +228,8 @@ export function planDay(rng: Rng, profile: ResidentProfile, day: number, utcOffs
     plan.drinks.push({ t: at, ml: Math.min(1000, ml) });
     const s = segmentAt(segs, at);
     if (s?.room === 'kitchen' && r.chance(0.3)) plan.fridge.push(at - min(0.5, 1));
-    if (s && s.activity !== 'eat' && r.chance(0.25)) plan.appliances.push({ role: 'kettle', start: at - 4 * MINUTE, end: at - MINUTE, watts: 2000 });
+    if (s && s.activity !== 'eat' && r.chance(0.25))
+      plan.appliances.push({ role: 'kettle', start: at - 4 * MINUTE, end: at - MINUTE, watts: 2000 });
   });
 
   // Falls (while up and about, at home) and false alarms (any time).
@@ -223,8 +242,15 @@ export function planDay(rng: Rng, profile: ResidentProfile, day: number, utcOffs
     plan.falseAlarms.push({ t: Math.round(r.uniform(start, end)), cancelAfterMs: Math.round(r.uniform(20, 120) * SECOND) });
   }
   for (let i = r.poisson(profile.sosPerYear / 365); i > 0; i--) {
-    const s = pickWeighted(r, segs.filter((x) => x.activity !== 'out'));
-    if (s) plan.sos.push({ t: Math.round(r.uniform(s.start, s.end)), cancelAfterMs: r.chance(profile.sosAccidentalShare) ? Math.round(r.uniform(10, 90) * SECOND) : null });
+    const s = pickWeighted(
+      r,
+      segs.filter((x) => x.activity !== 'out'),
+    );
+    if (s)
+      plan.sos.push({
+        t: Math.round(r.uniform(s.start, s.end)),
+        cancelAfterMs: r.chance(profile.sosAccidentalShare) ? Math.round(r.uniform(10, 90) * SECOND) : null,
+      });
   }
   for (const f of plan.falls) {
     if (r.chance(profile.sosAfterFall)) plan.sos.push({ t: f.t + Math.round(r.uniform(15, 120) * SECOND), cancelAfterMs: null });

@@ -26,7 +26,15 @@ export type RunResult = Progress & { aborted: boolean; from: number; end: number
 
 export function toItem(d: Delivery): Item {
   if (d.type === 'reading') return { type: 'reading', at: d.at, reading: d.reading };
-  if (d.type === 'malformed') return { type: 'malformed', at: d.at, site: d.home.site, gw: d.home.gateway, line: d.line, ...(d.reading ? { reading: d.reading } : {}) };
+  if (d.type === 'malformed')
+    return {
+      type: 'malformed',
+      at: d.at,
+      site: d.home.site,
+      gw: d.home.gateway,
+      line: d.line,
+      ...(d.reading ? { reading: d.reading } : {}),
+    };
   return { type: 'gateway', at: d.at, site: d.home.site, gw: d.home.gateway, online: d.online };
 }
 
@@ -36,7 +44,12 @@ function* items(deliveries: Iterable<Delivery>): Generator<Item> {
 
 export async function runScenario(opts: RunScenarioOptions): Promise<RunResult> {
   const scenario = typeof opts.scenario === 'string' ? loadScenario(opts.scenario) : opts.scenario;
-  const sim = { scenario, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.from !== undefined ? { from: opts.from } : {}), ...(opts.days !== undefined ? { days: opts.days } : {}) };
+  const sim = {
+    scenario,
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(opts.from !== undefined ? { from: opts.from } : {}),
+    ...(opts.days !== undefined ? { days: opts.days } : {}),
+  };
   const info = simulationInfo(sim);
   const speed = opts.speed ?? scenario.speed;
   const log = opts.log ?? silentLogger;
@@ -44,13 +57,37 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunResult> 
   if (opts.out !== undefined) sink = ndjsonSink(opts.out);
   else {
     if (!opts.url) throw new Error('sim: no output: give an NDJSON file (out) or a broker url with credentials');
-    if (!opts.credentials) throw new Error('sim: publishing to a broker needs a credentials(site, gateway) callback that provisions each virtual gateway');
-    const mqtt = new MqttSink({ url: opts.url, credentials: opts.credentials, log, ...(opts.drainTimeoutMs !== undefined ? { drainTimeoutMs: opts.drainTimeoutMs } : {}), ...(opts.resendAfterMs !== undefined ? { resendAfterMs: opts.resendAfterMs } : {}) });
+    if (!opts.credentials)
+      throw new Error('sim: publishing to a broker needs a credentials(site, gateway) callback that provisions each virtual gateway');
+    const mqtt = new MqttSink({
+      url: opts.url,
+      credentials: opts.credentials,
+      log,
+      ...(opts.drainTimeoutMs !== undefined ? { drainTimeoutMs: opts.drainTimeoutMs } : {}),
+      ...(opts.resendAfterMs !== undefined ? { resendAfterMs: opts.resendAfterMs } : {}),
+    });
     await mqtt.open(info.homes.map((h) => ({ site: h.site, gw: h.gateway })));
     sink = mqtt;
   }
-  log.info({ scenario: scenario.name, seed: info.seed, from: new Date(info.from).toISOString(), end: Number.isFinite(info.end) ? new Date(info.end).toISOString() : null, speed, homes: info.homes.length, output: opts.out !== undefined ? 'ndjson' : opts.url }, 'sim: starting');
-  const result = await drive(items(simulate(sim)), sink, { speed, simStart: info.from, ...(opts.wallOrigin !== undefined ? { wallOrigin: opts.wallOrigin } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  log.info(
+    {
+      scenario: scenario.name,
+      seed: info.seed,
+      from: new Date(info.from).toISOString(),
+      end: Number.isFinite(info.end) ? new Date(info.end).toISOString() : null,
+      speed,
+      homes: info.homes.length,
+      output: opts.out !== undefined ? 'ndjson' : opts.url,
+    },
+    'sim: starting',
+  );
+  const result = await drive(items(simulate(sim)), sink, {
+    speed,
+    simStart: info.from,
+    ...(opts.wallOrigin !== undefined ? { wallOrigin: opts.wallOrigin } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
   log.info({ readings: result.readings, malformed: result.malformed, aborted: result.aborted, wallMs: result.wallMs }, 'sim: finished');
   return { ...result, from: info.from, end: info.end, seed: info.seed };
 }

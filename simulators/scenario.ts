@@ -28,7 +28,16 @@ export type Speed = number | 'max';
 /** When a fault starts: an offset from the scenario start, or an absolute instant. */
 export type At = { offsetMs: number } | { instant: number };
 
-export const FAULT_TYPES = ['gateway-offline', 'device-silent', 'battery-death', 'stuck', 'duplicates', 'out-of-order', 'clock-skew', 'malformed'] as const;
+export const FAULT_TYPES = [
+  'gateway-offline',
+  'device-silent',
+  'battery-death',
+  'stuck',
+  'duplicates',
+  'out-of-order',
+  'clock-skew',
+  'malformed',
+] as const;
 export type FaultType = (typeof FAULT_TYPES)[number];
 
 export interface FaultSpec {
@@ -79,14 +88,27 @@ export interface Scenario {
 
 /** The names of the built-in scenarios (files in simulators/scenarios/). */
 export function builtInScenarios(): string[] {
-  return readdirSync(SCENARIO_DIR).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
+  return readdirSync(SCENARIO_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -5))
+    .sort();
 }
 
 /** Loads a built-in scenario by name, or a YAML file by path. */
 export function loadScenario(nameOrFile: string): Scenario {
   const builtIn = join(SCENARIO_DIR, `${nameOrFile}.yaml`);
-  const path = existsSync(nameOrFile) && !/^[a-z0-9-]+$/.test(nameOrFile) ? resolve(nameOrFile) : existsSync(builtIn) ? builtIn : existsSync(nameOrFile) ? resolve(nameOrFile) : null;
-  if (!path) throw new ScenarioError(nameOrFile, [`no such scenario file, and not a built-in scenario (built-in: ${builtInScenarios().join(', ')})`]);
+  const path =
+    existsSync(nameOrFile) && !/^[a-z0-9-]+$/.test(nameOrFile)
+      ? resolve(nameOrFile)
+      : existsSync(builtIn)
+        ? builtIn
+        : existsSync(nameOrFile)
+          ? resolve(nameOrFile)
+          : null;
+  if (!path)
+    throw new ScenarioError(nameOrFile, [
+      `no such scenario file, and not a built-in scenario (built-in: ${builtInScenarios().join(', ')})`,
+    ]);
   let doc: unknown;
   try {
     doc = parseYaml(readFileSync(path, 'utf8'));
@@ -150,7 +172,12 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
   const days = doc.days === undefined ? null : num('days', doc.days, 0.001, 3650);
   const speed = parseSpeed(doc.speed ?? 'max');
   if (speed === null) bad('speed', "'max' or a factor > 0 (1 = real time)", doc.speed);
-  const seed = doc.seed === undefined ? '1' : typeof doc.seed === 'number' || typeof doc.seed === 'string' ? String(doc.seed) : (bad('seed', 'a number or string', doc.seed), '1');
+  const seed =
+    doc.seed === undefined
+      ? '1'
+      : typeof doc.seed === 'number' || typeof doc.seed === 'string'
+        ? String(doc.seed)
+        : (bad('seed', 'a number or string', doc.seed), '1');
 
   // Profiles: built-ins, plus the file's own (each may name a `base`).
   const profiles: Record<string, ResidentProfile> = { ...PROFILES };
@@ -177,9 +204,18 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
       const def = DEFAULT_PROFILE[field];
       if (typeof def === 'number') p[k] = num(`${path}.${k}`, v, 0, 100000);
       else if (typeof def === 'boolean') p[k] = typeof v === 'boolean' ? v : (bad(`${path}.${k}`, 'true or false', v), def);
-      else if (typeof def === 'string') p[k] = typeof v === 'string' && parseClock(v) !== null ? v : (bad(`${path}.${k}`, "a clock time 'HH:MM'", v), def);
-      else if (k === 'outingMin') p[k] = Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === 'number' && n > 0) && (v[0] as number) <= (v[1] as number) ? v : (bad(`${path}.${k}`, '[min, max] minutes', v), def);
-      else if (k === 'careVisits') p[k] = Array.isArray(v) && v.every((c) => typeof c === 'string' && parseClock(c) !== null) ? v : (bad(`${path}.${k}`, "a list of clock times ['08:00', …]", v), def);
+      else if (typeof def === 'string')
+        p[k] = typeof v === 'string' && parseClock(v) !== null ? v : (bad(`${path}.${k}`, "a clock time 'HH:MM'", v), def);
+      else if (k === 'outingMin')
+        p[k] =
+          Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === 'number' && n > 0) && (v[0] as number) <= (v[1] as number)
+            ? v
+            : (bad(`${path}.${k}`, '[min, max] minutes', v), def);
+      else if (k === 'careVisits')
+        p[k] =
+          Array.isArray(v) && v.every((c) => typeof c === 'string' && parseClock(c) !== null)
+            ? v
+            : (bad(`${path}.${k}`, "a list of clock times ['08:00', …]", v), def);
     }
     return [bn, p as unknown as ResidentProfile];
   };
@@ -204,14 +240,29 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
     x.forEach((d: unknown, i) => {
       const p = `${path}[${i}]`;
       if (!isObj(d)) return void bad(p, 'a mapping {kind, room, role?, id?}', d);
-      for (const k of Object.keys(d)) if (!['kind', 'room', 'role', 'id', 'battery'].includes(k)) problems.push(`${p}.${k}: unknown key (known: kind, room, role, id, battery)`);
+      for (const k of Object.keys(d))
+        if (!['kind', 'room', 'role', 'id', 'battery'].includes(k))
+          problems.push(`${p}.${k}: unknown key (known: kind, room, role, id, battery)`);
       if (!isKind(d.kind)) return void bad(`${p}.kind`, `one of ${KIND_NAMES.join(', ')}`, d.kind);
       const kind: Kind = d.kind;
       const rooms = [...ROOMS, 'wearable'];
-      const defaultRoom: Record<Kind, string> = { hydration: 'kitchen', fall: 'wearable', incontinence: 'bedroom', bed: 'bedroom', chair: 'living', door: 'hall', motion: 'living', toilet: 'bathroom', appliance: 'kitchen', button: 'wearable', climate: 'living' };
+      const defaultRoom: Record<Kind, string> = {
+        hydration: 'kitchen',
+        fall: 'wearable',
+        incontinence: 'bedroom',
+        bed: 'bedroom',
+        chair: 'living',
+        door: 'hall',
+        motion: 'living',
+        toilet: 'bathroom',
+        appliance: 'kitchen',
+        button: 'wearable',
+        climate: 'living',
+      };
       const room = d.room ?? defaultRoom[kind];
       if (typeof room !== 'string' || !rooms.includes(room)) return void bad(`${p}.room`, `one of ${rooms.join(', ')}`, d.room);
-      if ((room === 'wearable') !== (kind === 'fall' || kind === 'button') && room === 'wearable') return void bad(`${p}.room`, `a room (only fall detectors and buttons are worn)`, room);
+      if ((room === 'wearable') !== (kind === 'fall' || kind === 'button') && room === 'wearable')
+        return void bad(`${p}.room`, `a room (only fall detectors and buttons are worn)`, room);
       let role: string | undefined;
       if (kind === 'door' || kind === 'appliance') {
         const roles: readonly string[] = kind === 'door' ? DOOR_ROLES : APPLIANCE_ROLES;
@@ -237,7 +288,9 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
     doc.sites.forEach((s: unknown, i) => {
       const p = `sites[${i}]`;
       if (!isObj(s)) return void bad(p, 'a mapping {id, utcOffsetMin?, homes}', s);
-      for (const k of Object.keys(s)) if (!['id', 'utcOffsetMin', 'homes', 'name'].includes(k)) problems.push(`${p}.${k}: unknown key (known: id, name, utcOffsetMin, homes)`);
+      for (const k of Object.keys(s))
+        if (!['id', 'utcOffsetMin', 'homes', 'name'].includes(k))
+          problems.push(`${p}.${k}: unknown key (known: id, name, utcOffsetMin, homes)`);
       const siteId = id(`${p}.id`, s.id);
       if (siteIds.has(siteId)) problems.push(`${p}.id: site '${siteId}' appears twice`);
       siteIds.add(siteId);
@@ -248,11 +301,14 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
         s.homes.forEach((h: unknown, j) => {
           const hp = `${p}.homes[${j}]`;
           if (!isObj(h)) return void bad(hp, 'a mapping {id, gateway?, resident, devices}', h);
-          for (const k of Object.keys(h)) if (!['id', 'gateway', 'resident', 'devices'].includes(k)) problems.push(`${hp}.${k}: unknown key (known: id, gateway, resident, devices)`);
+          for (const k of Object.keys(h))
+            if (!['id', 'gateway', 'resident', 'devices'].includes(k))
+              problems.push(`${hp}.${k}: unknown key (known: id, gateway, resident, devices)`);
           const homeId = id(`${hp}.id`, h.id);
           const gateway = h.gateway === undefined ? `gw-${homeId}` : id(`${hp}.gateway`, h.gateway);
           if (!ID_PATTERN.test(gateway)) bad(`${hp}.gateway`, `an id matching ${ID_PATTERN} (the default gw-<home> is too long)`, gateway);
-          if (gws.has(gateway)) problems.push(`${hp}: gateway '${gateway}' is used by two homes of site '${siteId}' (one gateway per home)`);
+          if (gws.has(gateway))
+            problems.push(`${hp}: gateway '${gateway}' is used by two homes of site '${siteId}' (one gateway per home)`);
           gws.add(gateway);
           const [profileName, profile] = profileOf(`${hp}.resident`, h.resident ?? 'independent');
           const devices = deviceList(`${hp}.devices`, h.devices).map((d, k) => {
@@ -293,7 +349,12 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
         const deviceFault = type === 'device-silent' || type === 'battery-death' || type === 'stuck';
         if (deviceFault) {
           const dev = home.devices.find((d) => d.id === f.device || d.id === `${home.id}-${String(f.device)}`);
-          if (!dev) return void bad(`${p}.device`, `a device of home '${home.id}' (${home.devices.map((d) => d.id.slice(home.id.length + 1)).join(', ')})`, f.device);
+          if (!dev)
+            return void bad(
+              `${p}.device`,
+              `a device of home '${home.id}' (${home.devices.map((d) => d.id.slice(home.id.length + 1)).join(', ')})`,
+              f.device,
+            );
           fault.device = dev.id;
         } else if (f.device !== undefined) problems.push(`${p}.device: only device-silent, battery-death and stuck faults name a device`);
         if (f.at === undefined) fault.at = { offsetMs: 0 };
@@ -309,7 +370,13 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
           const d = duration(`${p}.duration`, f.duration);
           if (d !== undefined && d <= 0) bad(`${p}.duration`, 'a positive duration', f.duration);
           else if (d !== undefined) fault.durationMs = d;
-        } else if (type === 'gateway-offline' || type === 'stuck' || type === 'out-of-order' || type === 'duplicates' || type === 'malformed') {
+        } else if (
+          type === 'gateway-offline' ||
+          type === 'stuck' ||
+          type === 'out-of-order' ||
+          type === 'duplicates' ||
+          type === 'malformed'
+        ) {
           bad(`${p}.duration`, `a duration (a ${type} fault needs a window)`, undefined);
         }
         if (type === 'clock-skew') {

@@ -15,7 +15,8 @@ export function parseDuration(text: string | number): number | null {
   const m = /^([+-]?)((?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+)$/.exec(s);
   if (!m) return null;
   let total = 0;
-  for (const part of (m[2] as string).matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g)) total += Number(part[1]) * (UNIT[part[2] as string] as number);
+  for (const part of (m[2] as string).matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g))
+    total += Number(part[1]) * (UNIT[part[2] as string] as number);
   return m[1] === '-' ? -total : total;
 }
 
@@ -40,7 +41,12 @@ export function formatDuration(ms: number): string {
   const sign = ms < 0 ? '-' : '';
   let rest = Math.abs(Math.round(ms / SECOND));
   const parts: string[] = [];
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (rest >= size) {
       parts.push(`${Math.floor(rest / size)}${unit}`);
       rest %= size;

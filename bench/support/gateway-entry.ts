@@ -11,6 +11,10 @@ import { startGateway } from '../../gateway/gateway.ts';
 const cfg = loadConfig({});
 setLogLevel(cfg.logLevel);
 const gw = await startGateway(cfg, { log: logger('gateway') });
-const stop = () => void gw.stop().then(() => process.exit(0), () => process.exit(1));
+const stop = () =>
+  void gw.stop().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);

@@ -63,5 +63,14 @@ export async function sampleWindow(pid: number, ms: number, everyMs = 500): Prom
   const cpu1 = cpuTimes(pid);
   const seconds = (performance.now() - t0) / 1000;
   const sorted = [...samples].sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted[sorted.length - 1]!, peak: peakRssMb(pid), samples: samples.length, cpuS: cpu1.total - cpu0.total, sysS: cpu1.system - cpu0.system, seconds };
+  return {
+    median: sorted[Math.floor(sorted.length / 2)]!,
+    min: sorted[0]!,
+    max: sorted[sorted.length - 1]!,
+    peak: peakRssMb(pid),
+    samples: samples.length,
+    cpuS: cpu1.total - cpu0.total,
+    sysS: cpu1.system - cpu0.system,
+    seconds,
+  };
 }

@@ -33,7 +33,9 @@ export async function readSse(o) {
         while ((end = buf.indexOf('\n\n')) >= 0) {
           const block = buf.slice(0, end);
           buf = buf.slice(end + 2);
-          let id = '', type = 'message', data = '';
+          let id = '',
+            type = 'message',
+            data = '';
           for (const line of block.split('\n')) {
             if (line.startsWith(':')) continue;
             const i = line.indexOf(':');
@@ -47,7 +49,11 @@ export async function readSse(o) {
           if (id) lastId = id;
           if (data) {
             let parsed;
-            try { parsed = JSON.parse(data); } catch { parsed = data; }
+            try {
+              parsed = JSON.parse(data);
+            } catch {
+              parsed = data;
+            }
             o.onEvent({ id, type, data: parsed });
           }
         }

@@ -129,7 +129,13 @@ export class HerdsmanSource implements Source {
     return [...this.controller.getDevicesIterator((d) => d.type !== 'Coordinator')].map((d) => {
       const def = this.known.get(d.ieeeAddr)?.definition;
       const info = def ? modelInfo(def, d as unknown as ZhDevice) : undefined;
-      return { dev: d.ieeeAddr, model: def?.model, vendor: def?.vendor, kind: info ? kindFor(info, overrides.get(d.ieeeAddr)) : null, interview: String(d.interviewState) };
+      return {
+        dev: d.ieeeAddr,
+        model: def?.model,
+        vendor: def?.vendor,
+        kind: info ? kindFor(info, overrides.get(d.ieeeAddr)) : null,
+        interview: String(d.interviewState),
+      };
     });
   }
 
@@ -147,7 +153,10 @@ export class HerdsmanSource implements Source {
       await device.removeFromNetwork();
     } catch (err) {
       // Asleep or gone: drop it from the database anyway (as Zigbee2MQTT's force remove does).
-      this.opts.log.warn({ dev: ieee, err: (err as Error).message }, 'zigbee: device did not confirm the leave; removing it from the database');
+      this.opts.log.warn(
+        { dev: ieee, err: (err as Error).message },
+        'zigbee: device did not confirm the leave; removing it from the database',
+      );
       device.removeFromDatabase();
     }
     this.known.delete(ieee);
@@ -169,7 +178,12 @@ export class HerdsmanSource implements Source {
       const o = this.opts;
       const allow = o.devicesFile().allow;
       const controller = new Controller({
-        network: { panID: this.network.panID, extendedPanID: this.network.extendedPanID, channelList: [this.network.channel], networkKey: this.network.networkKey },
+        network: {
+          panID: this.network.panID,
+          extendedPanID: this.network.extendedPanID,
+          channelList: [this.network.channel],
+          networkKey: this.network.networkKey,
+        },
         serialPort: { path: o.port, adapter: o.adapter },
         databasePath: join(this.dir, 'database.db'),
         databaseBackupPath: join(this.dir, 'database.db.backup'),
@@ -205,7 +219,9 @@ export class HerdsmanSource implements Source {
       this.opts.log.info({ result: this.lastStart, port: o.port, devices: this.known.size }, 'zigbee: adapter up');
       this.sink?.event('adapter_up', undefined, { result: this.lastStart, devices: this.known.size });
       if ((o.permitJoinS ?? 0) > 0) {
-        await this.permitJoin(o.permitJoinS!).catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'zigbee: could not open the pairing window'));
+        await this.permitJoin(o.permitJoinS!).catch((err: unknown) =>
+          this.opts.log.warn({ err: (err as Error).message }, 'zigbee: could not open the pairing window'),
+        );
       }
     };
     const p = run().finally(() => {
@@ -275,7 +291,9 @@ export class HerdsmanSource implements Source {
     });
     c.on('message', (m) => {
       if (m.device.type === 'Coordinator') return;
-      this.chain = this.chain.then(() => this.onMessage(m)).catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'zigbee: message conversion failed'));
+      this.chain = this.chain
+        .then(() => this.onMessage(m))
+        .catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'zigbee: message conversion failed'));
     });
   }
 
@@ -284,7 +302,15 @@ export class HerdsmanSource implements Source {
     const def = await this.definition(device, true);
     const info = def ? modelInfo(def, device) : undefined;
     const kind = info ? kindFor(info, this.opts.devicesFile().overrides.get(ieee)) : null;
-    this.sink!.event('device_interview', ieee, { status: 'successful', supported: Boolean(def), model: def?.model, vendor: def?.vendor, kind, modelID: device.modelID, manufacturer: device.manufacturerName });
+    this.sink!.event('device_interview', ieee, {
+      status: 'successful',
+      supported: Boolean(def),
+      model: def?.model,
+      vendor: def?.vendor,
+      kind,
+      modelID: device.modelID,
+      manufacturer: device.manufacturerName,
+    });
     if (!def?.configure) return;
     const meta = (device as unknown as { meta: Record<string, unknown> }).meta;
     if (meta.configured !== undefined && meta.configured === (def.version ?? 1)) return;
@@ -296,7 +322,10 @@ export class HerdsmanSource implements Source {
       (device as unknown as { save(): void }).save();
       this.sink!.event('device_configured', ieee, { model: def.model });
     } catch (err) {
-      this.opts.log.warn({ dev: ieee, model: def.model, err: (err as Error).message }, 'zigbee: configure failed (the device may report less)');
+      this.opts.log.warn(
+        { dev: ieee, model: def.model, err: (err as Error).message },
+        'zigbee: configure failed (the device may report less)',
+      );
       this.sink!.event('device_configure_failed', ieee, { model: def.model, error: (err as Error).message });
     }
   }
@@ -310,7 +339,16 @@ export class HerdsmanSource implements Source {
   }
 
   private async onMessage(m: unknown): Promise<void> {
-    const msg = m as unknown as { device: ZhDevice; cluster: string | number; type: string; linkquality: number; data: unknown; endpoint: unknown; meta: unknown; groupID: number };
+    const msg = m as unknown as {
+      device: ZhDevice;
+      cluster: string | number;
+      type: string;
+      linkquality: number;
+      data: unknown;
+      endpoint: unknown;
+      meta: unknown;
+      groupID: number;
+    };
     const device = msg.device;
     const ieee = device.ieeeAddr;
     const k = this.entry(ieee);
@@ -324,7 +362,11 @@ export class HerdsmanSource implements Source {
       const types = Array.isArray(fz.type) ? (fz.type as string[]) : [fz.type as string];
       if (!types.includes(msg.type)) continue;
       try {
-        const out = await fz.convert(def as never, msg as never, (late: Record<string, unknown>) => this.apply(device, def, late), {}, { state: k.state, device, deviceExposesChanged: () => undefined } as never);
+        const out = await fz.convert(def as never, msg as never, (late: Record<string, unknown>) => this.apply(device, def, late), {}, {
+          state: k.state,
+          device,
+          deviceExposesChanged: () => undefined,
+        } as never);
         if (out && typeof out === 'object') Object.assign(changed, out);
       } catch (err) {
         this.opts.log.debug({ dev: ieee, cluster: msg.cluster, err: (err as Error).message }, 'zigbee: converter failed');
@@ -370,7 +412,13 @@ export class HerdsmanSource implements Source {
     while (extended.every((b) => b === 0xdd) || extended.every((b) => b === 0)) extended = [...randomBytes(8)];
     const channel = this.opts.channel ?? 15;
     if (!(channel >= 11 && channel <= 26)) throw new Error(`zigbee channel must be 11–26, got ${channel}`);
-    const params: NetworkParams = { panID: randomInt(1, 0xfffe), extendedPanID: extended, networkKey: [...randomBytes(16)], channel, created: new Date().toISOString() };
+    const params: NetworkParams = {
+      panID: randomInt(1, 0xfffe),
+      extendedPanID: extended,
+      networkKey: [...randomBytes(16)],
+      channel,
+      created: new Date().toISOString(),
+    };
     writeFileSync(path + '.tmp', JSON.stringify(params, null, 2), { mode: 0o600 });
     renameSync(path + '.tmp', path);
     return params;

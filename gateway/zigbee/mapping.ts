@@ -82,7 +82,8 @@ const TRIGGERS: Record<Kind, string[]> = {
   appliance: ['state', 'power'],
 };
 
-const bool = (x: unknown): boolean | undefined => (typeof x === 'boolean' ? x : x === 'ON' || x === 'on' ? true : x === 'OFF' || x === 'off' ? false : undefined);
+const bool = (x: unknown): boolean | undefined =>
+  typeof x === 'boolean' ? x : x === 'ON' || x === 'on' ? true : x === 'OFF' || x === 'off' ? false : undefined;
 const num = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
 
 /**
@@ -98,7 +99,11 @@ export function valuesFor(kind: Kind, state: Record<string, unknown>, changed: R
       return wet === undefined ? null : { wet };
     }
     case 'fall': {
-      const raw = state.fall_down_status ?? state.fall_status ?? state.status ?? (state.fall_detection === true ? 'fall' : state.fall_detection === false ? 'none' : undefined);
+      const raw =
+        state.fall_down_status ??
+        state.fall_status ??
+        state.status ??
+        (state.fall_detection === true ? 'fall' : state.fall_detection === false ? 'none' : undefined);
       const s = typeof raw === 'string' ? FALL_STATES[raw] : undefined;
       if (!s) return null;
       const v: Record<string, Value> = { fall: s === 'fall', state: s };

@@ -28,7 +28,23 @@ import { readFileSync, writeFileSync, renameSync, existsSync, mkdirSync } from '
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Zcl } from 'zigbee-herdsman';
-import { command, decodeRequest, isZdoSreq, zdoResponseCommand, srsp, areq, rawFrame, newParser, Structs, Type, Subsystem, Status, Nv, type UnpiFrame, type MtCommand } from './mt.ts';
+import {
+  command,
+  decodeRequest,
+  isZdoSreq,
+  zdoResponseCommand,
+  srsp,
+  areq,
+  rawFrame,
+  newParser,
+  Structs,
+  Type,
+  Subsystem,
+  Status,
+  Nv,
+  type UnpiFrame,
+  type MtCommand,
+} from './mt.ts';
 import { MODELS, DEFAULT_DEVICES, newDeviceState, advance, tuyaReport, type DeviceState, type ModelSpec } from './models.ts';
 
 export interface ZStackEmulatorOptions {
@@ -139,7 +155,9 @@ export class ZStackEmulator {
     this.port = addr.port;
     this.server = server;
     for (const d of this.devices.values()) if (d.joined) this.schedule(d);
-    this.log(`listening on ${this.url} (${this.devices.size} virtual devices, ${[...this.devices.values()].filter((d) => d.joined).length} joined)`);
+    this.log(
+      `listening on ${this.url} (${this.devices.size} virtual devices, ${[...this.devices.values()].filter((d) => d.joined).length} joined)`,
+    );
   }
 
   async stop(): Promise<void> {
@@ -320,7 +338,8 @@ export class ZStackEmulator {
         const offset = req.offset as number;
         const item = this.nv.get(id);
         if (!item) return reply({ status: Status.INVALID_PARAMETER });
-        const grown = item.length >= offset + value.length ? item : Buffer.concat([item, Buffer.alloc(offset + value.length - item.length)]);
+        const grown =
+          item.length >= offset + value.length ? item : Buffer.concat([item, Buffer.alloc(offset + value.length - item.length)]);
         value.copy(grown, offset);
         this.nv.set(id, grown);
         this.save();
@@ -334,7 +353,15 @@ export class ZStackEmulator {
         return reply({ len: 0 });
       // UTIL
       case '7:getDeviceInfo':
-        return reply({ status: 0, ieeeaddr: this.coordinatorIeee, shortaddr: 0, devicetype: 7, devicestate: this.devState, numassocdevices: 0, assocdeviceslist: [] });
+        return reply({
+          status: 0,
+          ieeeaddr: this.coordinatorIeee,
+          shortaddr: 0,
+          devicetype: 7,
+          devicestate: this.devState,
+          numassocdevices: 0,
+          assocdeviceslist: [],
+        });
       case '7:ledControl':
       case '7:assocRemove':
       case '7:assocAdd':
@@ -410,7 +437,10 @@ export class ZStackEmulator {
     }
     this.devState = DEV_HOLD;
     this.endpoints.clear();
-    setTimeout(() => this.send(areq(Subsystem.SYS, 'resetInd', { reason: 0, transportrev: 2, productid: 1, majorrel: 2, minorrel: 7, hwrev: 1 })), 5);
+    setTimeout(
+      () => this.send(areq(Subsystem.SYS, 'resetInd', { reason: 0, transportrev: 2, productid: 1, majorrel: 2, minorrel: 7, hwrev: 1 })),
+      5,
+    );
   }
 
   private readNib(): Record<string, unknown> | null {
@@ -427,13 +457,37 @@ export class ZStackEmulator {
     const key = this.nv.get(Nv.PRECFGKEY) ?? randomBytes(16);
     const nib = Structs.nib();
     Object.assign(nib, {
-      SequenceNum: 0, PassiveAckTimeout: 5, MaxBroadcastRetries: 2, MaxChildren: 0, MaxDepth: 20, MaxRouters: 0,
-      BroadcastDeliveryTime: 30, RouteDiscRetries: 0, SecureAllFrames: 1, SecurityLevel: 5, CapabilityFlags: 0x8f,
-      TransactionPersistenceTime: 7, nwkProtocolVersion: 2, RouteDiscoveryTime: 13, RouteExpiryTime: 30,
-      nwkDevAddress: 0, nwkLogicalChannel: channel, nwkCoordAddress: 0, nwkCoordExtAddress: Buffer.alloc(8),
-      nwkPanId: pan, nwkState: 6, channelList: channels, extendedPANID: Buffer.from(epidReversed).reverse(),
-      nwkKeyLoaded: 1, nwkLinkStatusPeriod: 15, nwkRouterAgeLimit: 3, nwkIsConcentrator: 1,
-      nwkConcentratorDiscoveryTime: 120, nwkConcentratorRadius: 10, nwkAllFresh: 1, nwkUpdateId: 0,
+      SequenceNum: 0,
+      PassiveAckTimeout: 5,
+      MaxBroadcastRetries: 2,
+      MaxChildren: 0,
+      MaxDepth: 20,
+      MaxRouters: 0,
+      BroadcastDeliveryTime: 30,
+      RouteDiscRetries: 0,
+      SecureAllFrames: 1,
+      SecurityLevel: 5,
+      CapabilityFlags: 0x8f,
+      TransactionPersistenceTime: 7,
+      nwkProtocolVersion: 2,
+      RouteDiscoveryTime: 13,
+      RouteExpiryTime: 30,
+      nwkDevAddress: 0,
+      nwkLogicalChannel: channel,
+      nwkCoordAddress: 0,
+      nwkCoordExtAddress: Buffer.alloc(8),
+      nwkPanId: pan,
+      nwkState: 6,
+      channelList: channels,
+      extendedPANID: Buffer.from(epidReversed).reverse(),
+      nwkKeyLoaded: 1,
+      nwkLinkStatusPeriod: 15,
+      nwkRouterAgeLimit: 3,
+      nwkIsConcentrator: 1,
+      nwkConcentratorDiscoveryTime: 120,
+      nwkConcentratorRadius: 10,
+      nwkAllFresh: 1,
+      nwkUpdateId: 0,
     });
     this.nv.set(Nv.NIB, nib.serialize('aligned'));
     for (const id of [Nv.NWK_ACTIVE_KEY_INFO, Nv.NWK_ALTERN_KEY_INFO]) {
@@ -531,7 +585,11 @@ export class ZStackEmulator {
       case ZDO.SIMPLE_DESC: {
         ok();
         const epId = data[4]!;
-        const ep = model ? model.endpoints.find((e) => e.id === epId) : this.endpoints.has(epId) ? { id: epId, ...this.endpoints.get(epId)! } : undefined;
+        const ep = model
+          ? model.endpoints.find((e) => e.id === epId)
+          : this.endpoints.has(epId)
+            ? { id: epId, ...this.endpoints.get(epId)! }
+            : undefined;
         if (!ep) return respond(dst, Buffer.from([0x82]));
         const desc = Buffer.concat([
           Buffer.from([ep.id]),
@@ -604,7 +662,8 @@ export class ZStackEmulator {
       setTimeout(() => this.send(areq(Subsystem.AF, 'dataConfirm', { status, endpoint: srcEp, transid })), 3);
     };
     // Broadcasts (Green Power pairing, permit join to all) are sent and confirmed; nobody answers.
-    if (dstaddr >= 0xfff8 || (req.dstaddrmode !== undefined && req.dstaddrmode !== 2 && req.dstaddrmode !== 3)) return confirm(Status.SUCCESS);
+    if (dstaddr >= 0xfff8 || (req.dstaddrmode !== undefined && req.dstaddrmode !== 2 && req.dstaddrmode !== 3))
+      return confirm(Status.SUCCESS);
     if (!d || !d.joined) return confirm(Status.NWK_NO_ROUTE);
     if (this.silent.has(d.ieee)) return confirm(Status.MAC_TRANSACTION_EXPIRED);
     for (const key of [d.ieee, '*']) {
@@ -647,7 +706,8 @@ export class ZStackEmulator {
         {},
       ).toBuffer(),
     });
-    const defaultRsp = (status = 0) => (h.frameControl.disableDefaultResponse ? [] : [reply('defaultRsp', { cmdId: h.commandIdentifier, statusCode: status })]);
+    const defaultRsp = (status = 0) =>
+      h.frameControl.disableDefaultResponse ? [] : [reply('defaultRsp', { cmdId: h.commandIdentifier, statusCode: status })];
     if (h.isGlobal) {
       const attrs = model.attributes(d)[clusterId] ?? {};
       switch (zcl.command.name) {

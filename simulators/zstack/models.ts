@@ -86,7 +86,10 @@ const C = {
   tuya: 0xef00,
 } as const;
 
-function basicAttributes(m: Pick<ModelSpec, 'modelId' | 'manufacturerName'>, powerSource = 3): Record<number, { type: number; value: unknown }> {
+function basicAttributes(
+  m: Pick<ModelSpec, 'modelId' | 'manufacturerName'>,
+  powerSource = 3,
+): Record<number, { type: number; value: unknown }> {
   return {
     0x0000: { type: DT.UINT8, value: 3 },
     0x0001: { type: DT.UINT8, value: 1 },
@@ -118,7 +121,13 @@ function zoneStatus(s: DeviceState): number {
   return (s.active ? 1 : 0) | (s.battery <= 15 ? 1 << 3 : 0);
 }
 
-function frame(clusterKey: string | number, commandKey: string, payload: unknown, tsn: number, opts: { specific?: boolean; toServer?: boolean } = {}): Buffer {
+function frame(
+  clusterKey: string | number,
+  commandKey: string,
+  payload: unknown,
+  tsn: number,
+  opts: { specific?: boolean; toServer?: boolean } = {},
+): Buffer {
   return Zcl.Frame.create(
     opts.specific ? Zcl.FrameType.SPECIFIC : Zcl.FrameType.GLOBAL,
     opts.toServer ? Zcl.Direction.CLIENT_TO_SERVER : Zcl.Direction.SERVER_TO_CLIENT,
@@ -132,7 +141,12 @@ function frame(clusterKey: string | number, commandKey: string, payload: unknown
   ).toBuffer();
 }
 
-function attrReport(clusterId: number, ep: number, tsn: number, attrs: { attrId: number; dataType: number; attrData: unknown }[]): DeviceMessage {
+function attrReport(
+  clusterId: number,
+  ep: number,
+  tsn: number,
+  attrs: { attrId: number; dataType: number; attrData: unknown }[],
+): DeviceMessage {
   return { clusterId, endpoint: ep, frame: frame(clusterId, 'report', attrs, tsn) };
 }
 
@@ -145,7 +159,13 @@ function batteryReport(s: DeviceState, ep: number, tsn: number): DeviceMessage {
 }
 
 function statusChange(s: DeviceState, ep: number, tsn: number): DeviceMessage {
-  return { clusterId: C.iasZone, endpoint: ep, frame: frame(C.iasZone, 'statusChangeNotification', { zonestatus: zoneStatus(s), extendedstatus: 0, zoneID: 23, delay: 0 }, tsn, { specific: true }) };
+  return {
+    clusterId: C.iasZone,
+    endpoint: ep,
+    frame: frame(C.iasZone, 'statusChangeNotification', { zonestatus: zoneStatus(s), extendedstatus: 0, zoneID: 23, delay: 0 }, tsn, {
+      specific: true,
+    }),
+  };
 }
 
 export function tuyaReport(dps: TuyaDp[], tsn: number): DeviceMessage {
@@ -182,7 +202,9 @@ export const MODELS: Record<string, ModelSpec> = {
     modelId: 'lumi.sensor_magnet.aq2',
     manufacturerName: 'LUMI',
     manufacturerCode: 0x115f,
-    endpoints: [{ id: 1, profileId: HA, deviceId: 0x0104, inClusters: [C.basic, C.identify, C.onOff], outClusters: [C.basic, C.ota, C.onOff] }],
+    endpoints: [
+      { id: 1, profileId: HA, deviceId: 0x0104, inClusters: [C.basic, C.identify, C.onOff], outClusters: [C.basic, C.ota, C.onOff] },
+    ],
     period: 2,
     attributes(s) {
       return { [C.basic]: basicAttributes(this), [C.onOff]: { 0x0000: { type: DT.BOOLEAN, value: s.active ? 1 : 0 } } };
@@ -196,7 +218,9 @@ export const MODELS: Record<string, ModelSpec> = {
     modelId: 'MS01',
     manufacturerName: 'eWeLink',
     manufacturerCode: 0x1286,
-    endpoints: [{ id: 1, profileId: HA, deviceId: 0x0402, inClusters: [C.basic, C.powerCfg, C.identify, C.iasZone], outClusters: [C.identify] }],
+    endpoints: [
+      { id: 1, profileId: HA, deviceId: 0x0402, inClusters: [C.basic, C.powerCfg, C.identify, C.iasZone], outClusters: [C.identify] },
+    ],
     period: 1,
     zoneType: 0x000d,
     attributes(s) {
@@ -210,7 +234,15 @@ export const MODELS: Record<string, ModelSpec> = {
     modelId: 'TH01',
     manufacturerName: 'eWeLink',
     manufacturerCode: 0x1286,
-    endpoints: [{ id: 1, profileId: HA, deviceId: 0x0302, inClusters: [C.basic, C.powerCfg, C.identify, C.temperature, C.humidity], outClusters: [C.identify] }],
+    endpoints: [
+      {
+        id: 1,
+        profileId: HA,
+        deviceId: 0x0302,
+        inClusters: [C.basic, C.powerCfg, C.identify, C.temperature, C.humidity],
+        outClusters: [C.identify],
+      },
+    ],
     period: 2,
     attributes(s) {
       return {
@@ -232,14 +264,19 @@ export const MODELS: Record<string, ModelSpec> = {
     modelId: 'TS0215A',
     manufacturerName: '_TZ3000_4fsgukof',
     manufacturerCode: 0x1141,
-    endpoints: [{ id: 1, profileId: HA, deviceId: 0x0401, inClusters: [C.basic, C.powerCfg, C.iasZone], outClusters: [C.iasAce, C.ota, C.time] }],
+    endpoints: [
+      { id: 1, profileId: HA, deviceId: 0x0401, inClusters: [C.basic, C.powerCfg, C.iasZone], outClusters: [C.iasAce, C.ota, C.time] },
+    ],
     period: 4,
     zoneType: 0x002c,
     attributes(s) {
       return { [C.basic]: basicAttributes(this), [C.powerCfg]: powerCfg(s), [C.iasZone]: iasZone(s, 0x002c) };
     },
     // A press is an IAS ACE emergency command (client → server); between presses a battery report.
-    report: (s, tsn) => (s.active ? [{ clusterId: C.iasAce, endpoint: 1, frame: frame(C.iasAce, 'emergency', {}, tsn, { specific: true, toServer: true }) }] : [batteryReport(s, 1, tsn)]),
+    report: (s, tsn) =>
+      s.active
+        ? [{ clusterId: C.iasAce, endpoint: 1, frame: frame(C.iasAce, 'emergency', {}, tsn, { specific: true, toServer: true }) }]
+        : [batteryReport(s, 1, tsn)],
   },
   fall: {
     name: 'fall',
@@ -301,7 +338,19 @@ export function fleet(n: number): { model: string; ieee: string }[] {
 }
 
 export function newDeviceState(model: string, ieee: string, nwk: number): DeviceState {
-  return { ieee, model, nwk, joined: false, battery: 100, active: false, enrolled: false, cieAddr: '0x0000000000000000', reports: 0, temperature: 21, humidity: 45 };
+  return {
+    ieee,
+    model,
+    nwk,
+    joined: false,
+    battery: 100,
+    active: false,
+    enrolled: false,
+    cieAddr: '0x0000000000000000',
+    reports: 0,
+    temperature: 21,
+    humidity: 45,
+  };
 }
 
 /** Advances a device's state for a scheduled report (deterministic, so runs are comparable). */

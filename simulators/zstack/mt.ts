@@ -39,7 +39,9 @@ interface BuffaloLike {
 const definition = (require(`${base}/znp/definition`) as { default: Record<number, MtCommand[]> }).default;
 const BuffaloZnp = (require(`${base}/znp/buffaloZnp`) as { default: new (b: Buffer) => BuffaloLike }).default;
 const ParameterType = (require(`${base}/znp/parameterType`) as { default: Record<string, number> }).default;
-const { Frame } = require(`${base}/unpi/frame`) as { Frame: new (type: number, subsystem: number, commandID: number, data: Buffer) => UnpiFrame };
+const { Frame } = require(`${base}/unpi/frame`) as {
+  Frame: new (type: number, subsystem: number, commandID: number, data: Buffer) => UnpiFrame;
+};
 /** herdsman's NV structs (NIB, key descriptors), used to lay out the items the host reads back. */
 export const Structs = require(`${base}/structs`) as {
   nib(data?: Buffer, alignment?: string): Record<string, unknown> & { serialize(alignment?: string): Buffer };
@@ -50,7 +52,15 @@ export type { UnpiFrame };
 
 export const Type = { POLL: 0, SREQ: 1, AREQ: 2, SRSP: 3 } as const;
 export const Subsystem = { SYS: 1, AF: 4, ZDO: 5, SAPI: 6, UTIL: 7, APP_CNF: 15 } as const;
-export const Status = { SUCCESS: 0, FAILURE: 1, INVALID_PARAMETER: 2, NV_ITEM_INITIALIZED: 9, NWK_NO_ROUTE: 0xcd, MAC_NO_ACK: 0xe9, MAC_TRANSACTION_EXPIRED: 0xf0 } as const;
+export const Status = {
+  SUCCESS: 0,
+  FAILURE: 1,
+  INVALID_PARAMETER: 2,
+  NV_ITEM_INITIALIZED: 9,
+  NWK_NO_ROUTE: 0xcd,
+  MAC_NO_ACK: 0xe9,
+  MAC_TRANSACTION_EXPIRED: 0xf0,
+} as const;
 /** NV item ids the emulator gives meaning to (Z-Stack 3.x numbering). */
 export const Nv = {
   STARTUP_OPTION: 0x03,
@@ -67,7 +77,9 @@ export const Nv = {
 } as const;
 
 const BUFFER_TYPES = new Set(
-  ['BUFFER', 'BUFFER8', 'BUFFER16', 'BUFFER18', 'BUFFER32', 'BUFFER42', 'BUFFER100', 'LIST_UINT16', 'LIST_NETWORK', 'LIST_UINT8'].map((n) => ParameterType[n]),
+  ['BUFFER', 'BUFFER8', 'BUFFER16', 'BUFFER18', 'BUFFER32', 'BUFFER42', 'BUFFER100', 'LIST_UINT16', 'LIST_NETWORK', 'LIST_UINT8'].map(
+    (n) => ParameterType[n],
+  ),
 );
 
 export function command(subsystem: number, key: string | number): MtCommand | undefined {

@@ -82,15 +82,20 @@ describe('gateway subscribe', () => {
 
 describe('gateway will', () => {
   it('own state allowed', () => allowed(mayWill(gw, 'lab/v1/s1/g1/state')));
-  it.each(['lab/v1/s1/g1/up', 'lab/v1/s1/g1/health', 'lab/v1/s1/g2/state', 'lab/v1/s1/alerts'])('%s refused', (t) => refused(mayWill(gw, t)));
+  it.each(['lab/v1/s1/g1/up', 'lab/v1/s1/g1/health', 'lab/v1/s1/g2/state', 'lab/v1/s1/alerts'])('%s refused', (t) =>
+    refused(mayWill(gw, t)),
+  );
 });
 
 describe('ingest', () => {
   it.each(['lab/v1/+/+/up', 'lab/v1/s1/g1/up', 'lab/v1/s1/+/up'])('subscribe %s allowed', (f) => allowed(maySubscribe(ingest, f)));
-  it.each(['lab/v1/#', 'lab/v1/+/+/+', 'lab/v1/+/+/state', 'lab/v1/+/+/up/#', '#', '$SYS/#'])('subscribe %s refused', (f) => refused(maySubscribe(ingest, f)));
+  it.each(['lab/v1/#', 'lab/v1/+/+/+', 'lab/v1/+/+/state', 'lab/v1/+/+/up/#', '#', '$SYS/#'])('subscribe %s refused', (f) =>
+    refused(maySubscribe(ingest, f)),
+  );
   it('publishes acks', () => allowed(mayPublish(ingest, 'lab/v1/s1/g1/ack')));
-  it.each(['lab/v1/s1/g1/up', 'lab/v1/s1/g1/ack/x', 'lab/v1/S1/g1/ack', 'lab/v1/s1/g1/cmd/restart', 'lab/v1/s1/alerts', '$SYS/x'])('publish %s refused', (t) =>
-    refused(mayPublish(ingest, t)),
+  it.each(['lab/v1/s1/g1/up', 'lab/v1/s1/g1/ack/x', 'lab/v1/S1/g1/ack', 'lab/v1/s1/g1/cmd/restart', 'lab/v1/s1/alerts', '$SYS/x'])(
+    'publish %s refused',
+    (t) => refused(mayPublish(ingest, t)),
   );
 });
 
@@ -98,8 +103,9 @@ describe('monitor', () => {
   it.each(['lab/v1/#', 'lab/v1/+/+/health', 'lab/v1/s1/g1/state'])('subscribe %s allowed', (f) => allowed(maySubscribe(monitor, f)));
   it.each(['#', 'lab/#', 'lab/v2/#', '$SYS/#', 'other'])('subscribe %s refused', (f) => refused(maySubscribe(monitor, f)));
   it('publishes alerts', () => allowed(mayPublish(monitor, 'lab/v1/s1/alerts')));
-  it.each(['lab/v1/s1/g1/ack', 'lab/v1/s1/g1/cmd/restart', 'lab/v1/s1/alerts/x', 'lab/v1/Bad/alerts', 'lab/v1/s1/g1/up'])('publish %s refused', (t) =>
-    refused(mayPublish(monitor, t)),
+  it.each(['lab/v1/s1/g1/ack', 'lab/v1/s1/g1/cmd/restart', 'lab/v1/s1/alerts/x', 'lab/v1/Bad/alerts', 'lab/v1/s1/g1/up'])(
+    'publish %s refused',
+    (t) => refused(mayPublish(monitor, t)),
   );
 });
 
@@ -107,7 +113,12 @@ describe('admin', () => {
   it.each(['lab/v1/#', 'lab/v1/s1/g1/cmd/+/reply'])('subscribe %s allowed', (f) => allowed(maySubscribe(admin, f)));
   it.each(['#', '$SYS/#', 'lab/+/#'])('subscribe %s refused', (f) => refused(maySubscribe(admin, f)));
   it.each(['lab/v1/s1/g1/cmd/permit_join', 'lab/v1/s1/alerts'])('publish %s allowed', (t) => allowed(mayPublish(admin, t)));
-  it.each(['lab/v1/s1/g1/cmd/permit_join/reply', 'lab/v1/s1/g1/cmd', 'lab/v1/s1/g1/ack', 'lab/v1/s1/g1/up', 'lab/v1/s1/g1/cmd/Bad', '$SYS/x'])('publish %s refused', (t) =>
-    refused(mayPublish(admin, t)),
-  );
+  it.each([
+    'lab/v1/s1/g1/cmd/permit_join/reply',
+    'lab/v1/s1/g1/cmd',
+    'lab/v1/s1/g1/ack',
+    'lab/v1/s1/g1/up',
+    'lab/v1/s1/g1/cmd/Bad',
+    '$SYS/x',
+  ])('publish %s refused', (t) => refused(mayPublish(admin, t)));
 });

@@ -21,9 +21,31 @@ beforeAll(async () => {
   const certDir = tempDir('testbed-cert-');
   certFile = join(certDir, 'cert.pem');
   const keyFile = join(certDir, 'key.pem');
-  const gen = await run('/usr/bin/openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+  const gen = await run('/usr/bin/openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+  ]);
   expect(gen.code, gen.stderr).toBe(0);
-  b = await startTestBroker({ mqttWsPort: await freePort(), mqttMaxPacketBytes: MAX_PACKET, mqttConnectsPerMinute: 10_000, mqttTlsCert: certFile, mqttTlsKey: keyFile });
+  b = await startTestBroker({
+    mqttWsPort: await freePort(),
+    mqttMaxPacketBytes: MAX_PACKET,
+    mqttConnectsPerMinute: 10_000,
+    mqttTlsCert: certFile,
+    mqttTlsKey: keyFile,
+  });
 });
 
 afterAll(async () => {
@@ -54,13 +76,32 @@ describe('broker', () => {
   it('delivers a gateway publish (mosquitto_pub) to its up topic to the ingest service (mqtt.js), and back the other way', async () => {
     const cred = gateway('home-a', 'gw-1');
     const { got } = await ingest();
-    const pub = await run('mosquitto_pub', [...mosquittoAuth(b.handle.ports.tcp, cred.username, cred.password), '-q', '1', '-t', 'lab/v1/home-a/gw-1/up', '-m', '{"batch":1}']);
+    const pub = await run('mosquitto_pub', [
+      ...mosquittoAuth(b.handle.ports.tcp, cred.username, cred.password),
+      '-q',
+      '1',
+      '-t',
+      'lab/v1/home-a/gw-1/up',
+      '-m',
+      '{"batch":1}',
+    ]);
     expect(pub.code, pub.stderr).toBe(0);
     await waitFor('the reading at ingest', async () => got.length === 1);
     expect(got[0]).toEqual({ topic: 'lab/v1/home-a/gw-1/up', payload: '{"batch":1}' });
 
     // mqtt.js gateway → mosquitto_sub as the ingest service.
-    const sub = run('mosquitto_sub', [...mosquittoAuth(b.handle.ports.tcp, b.services.ingest.username, b.services.ingest.password), '-q', '1', '-t', 'lab/v1/+/+/up', '-C', '1', '-W', '10', '-v']);
+    const sub = run('mosquitto_sub', [
+      ...mosquittoAuth(b.handle.ports.tcp, b.services.ingest.username, b.services.ingest.password),
+      '-q',
+      '1',
+      '-t',
+      'lab/v1/+/+/up',
+      '-C',
+      '1',
+      '-W',
+      '10',
+      '-v',
+    ]);
     const gw = track(await connect(b.url, cred.username, cred.password));
     // mosquitto_sub needs a moment to subscribe; publish until it has what it waits for.
     const timer = setInterval(() => gw.publish('lab/v1/home-a/gw-1/up', '{"batch":2}', { qos: 1 }), 100);
@@ -72,7 +113,13 @@ describe('broker', () => {
   it('refuses a wrong password (mosquitto_pub: not authorised), logs it and counts it', async () => {
     const cred = gateway('home-a', 'gw-pw');
     const before = await refusals('bad_credentials');
-    const pub = await run('mosquitto_pub', [...mosquittoAuth(b.handle.ports.tcp, cred.username, cred.password + 'x'), '-t', 'lab/v1/home-a/gw-pw/up', '-m', 'x']);
+    const pub = await run('mosquitto_pub', [
+      ...mosquittoAuth(b.handle.ports.tcp, cred.username, cred.password + 'x'),
+      '-t',
+      'lab/v1/home-a/gw-pw/up',
+      '-m',
+      'x',
+    ]);
     expect(pub.code).not.toBe(0);
     expect(pub.stderr).toMatch(/not authori[sz]ed/i);
     expect(await connectOutcome(b.url, cred.username, 'wrong')).toBe(5);
@@ -82,15 +129,30 @@ describe('broker', () => {
   });
 
   it('refuses unknown users and connects without credentials', async () => {
-    const pub = await run('mosquitto_pub', [...mosquittoAuth(b.handle.ports.tcp, 'home-z.gw-9', 'whatever'), '-t', 'lab/v1/home-z/gw-9/up', '-m', 'x']);
+    const pub = await run('mosquitto_pub', [
+      ...mosquittoAuth(b.handle.ports.tcp, 'home-z.gw-9', 'whatever'),
+      '-t',
+      'lab/v1/home-z/gw-9/up',
+      '-m',
+      'x',
+    ]);
     expect(pub.code).not.toBe(0);
     expect(pub.stderr).toMatch(/not authori[sz]ed/i);
-    const anon = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.handle.ports.tcp), '-t', 'lab/v1/home-z/gw-9/up', '-m', 'x']);
+    const anon = await run('mosquitto_pub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(b.handle.ports.tcp),
+      '-t',
+      'lab/v1/home-z/gw-9/up',
+      '-m',
+      'x',
+    ]);
     expect(anon.code).not.toBe(0);
     expect(anon.stderr).toMatch(/not authori[sz]ed/i);
   });
 
-  it('disconnects a gateway publishing into another gateway\'s topic and delivers nothing', async () => {
+  it("disconnects a gateway publishing into another gateway's topic and delivers nothing", async () => {
     const g1 = gateway('home-b', 'gw-1');
     const g2 = gateway('home-b', 'gw-2');
     const { got } = await ingest();
@@ -100,23 +162,31 @@ describe('broker', () => {
     intruder.publish('lab/v1/home-b/gw-2/up', '{"forged":true}', { qos: 1 });
     await gone;
     expect(await refusals('publish_denied')).toBe(before + 1);
-    expect(b.logs.find((l) => l.msg === 'refused' && l.reason === 'publish_denied' && l.username === g1.username)).toMatchObject({ topic: 'lab/v1/home-b/gw-2/up' });
+    expect(b.logs.find((l) => l.msg === 'refused' && l.reason === 'publish_denied' && l.username === g1.username)).toMatchObject({
+      topic: 'lab/v1/home-b/gw-2/up',
+    });
     // Barrier: the rightful owner's publish arrives; the forged one never did.
     const owner = track(await connect(b.url, g2.username, g2.password));
     await owner.publishAsync('lab/v1/home-b/gw-2/up', '{"real":true}', { qos: 1 });
-    await waitFor('the owner\'s reading', async () => got.some((m) => m.payload === '{"real":true}'));
+    await waitFor("the owner's reading", async () => got.some((m) => m.payload === '{"real":true}'));
     expect(got.filter((m) => m.topic === 'lab/v1/home-b/gw-2/up').map((m) => m.payload)).toEqual(['{"real":true}']);
   });
 
-  it('negates a subscription to another gateway\'s ack (SUBACK 0x80) and delivers it nothing; its own ack works', async () => {
+  it("negates a subscription to another gateway's ack (SUBACK 0x80) and delivers it nothing; its own ack works", async () => {
     const g1 = gateway('home-c', 'gw-1');
     const g2 = gateway('home-c', 'gw-2');
     const snoop = track(await connect(b.url, g1.username, g1.password));
     const snooped = collect(snoop);
     const subacks: number[][] = [];
     snoop.on('packetreceive', (p) => p.cmd === 'suback' && subacks.push(p.granted as number[]));
-    await expect(snoop.subscribeAsync('lab/v1/home-c/gw-2/ack', { qos: 1 })).rejects.toMatchObject({ message: /Subscribe error/, packet: { granted: [128] } });
-    await expect(snoop.subscribeAsync('lab/v1/home-c/+/ack', { qos: 1 })).rejects.toMatchObject({ message: /Subscribe error/, packet: { granted: [128] } });
+    await expect(snoop.subscribeAsync('lab/v1/home-c/gw-2/ack', { qos: 1 })).rejects.toMatchObject({
+      message: /Subscribe error/,
+      packet: { granted: [128] },
+    });
+    await expect(snoop.subscribeAsync('lab/v1/home-c/+/ack', { qos: 1 })).rejects.toMatchObject({
+      message: /Subscribe error/,
+      packet: { granted: [128] },
+    });
     expect(subacks).toEqual([[128], [128]]);
     // Still connected: a refused filter is not a reason to drop the gateway.
     expect(snoop.connected).toBe(true);
@@ -133,7 +203,14 @@ describe('broker', () => {
     expect(snooped).toEqual([{ topic: 'lab/v1/home-c/gw-1/ack', payload: '{"batch":8}' }]);
 
     // mosquitto_sub reports the denial too (it exits 0 for it; -d shows the granted code).
-    const sub = await run('mosquitto_sub', [...mosquittoAuth(b.handle.ports.tcp, g1.username, g1.password), '-t', 'lab/v1/home-c/gw-2/ack', '-W', '5', '-d']);
+    const sub = await run('mosquitto_sub', [
+      ...mosquittoAuth(b.handle.ports.tcp, g1.username, g1.password),
+      '-t',
+      'lab/v1/home-c/gw-2/ack',
+      '-W',
+      '5',
+      '-d',
+    ]);
     expect(sub.stderr).toMatch(/All subscription requests were denied/);
     expect(sub.stdout).toMatch(/Subscribed \(mid: \d+\): 128/);
   });
@@ -178,7 +255,7 @@ describe('broker', () => {
       const { got } = await ingest('lab/v1/home-e/+/up');
       const gw = track(await connect(b.url, cred.username, cred.password));
       await gw.publishAsync('lab/v1/home-e/late/up', 'hello', { qos: 1 });
-      await waitFor('the late gateway\'s reading', async () => got.length === 1);
+      await waitFor("the late gateway's reading", async () => got.length === 1);
       expect(cli.list().find((g) => g.username === cred.username)?.lastSeenAt).toEqual(expect.any(Number));
     } finally {
       cli.close();
@@ -204,22 +281,28 @@ describe('broker', () => {
     expect(b.handle.disconnect('nobody')).toBe(0);
   });
 
-  it('checks the last will at connect: a gateway\'s will must be its own state topic, and it is delivered', async () => {
+  it("checks the last will at connect: a gateway's will must be its own state topic, and it is delivered", async () => {
     const cred = gateway('home-g', 'gw-1');
-    const bad = await connectOutcome(b.url, cred.username, cred.password, { will: { topic: 'lab/v1/home-g/gw-2/state', payload: Buffer.from('x'), qos: 1, retain: false } });
+    const bad = await connectOutcome(b.url, cred.username, cred.password, {
+      will: { topic: 'lab/v1/home-g/gw-2/state', payload: Buffer.from('x'), qos: 1, retain: false },
+    });
     expect(bad).toBe(5);
     expect(b.logs.some((l) => l.reason === 'will_denied' && l.topic === 'lab/v1/home-g/gw-2/state')).toBe(true);
 
     const monitor = track(await connect(b.url, b.services.monitor.username, b.services.monitor.password));
     const seen = collect(monitor);
     await monitor.subscribeAsync('lab/v1/home-g/+/state', { qos: 1 });
-    const gw = track(await connect(b.url, cred.username, cred.password, { will: { topic: 'lab/v1/home-g/gw-1/state', payload: Buffer.from('{"online":false}'), qos: 1, retain: true } }));
+    const gw = track(
+      await connect(b.url, cred.username, cred.password, {
+        will: { topic: 'lab/v1/home-g/gw-1/state', payload: Buffer.from('{"online":false}'), qos: 1, retain: true },
+      }),
+    );
     gw.stream.destroy(); // an abrupt loss, not a DISCONNECT: the will fires
     await waitFor('the will', async () => seen.length === 1);
     expect(seen[0]).toEqual({ topic: 'lab/v1/home-g/gw-1/state', payload: '{"online":false}' });
   });
 
-  it('keeps a client id to the user holding it: no takeover of another gateway\'s connection or session', async () => {
+  it("keeps a client id to the user holding it: no takeover of another gateway's connection or session", async () => {
     const g1 = gateway('home-k', 'gw-1');
     const g2 = gateway('home-k', 'gw-2');
     const owner = track(await connect(b.url, g2.username, g2.password, { clientId: 'gw-home-k-gw-2' }));
@@ -253,13 +336,29 @@ describe('broker', () => {
     const ca = readFileSync(certFile);
     const gw = track(await connect(url, cred.username, cred.password, { ca, rejectUnauthorized: true }));
     await gw.publishAsync('lab/v1/home-i/gw-tls/up', 'over-tls', { qos: 1 });
-    const pub = await run('mosquitto_pub', [...mosquittoAuth(b.handle.ports.tls!, cred.username, cred.password), '--cafile', certFile, '-q', '1', '-t', 'lab/v1/home-i/gw-tls/up', '-m', 'over-tls-cli']);
+    const pub = await run('mosquitto_pub', [
+      ...mosquittoAuth(b.handle.ports.tls!, cred.username, cred.password),
+      '--cafile',
+      certFile,
+      '-q',
+      '1',
+      '-t',
+      'lab/v1/home-i/gw-tls/up',
+      '-m',
+      'over-tls-cli',
+    ]);
     expect(pub.code, pub.stderr).toBe(0);
     await waitFor('both TLS readings', async () => got.length === 2);
     expect(got.map((m) => m.payload).sort()).toEqual(['over-tls', 'over-tls-cli']);
     // It is real TLS: a client that does not trust the certificate fails, plain MQTT on it fails.
     expect(await connectOutcome(url, cred.username, cred.password, { rejectUnauthorized: true })).toMatch(/self[- ]signed|SELF_SIGNED/i);
-    const plain = await run('mosquitto_pub', [...mosquittoAuth(b.handle.ports.tls!, cred.username, cred.password), '-t', 'lab/v1/home-i/gw-tls/up', '-m', 'x']);
+    const plain = await run('mosquitto_pub', [
+      ...mosquittoAuth(b.handle.ports.tls!, cred.username, cred.password),
+      '-t',
+      'lab/v1/home-i/gw-tls/up',
+      '-m',
+      'x',
+    ]);
     expect(plain.code).not.toBe(0);
     // and the wrong password is still refused over TLS
     expect(await connectOutcome(url, cred.username, 'nope', { ca })).toBe(5);
@@ -287,7 +386,15 @@ describe('broker', () => {
   it('survived all of the above: a valid client still works', async () => {
     const cred = gateway('home-z', 'gw-last');
     const { got } = await ingest('lab/v1/home-z/+/up');
-    const pub = await run('mosquitto_pub', [...mosquittoAuth(b.handle.ports.tcp, cred.username, cred.password), '-q', '1', '-t', 'lab/v1/home-z/gw-last/up', '-m', 'still here']);
+    const pub = await run('mosquitto_pub', [
+      ...mosquittoAuth(b.handle.ports.tcp, cred.username, cred.password),
+      '-q',
+      '1',
+      '-t',
+      'lab/v1/home-z/gw-last/up',
+      '-m',
+      'still here',
+    ]);
     expect(pub.code, pub.stderr).toBe(0);
     await waitFor('a reading after all the abuse', async () => got.length === 1);
   });
@@ -302,10 +409,22 @@ describe('broker limits and lifecycle', () => {
       expect(await connectOutcome(t.url, cred.username, cred.password)).toBe('connected');
       expect(await connectOutcome(t.url, cred.username, 'wrong')).toBe(5); // failed attempts count too
       expect(await connectOutcome(t.url, cred.username, cred.password)).toBe('connected');
-      const pub = await run('mosquitto_pub', [...mosquittoAuth(t.handle.ports.tcp, cred.username, cred.password), '-t', 'lab/v1/s/g/up', '-m', 'x']);
+      const pub = await run('mosquitto_pub', [
+        ...mosquittoAuth(t.handle.ports.tcp, cred.username, cred.password),
+        '-t',
+        'lab/v1/s/g/up',
+        '-m',
+        'x',
+      ]);
       expect(pub.code, pub.stderr).toBe(0);
       expect(await connectOutcome(t.url, cred.username, cred.password)).toBe(3);
-      const refused = await run('mosquitto_pub', [...mosquittoAuth(t.handle.ports.tcp, cred.username, cred.password), '-t', 'lab/v1/s/g/up', '-m', 'x']);
+      const refused = await run('mosquitto_pub', [
+        ...mosquittoAuth(t.handle.ports.tcp, cred.username, cred.password),
+        '-t',
+        'lab/v1/s/g/up',
+        '-m',
+        'x',
+      ]);
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toMatch(/unavailable/i);
       expect(await refusals('rate_limited')).toBe(before + 2);
@@ -323,9 +442,13 @@ describe('broker limits and lifecycle', () => {
     try {
       const { loadConfig } = await import('../../lib/config.ts');
       const config = loadConfig({ env: {}, overrides: { dataDir: dir, mqttPort: port, mqttWsPort: 0 } });
-      await expect(startBroker({ config, credentials: store, log: silentLogger })).rejects.toThrow(new RegExp(`127\\.0\\.0\\.1:${port}.*in use.*TESTBED_MQTT_PORT`));
+      await expect(startBroker({ config, credentials: store, log: silentLogger })).rejects.toThrow(
+        new RegExp(`127\\.0\\.0\\.1:${port}.*in use.*TESTBED_MQTT_PORT`),
+      );
       const wsTaken = loadConfig({ env: {}, overrides: { dataDir: dir, mqttPort: 0, mqttWsPort: port } });
-      await expect(startBroker({ config: wsTaken, credentials: store, log: silentLogger })).rejects.toThrow(/WebSocket.*in use.*TESTBED_MQTT_WS_PORT/);
+      await expect(startBroker({ config: wsTaken, credentials: store, log: silentLogger })).rejects.toThrow(
+        /WebSocket.*in use.*TESTBED_MQTT_WS_PORT/,
+      );
     } finally {
       store.close();
       await new Promise((r) => blocker.close(r));

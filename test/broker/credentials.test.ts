@@ -54,7 +54,12 @@ describe('CredentialStore', () => {
     const store = open(dir());
     const cred = store.addGateway('site-1', 'gw-1');
     expect(cred.username).toBe('site-1.gw-1');
-    expect(await store.verify(cred.username, cred.password)).toEqual({ type: 'gateway', username: 'site-1.gw-1', site: 'site-1', gateway: 'gw-1' });
+    expect(await store.verify(cred.username, cred.password)).toEqual({
+      type: 'gateway',
+      username: 'site-1.gw-1',
+      site: 'site-1',
+      gateway: 'gw-1',
+    });
     expect(await store.verify(cred.username, cred.password + 'x')).toBeNull();
     expect(await store.verify('site-1.gw-2', cred.password)).toBeNull();
     expect(await store.verify(cred.username, '')).toBeNull();

@@ -26,7 +26,17 @@ export interface TestBroker {
 
 export async function startTestBroker(overrides: Partial<Config> = {}): Promise<TestBroker> {
   const dir = tempDir('testbed-broker-');
-  const config = loadConfig({ env: {}, overrides: { dataDir: dir, mqttHost: '127.0.0.1', mqttPort: 0, mqttWsPort: 0 /* disabled unless a test passes a port */, mqttTlsPort: 0, ...overrides } });
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      dataDir: dir,
+      mqttHost: '127.0.0.1',
+      mqttPort: 0,
+      mqttWsPort: 0 /* disabled unless a test passes a port */,
+      mqttTlsPort: 0,
+      ...overrides,
+    },
+  });
   const store = new CredentialStore(dir);
   const services = {
     ingest: { username: 'svc-ingest', password: randomPassword(), role: 'ingest' as const },
@@ -64,7 +74,12 @@ export function connect(url: string, username: string, password: string, extra: 
 }
 
 /** The CONNACK refusal mqtt.js reports (its `code`), or 'connected'. */
-export async function connectOutcome(url: string, username: string, password: string, extra: IClientOptions = {}): Promise<number | 'connected' | string> {
+export async function connectOutcome(
+  url: string,
+  username: string,
+  password: string,
+  extra: IClientOptions = {},
+): Promise<number | 'connected' | string> {
   try {
     const c = await connect(url, username, password, extra);
     await c.endAsync();

@@ -25,7 +25,15 @@ async function accessibilityViolations(page: Page, view: string): Promise<string
   // Evaluated over the devtools protocol, so the console's CSP (no inline scripts) stays on.
   await page.evaluate(axeSource);
   const result = await page.evaluate(async () => {
-    const g = globalThis as unknown as { document: unknown; axe: { run(ctx: unknown, o: unknown): Promise<{ passes: unknown[]; violations: { id: string; help: string; nodes: { target: unknown }[] }[] }> } };
+    const g = globalThis as unknown as {
+      document: unknown;
+      axe: {
+        run(
+          ctx: unknown,
+          o: unknown,
+        ): Promise<{ passes: unknown[]; violations: { id: string; help: string; nodes: { target: unknown }[] }[] }>;
+      };
+    };
     return g.axe.run(g.document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
   });
   expect(result.passes.length, `${view}: axe ran no rule`).toBeGreaterThan(10);
@@ -57,16 +65,33 @@ async function signIn(page: Page, t: string): Promise<void> {
 
 beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
-  if (!readdirSync('/usr/bin').includes('chromium')) throw new Error(`${CHROMIUM} not found: install the Debian package 'chromium' (.ci/run does this)`);
+  if (!readdirSync('/usr/bin').includes('chromium'))
+    throw new Error(`${CHROMIUM} not found: install the Debian package 'chromium' (.ci/run does this)`);
   up = await runTestbed(['up'], env);
   expect(up.output()).toContain(`console     http://127.0.0.1:${up.httpPort}/console/`);
   admin = await token('admin');
   // The 24 h backfill of the demo pilot has arrived: devices of all three sites are known.
-  await waitFor('demo devices in monitoring', async () => {
-    const d = await get<{ devices: { site: string }[] }>('/api/v1/monitor/devices');
-    return new Set(d.devices.map((x) => x.site)).size === 3 && d.devices.length >= 100;
-  }, 60_000, 500);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'] });
+  await waitFor(
+    'demo devices in monitoring',
+    async () => {
+      const d = await get<{ devices: { site: string }[] }>('/api/v1/monitor/devices');
+      return new Set(d.devices.map((x) => x.site)).size === 3 && d.devices.length >= 100;
+    },
+    60_000,
+    500,
+  );
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -101,10 +126,36 @@ describe('web console in chromium', () => {
     await expectText(page, '#stream-state', /connected/);
     // The list is rendered before the fall exists: it can only arrive through the stream.
     await page.locator('#alert-list').waitFor();
-    const gw = JSON.parse(await testbed(['gateway', 'add', '--site', 'halmstad', '--gateway', 'gw-console'], env)) as { username: string; password: string };
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${up.mqttPort}`, { username: gw.username, password: gw.password, clientId: 'console-test', reconnectPeriod: 0 });
+    const gw = JSON.parse(await testbed(['gateway', 'add', '--site', 'halmstad', '--gateway', 'gw-console'], env)) as {
+      username: string;
+      password: string;
+    };
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${up.mqttPort}`, {
+      username: gw.username,
+      password: gw.password,
+      clientId: 'console-test',
+      reconnectPeriod: 0,
+    });
     const now = Date.now();
-    await client.publishAsync('lab/v1/halmstad/gw-console/up', JSON.stringify({ gw: 'gw-console', batch: 1, sent: now, readings: [{ dev: 'console-fall-1', kind: 'fall', seq: 1, ts: now, v: { fall: true, state: 'fall', confidence_pct: 92 }, q: { battery: 88 } }] }), { qos: 1 });
+    await client.publishAsync(
+      'lab/v1/halmstad/gw-console/up',
+      JSON.stringify({
+        gw: 'gw-console',
+        batch: 1,
+        sent: now,
+        readings: [
+          {
+            dev: 'console-fall-1',
+            kind: 'fall',
+            seq: 1,
+            ts: now,
+            v: { fall: true, state: 'fall', confidence_pct: 92 },
+            q: { battery: 88 },
+          },
+        ],
+      }),
+      { qos: 1 },
+    );
     await client.endAsync();
     const fall = page.locator('li[data-rule="fall"]', { hasText: 'console-fall-1' });
     await fall.waitFor({ timeout: 15_000 });
@@ -117,7 +168,11 @@ describe('web console in chromium', () => {
     await page.keyboard.press('Enter');
     await waitFor('acknowledged in the page', async () => (await fall.getAttribute('data-status')) === 'acknowledged', 10_000);
     await fall.getByRole('button', { name: 'True alarm' }).click();
-    await waitFor('labelled in the page', async () => (await fall.getByRole('button', { name: 'True alarm' }).getAttribute('aria-pressed')) === 'true', 10_000);
+    await waitFor(
+      'labelled in the page',
+      async () => (await fall.getByRole('button', { name: 'True alarm' }).getAttribute('aria-pressed')) === 'true',
+      10_000,
+    );
     const id = await fall.getAttribute('data-alert');
     const stored = await get<{ status: string; acknowledgedBy: string; label: string }>(`/api/v1/alerts/${id}`);
     expect(stored).toMatchObject({ status: 'acknowledged', label: 'true' });
@@ -171,14 +226,33 @@ describe('web console in chromium', () => {
 describe('the Grafana dashboards’ Infinity queries', () => {
   it('are each answered by the running API (200, JSON, the selected list present)', async () => {
     const dir = `${root}dashboards/dist/dashboards`;
-    type T = { datasource?: { uid?: string }; url?: string; root_selector?: string; url_options?: { params?: { key: string; value: string }[] } };
+    type T = {
+      datasource?: { uid?: string };
+      url?: string;
+      root_selector?: string;
+      url_options?: { params?: { key: string; value: string }[] };
+    };
     const to = Date.now();
-    const vars: Record<string, string> = { '${__from}': String(to - 7 * 86_400_000), '${__to}': String(to), $trial: 'demo-pilot', '${site:csv}': 'halmstad,aarhus,hjorring' };
+    const vars: Record<string, string> = {
+      '${__from}': String(to - 7 * 86_400_000),
+      '${__to}': String(to),
+      $trial: 'demo-pilot',
+      '${site:csv}': 'halmstad,aarhus,hjorring',
+    };
     const sub = (s: string) => Object.entries(vars).reduce((a, [k, v]) => a.split(k).join(v), s);
     let n = 0;
     for (const f of readdirSync(dir)) {
-      const d = JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as { uid: string; panels: { title: string; targets?: T[] }[]; templating?: { list: { name: string; query?: { infinityQuery?: T } }[] } };
-      const targets = [...d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `${d.uid} / ${p.title}`, t }))), ...(d.templating?.list ?? []).filter((v) => v.query?.infinityQuery).map((v) => ({ where: `${d.uid} / $${v.name}`, t: v.query!.infinityQuery! }))];
+      const d = JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as {
+        uid: string;
+        panels: { title: string; targets?: T[] }[];
+        templating?: { list: { name: string; query?: { infinityQuery?: T } }[] };
+      };
+      const targets = [
+        ...d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `${d.uid} / ${p.title}`, t }))),
+        ...(d.templating?.list ?? [])
+          .filter((v) => v.query?.infinityQuery)
+          .map((v) => ({ where: `${d.uid} / $${v.name}`, t: v.query!.infinityQuery! })),
+      ];
       for (const { where, t } of targets) {
         if (!t.url) continue;
         const qs = new URLSearchParams((t.url_options?.params ?? []).map((p): [string, string] => [p.key, sub(p.value)]));

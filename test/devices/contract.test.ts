@@ -4,7 +4,13 @@ import { KINDS, KIND_NAMES, QUALITY_FIELDS, checkBatch, checkReading, parseTopic
 
 const now = Date.UTC(2026, 10, 22, 12);
 const reading = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
-  dev: 'a-kitchen-cup', kind: 'hydration', seq: 7, ts: now - 1000, v: { intake_ml: 120 }, q: { battery: 80, lqi: 120 }, ...over,
+  dev: 'a-kitchen-cup',
+  kind: 'hydration',
+  seq: 7,
+  ts: now - 1000,
+  v: { intake_ml: 120 },
+  q: { battery: 80, lqi: 120 },
+  ...over,
 });
 
 describe('catalogue', () => {
@@ -36,7 +42,12 @@ describe('readings', () => {
       const v: Record<string, unknown> = {};
       for (const [name, f] of Object.entries(k.fields)) {
         if (!('required' in f && f.required)) continue;
-        v[name] = f.type === 'boolean' ? true : f.type === 'string' ? (f as { values: readonly string[] }).values[0] : ((f as { min?: number }).min ?? 0);
+        v[name] =
+          f.type === 'boolean'
+            ? true
+            : f.type === 'string'
+              ? (f as { values: readonly string[] }).values[0]
+              : ((f as { min?: number }).min ?? 0);
       }
       expect(checkReading(reading({ kind: k.kind, v }), now), k.kind).toBeNull();
     }
@@ -61,7 +72,8 @@ describe('readings', () => {
 });
 
 describe('batches', () => {
-  const batch = (readings: unknown[], extra: Record<string, unknown> = {}) => JSON.stringify({ gw: 'home-1', batch: 3, sent: now, readings, ...extra });
+  const batch = (readings: unknown[], extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ gw: 'home-1', batch: 3, sent: now, readings, ...extra });
   it('splits a batch into accepted and rejected readings, keeping the raw rejected one', () => {
     const result = checkBatch(batch([reading(), reading({ kind: 'nope' })]), 'home-1', now);
     expect(result.ok).toBe(true);
@@ -70,18 +82,44 @@ describe('batches', () => {
     expect(result.rejected).toEqual([{ index: 1, reason: expect.stringMatching(/unknown kind/), raw: reading({ kind: 'nope' }) }]);
   });
   it('refuses a whole payload that is not JSON, belongs to another gateway or is too large', () => {
-    expect(checkBatch('{not json', 'home-1', now)).toMatchObject({ ok: false, code: 'invalid_json', reason: expect.stringMatching(/not JSON/) });
-    expect(checkBatch(batch([]), 'home-2', now)).toMatchObject({ ok: false, code: 'foreign_gateway', reason: expect.stringMatching(/does not match/), batchNumber: 3 });
-    expect(checkBatch(batch(Array.from({ length: 1001 }, () => reading())), 'home-1', now)).toMatchObject({ ok: false, code: 'oversize', reason: expect.stringMatching(/exceeds 1000/) });
-    expect(checkBatch('x'.repeat(600 * 1024), 'home-1', now)).toMatchObject({ ok: false, code: 'oversize', reason: expect.stringMatching(/bytes exceeds/) });
-    expect(checkBatch(JSON.stringify({ gw: 'home-1', batch: 1, sent: now, readings: 'many' }), 'home-1', now)).toMatchObject({ ok: false, code: 'invalid_batch', batchNumber: 1 });
+    expect(checkBatch('{not json', 'home-1', now)).toMatchObject({
+      ok: false,
+      code: 'invalid_json',
+      reason: expect.stringMatching(/not JSON/),
+    });
+    expect(checkBatch(batch([]), 'home-2', now)).toMatchObject({
+      ok: false,
+      code: 'foreign_gateway',
+      reason: expect.stringMatching(/does not match/),
+      batchNumber: 3,
+    });
+    expect(checkBatch(batch(Array.from({ length: 1001 }, () => reading())), 'home-1', now)).toMatchObject({
+      ok: false,
+      code: 'oversize',
+      reason: expect.stringMatching(/exceeds 1000/),
+    });
+    expect(checkBatch('x'.repeat(600 * 1024), 'home-1', now)).toMatchObject({
+      ok: false,
+      code: 'oversize',
+      reason: expect.stringMatching(/bytes exceeds/),
+    });
+    expect(checkBatch(JSON.stringify({ gw: 'home-1', batch: 1, sent: now, readings: 'many' }), 'home-1', now)).toMatchObject({
+      ok: false,
+      code: 'invalid_batch',
+      batchNumber: 1,
+    });
   });
 });
 
 describe('topics', () => {
   it('round-trips every gateway topic', () => {
     expect(parseTopic(topics.up('halmstad', 'home-1'))).toEqual({ site: 'halmstad', gateway: 'home-1', channel: 'up', rest: [] });
-    expect(parseTopic(topics.cmdReply('s', 'g', 'permit_join'))).toEqual({ site: 's', gateway: 'g', channel: 'cmd', rest: ['permit_join', 'reply'] });
+    expect(parseTopic(topics.cmdReply('s', 'g', 'permit_join'))).toEqual({
+      site: 's',
+      gateway: 'g',
+      channel: 'cmd',
+      rest: ['permit_join', 'reply'],
+    });
     expect(parseTopic('lab/v2/s/g/up')).toBeNull();
     expect(parseTopic('lab/v1/S!/g/up')).toBeNull();
     expect(parseTopic('lab/v1/s/g/telemetry')).toBeNull();

@@ -30,14 +30,31 @@ describe('nothing lost through crashes and outages', () => {
     let broker: CliProcess = await runTestbed(['broker'], brokerEnv);
     const mqttPort = broker.mqttPort;
     cleanups.push(() => broker.kill('SIGKILL'));
-    const ingestEnv = { TESTBED_DATA_DIR: tempDir('testbed-ingest-'), TESTBED_INGEST_PASSWORD: password, TESTBED_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, TESTBED_INFLUX_URL: influx.url };
+    const ingestEnv = {
+      TESTBED_DATA_DIR: tempDir('testbed-ingest-'),
+      TESTBED_INGEST_PASSWORD: password,
+      TESTBED_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`,
+      TESTBED_INFLUX_URL: influx.url,
+    };
     let ingest: CliProcess = await runTestbed(['ingest'], ingestEnv);
     const ingestHttp = ingest.httpPort;
     cleanups.push(() => ingest.kill('SIGKILL'));
 
-    const cred = JSON.parse(await testbed(['gateway', 'add', '--site', 'faults', '--gateway', 'gw-1'], brokerEnv)) as { username: string; password: string };
+    const cred = JSON.parse(await testbed(['gateway', 'add', '--site', 'faults', '--gateway', 'gw-1'], brokerEnv)) as {
+      username: string;
+      password: string;
+    };
     const outbox = new SqliteOutbox(join(tempDir('testbed-gw-'), 'outbox.db'));
-    const uplink = new Uplink({ url: `mqtt://127.0.0.1:${mqttPort}`, username: cred.username, password: cred.password, site: 'faults', gateway: 'gw-1', outbox, resendAfterMs: 2000, log: silentLogger });
+    const uplink = new Uplink({
+      url: `mqtt://127.0.0.1:${mqttPort}`,
+      username: cred.username,
+      password: cred.password,
+      site: 'faults',
+      gateway: 'gw-1',
+      outbox,
+      resendAfterMs: 2000,
+      log: silentLogger,
+    });
     cleanups.push(async () => {
       await uplink.stop();
       outbox.close();
@@ -84,10 +101,15 @@ describe('nothing lost through crashes and outages', () => {
     for (const d of DEVICES) {
       const n = produced.get(d.dev)!;
       expect(n).toBeGreaterThan(1000);
-      const rows = await waitFor(`${d.dev}: ${n} readings in InfluxDB`, async () => {
-        const r = await influxQuery(influx.url, 'testbed', `SELECT seq FROM ${d.kind} WHERE device = '${d.dev}'`);
-        return r.length >= n ? r : undefined;
-      }, 30_000, 500);
+      const rows = await waitFor(
+        `${d.dev}: ${n} readings in InfluxDB`,
+        async () => {
+          const r = await influxQuery(influx.url, 'testbed', `SELECT seq FROM ${d.kind} WHERE device = '${d.dev}'`);
+          return r.length >= n ? r : undefined;
+        },
+        30_000,
+        500,
+      );
       const seqs = rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
       // Exactly once: as many points as readings produced, and they are seq 1…n (or 0…n-1) with no gap.
       expect(seqs.length).toBe(n);

@@ -21,12 +21,34 @@ const batch = (n: number, gw = 'home-1', count = 5) =>
     gw,
     batch: n,
     sent: now,
-    readings: Array.from({ length: count }, (_, i) => ({ dev: 'cup-1', kind: 'hydration', seq: n * 100 + i, ts: now - 60_000 + i, v: { intake_ml: 50 + i }, q: { battery: 90, lqi: 140 } })),
+    readings: Array.from({ length: count }, (_, i) => ({
+      dev: 'cup-1',
+      kind: 'hydration',
+      seq: n * 100 + i,
+      ts: now - 60_000 + i,
+      v: { intake_ml: 50 + i },
+      q: { battery: 90, lqi: 140 },
+    })),
   });
 
 async function pub(c: { username: string; password: string }, topic: string, message: string): Promise<{ code: number; stderr: string }> {
   try {
-    const r = await execFileP('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(centre.mqttPort), '-u', c.username, '-P', c.password, '-q', '1', '-t', topic, '-m', message]);
+    const r = await execFileP('mosquitto_pub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(centre.mqttPort),
+      '-u',
+      c.username,
+      '-P',
+      c.password,
+      '-q',
+      '1',
+      '-t',
+      topic,
+      '-m',
+      message,
+    ]);
     return { code: 0, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stderr: string };
@@ -37,7 +59,24 @@ async function pub(c: { username: string; password: string }, topic: string, mes
 /** Subscribes with mosquitto_sub and resolves with the first `count` messages. */
 function sub(c: { username: string; password: string }, topic: string, count: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const p = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(centre.mqttPort), '-u', c.username, '-P', c.password, '-q', '1', '-t', topic, '-C', String(count), '-W', '20']);
+    const p = spawn('mosquitto_sub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(centre.mqttPort),
+      '-u',
+      c.username,
+      '-P',
+      c.password,
+      '-q',
+      '1',
+      '-t',
+      topic,
+      '-C',
+      String(count),
+      '-W',
+      '20',
+    ]);
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`mosquitto_sub exited ${code}: ${out}`))));
@@ -75,7 +114,11 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
     const [ack] = await acks;
     expect(JSON.parse(ack!)).toEqual({ batch: 1, stored: 5, duplicates: 0, rejected: 0 });
     expect(await countStored()).toBe(5);
-    const rows = await influxQuery(influx.url, 'testbed', "SELECT intake_ml, seq, battery, site, device FROM hydration WHERE gateway = 'home-1' ORDER BY time");
+    const rows = await influxQuery(
+      influx.url,
+      'testbed',
+      "SELECT intake_ml, seq, battery, site, device FROM hydration WHERE gateway = 'home-1' ORDER BY time",
+    );
     expect(rows.map((r) => r.intake_ml)).toEqual([50, 51, 52, 53, 54]);
     expect(rows[0]).toMatchObject({ seq: 100, battery: 90, site: 'halmstad', device: 'cup-1' });
   });
@@ -91,16 +134,33 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
   it('keeps garbage as dead letters, counts it, and keeps running', async () => {
     const before = await metric(centre.httpUrl, 'testbed_ingest_dead_letters_total');
     await pub(cred, 'lab/v1/halmstad/home-1/up', '{this is not json');
-    await pub(cred, 'lab/v1/halmstad/home-1/up', JSON.stringify({ gw: 'home-1', batch: 2, sent: now, readings: [{ dev: 'cup-1', kind: 'hydration', seq: 999, ts: now, v: { intake_ml: 'lots' } }] }));
+    await pub(
+      cred,
+      'lab/v1/halmstad/home-1/up',
+      JSON.stringify({
+        gw: 'home-1',
+        batch: 2,
+        sent: now,
+        readings: [{ dev: 'cup-1', kind: 'hydration', seq: 999, ts: now, v: { intake_ml: 'lots' } }],
+      }),
+    );
     await waitFor('dead letters counted', async () => (await metric(centre.httpUrl, 'testbed_ingest_dead_letters_total')) >= before + 2);
     const url = `${centre.httpUrl}/api/v1/dead-letters?gateway=home-1`;
     // Raw payloads from every gateway: a token with an allowed role is required.
     expect((await fetch(url)).status).toBe(401);
     const researcher = (JSON.parse(await testbed(['token', 'create', '--role', 'researcher'], env)) as { token: string }).token;
     expect((await fetch(url, { headers: { authorization: `Bearer ${researcher}` } })).status).toBe(403);
-    const dl = (await (await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { items: { reason: string; raw: string; class: string; encoding: string }[] };
-    expect(dl.items.map((d) => d.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/not JSON/), expect.stringMatching(/intake_ml: expected integer/)]));
-    expect(dl.items.find((d) => /not JSON/.test(d.reason))).toMatchObject({ raw: '{this is not json', class: 'invalid_json', encoding: 'utf8' });
+    const dl = (await (await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as {
+      items: { reason: string; raw: string; class: string; encoding: string }[];
+    };
+    expect(dl.items.map((d) => d.reason)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/not JSON/), expect.stringMatching(/intake_ml: expected integer/)]),
+    );
+    expect(dl.items.find((d) => /not JSON/.test(d.reason))).toMatchObject({
+      raw: '{this is not json',
+      class: 'invalid_json',
+      encoding: 'utf8',
+    });
     // The same, from the command line on the running centre's data dir.
     const cli = JSON.parse(await testbed(['dead-letters', '--gateway', 'home-1'], env)) as { total: number; items: { reason: string }[] };
     expect(cli.total).toBeGreaterThanOrEqual(2);
@@ -109,7 +169,7 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
     expect(await countStored()).toBe(5);
   });
 
-  it('one gateway cannot write into another gateway\'s topics', async () => {
+  it("one gateway cannot write into another gateway's topics", async () => {
     const r = await pub(cred, 'lab/v1/halmstad/home-2/up', batch(3, 'home-2'));
     expect(r.code).not.toBe(0);
     await new Promise((res) => setTimeout(res, 500));

@@ -13,7 +13,17 @@ export interface TestAcker {
   arrivals: Map<string, number[]>;
   /** Last state message per gateway (birth / will / graceful offline). */
   states: Map<string, GatewayState>;
-  counts: { batches: number; readings: number; unique: number; duplicates: number; rejected: number; badBatches: number; acksSent: number; resentBatches: number; batchMismatches: number };
+  counts: {
+    batches: number;
+    readings: number;
+    unique: number;
+    duplicates: number;
+    rejected: number;
+    badBatches: number;
+    acksSent: number;
+    resentBatches: number;
+    batchMismatches: number;
+  };
   /** Largest batch seen, in readings. */
   maxBatchReadings: number;
   pause(): void;
@@ -29,7 +39,17 @@ export async function startAcker(brokerPort: number, opts: { reconnectPeriodMs?:
   const arrivals = new Map<string, number[]>();
   const seen = new Map<string, Set<number>>();
   const states = new Map<string, GatewayState>();
-  const counts = { batches: 0, readings: 0, unique: 0, duplicates: 0, rejected: 0, badBatches: 0, acksSent: 0, resentBatches: 0, batchMismatches: 0 };
+  const counts = {
+    batches: 0,
+    readings: 0,
+    unique: 0,
+    duplicates: 0,
+    rejected: 0,
+    badBatches: 0,
+    acksSent: 0,
+    resentBatches: 0,
+    batchMismatches: 0,
+  };
   /** `${gw}#${batch}` → its readings as JSON: a batch number must always carry the same readings. */
   const contents = new Map<string, string>();
   let paused = false;

@@ -68,14 +68,25 @@ describe('gateway process', () => {
     cleanup.push(() => acker.close());
     const dir = tempDir('testbed-kill-');
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const env = { BROKER_PORT: String(broker.port), OUTBOX_PATH: join(dir, 'outbox.db'), DEVICES: String(DEVICES), PER_DEVICE: String(PER_DEVICE), GATEWAY: GW };
+    const env = {
+      BROKER_PORT: String(broker.port),
+      OUTBOX_PATH: join(dir, 'outbox.db'),
+      DEVICES: String(DEVICES),
+      PER_DEVICE: String(PER_DEVICE),
+      GATEWAY: GW,
+    };
 
     // Run 1: wait until ~40 % is accepted, stall the acks briefly, kill -9.
     const first = runChild(env);
-    await waitFor('first child to accept 40 %', async () => {
-      if (first.proc.exitCode !== null) throw new Error(`child exited early: ${first.stderr()}`);
-      return first.events.some((e) => e.event === 'progress' && e.accepted >= TOTAL * 0.4);
-    }, 30_000, 10);
+    await waitFor(
+      'first child to accept 40 %',
+      async () => {
+        if (first.proc.exitCode !== null) throw new Error(`child exited early: ${first.stderr()}`);
+        return first.events.some((e) => e.event === 'progress' && e.accepted >= TOTAL * 0.4);
+      },
+      30_000,
+      10,
+    );
     await waitFor('birth message', async () => acker.states.get(GW)?.online === true, 5000);
     acker.pause();
     await sleep(150);
@@ -104,10 +115,15 @@ describe('gateway process', () => {
     // Run 2: same outbox; killed again at ~75 %, this time with the acker running (acks may be
     // on their way: the source of duplicates).
     const second = runChild(env);
-    await waitFor('second child to reach 75 %', async () => {
-      if (second.proc.exitCode !== null) throw new Error(`child exited early: ${second.stderr()}`);
-      return second.events.some((e) => e.event === 'progress' && e.accepted + acceptedBeforeKill >= TOTAL * 0.75);
-    }, 30_000, 10);
+    await waitFor(
+      'second child to reach 75 %',
+      async () => {
+        if (second.proc.exitCode !== null) throw new Error(`child exited early: ${second.stderr()}`);
+        return second.events.some((e) => e.event === 'progress' && e.accepted + acceptedBeforeKill >= TOTAL * 0.75);
+      },
+      30_000,
+      10,
+    );
     const start2 = second.events.find((e) => e.event === 'start')!;
     expect(start2.lastSeqs).toEqual(Object.fromEntries(leftSeqs));
     expect(start2.unackedBatches).toBe(leftBatches.length);
@@ -138,13 +154,16 @@ describe('gateway process', () => {
     for (const dev of deviceIds(DEVICES)) expect(acker.missing(GW, dev, PER_DEVICE), dev).toEqual([]);
     expect(acker.counts.unique).toBe(TOTAL);
     expect(acker.counts.rejected + acker.counts.badBatches + acker.counts.batchMismatches).toBe(0);
-    console.log('[gateway d]', JSON.stringify({
-      acceptedBeforeKill,
-      leftInOutbox: leftStats,
-      uniqueSeenBeforeRestart: seenBeforeRestart,
-      leftAfterSecondKill: left2Stats,
-      acker: acker.counts,
-      thirdRun: drained.uplink,
-    }));
+    console.log(
+      '[gateway d]',
+      JSON.stringify({
+        acceptedBeforeKill,
+        leftInOutbox: leftStats,
+        uniqueSeenBeforeRestart: seenBeforeRestart,
+        leftAfterSecondKill: left2Stats,
+        acker: acker.counts,
+        thirdRun: drained.uplink,
+      }),
+    );
   });
 });

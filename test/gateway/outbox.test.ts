@@ -19,7 +19,13 @@ function dbPath(): string {
 }
 
 const T0 = Date.UTC(2025, 0, 1);
-const door = (dev: string, i: number): Omit<Reading, 'seq'> => ({ dev, kind: 'door', ts: T0 + i, v: { open: i % 2 === 0 }, q: { battery: 90 } });
+const door = (dev: string, i: number): Omit<Reading, 'seq'> => ({
+  dev,
+  kind: 'door',
+  ts: T0 + i,
+  v: { open: i % 2 === 0 },
+  q: { battery: 90 },
+});
 
 const impls: [string, (opts?: { maxReadings?: number }) => Outbox][] = [
   ['SqliteOutbox', (opts) => new SqliteOutbox(dbPath(), opts)],

@@ -46,7 +46,15 @@ function sqliteOutbox(): SqliteOutbox {
 }
 
 function uplink(port: number, gateway: string, outbox: Outbox, extra: Partial<ConstructorParameters<typeof Uplink>[0]> = {}): Uplink {
-  const u = new Uplink({ url: `mqtt://127.0.0.1:${port}`, site: SITE, gateway, outbox, reconnectPeriodMs: 200, resendAfterMs: 1500, ...extra });
+  const u = new Uplink({
+    url: `mqtt://127.0.0.1:${port}`,
+    site: SITE,
+    gateway,
+    outbox,
+    reconnectPeriodMs: 200,
+    resendAfterMs: 1500,
+    ...extra,
+  });
   cleanup.push(() => u.stop());
   return u;
 }
@@ -142,7 +150,14 @@ describe('uplink', () => {
     }
     expect(ob.stats().depth).toBe(0);
     expect(up.stats().connects).toBeGreaterThanOrEqual(2);
-    dupReport('c', acker, { accepted: prod.accepted, acceptedOffline: prod.acceptedOffline, backlogAtRestart: backlog, outageMs: Math.round(upAt - downAt), drainedAfterLinkBackMs: Math.round(drainedAt - upAt), uplink: up.stats() });
+    dupReport('c', acker, {
+      accepted: prod.accepted,
+      acceptedOffline: prod.acceptedOffline,
+      backlogAtRestart: backlog,
+      outageMs: Math.round(upAt - downAt),
+      drainedAfterLinkBackMs: Math.round(drainedAt - upAt),
+      uplink: up.stats(),
+    });
   });
 
   it('(e) link cut by a TCP proxy mid-stream, five times: nothing lost', async () => {
@@ -251,7 +266,11 @@ describe('uplink', () => {
     await sleep(200);
     expect(ob.stats().depth).toBe(1);
     expect(up.stats()).toMatchObject({ acked: 0, duplicateAcks: 1, inFlight: 1 });
-    await other.publishAsync('lab/v1/site-a/gw-h/ack', JSON.stringify({ batch: ob.unackedBatches()[0], stored: 1, duplicates: 0, rejected: 0 }), { qos: 1 });
+    await other.publishAsync(
+      'lab/v1/site-a/gw-h/ack',
+      JSON.stringify({ batch: ob.unackedBatches()[0], stored: 1, duplicates: 0, rejected: 0 }),
+      { qos: 1 },
+    );
     await up.drained(5000);
     await other.endAsync();
   });

@@ -22,13 +22,31 @@ describe('ingest → embedded SqliteStore (no influxUrl)', () => {
     const acks = await ackCollector(url);
     const pub = await connect(url);
     try {
-      const readings = [climate('t1', 1), climate('t1', 2), climate('t2', 1), { dev: 'b1', kind: 'button', seq: 3, ts: T0, v: { action: 'sos' } }, climate('t3', 1, 200)];
+      const readings = [
+        climate('t1', 1),
+        climate('t1', 2),
+        climate('t2', 1),
+        { dev: 'b1', kind: 'button', seq: 3, ts: T0, v: { action: 'sos' } },
+        climate('t3', 1, 200),
+      ];
       await pub.publishAsync(topics.up('vejle', 'gw-e'), batchOf('gw-e', 1, readings), { qos: 1 });
       expect(await acks.waitForAck('gw-e', 1)).toEqual({ batch: 1, stored: 4, duplicates: 0, rejected: 1 });
       await pub.publishAsync(topics.up('vejle', 'gw-e'), batchOf('gw-e', 1, readings), { qos: 1 });
       expect(await acks.waitForAck('gw-e', 1, 2)).toEqual({ batch: 1, stored: 0, duplicates: 4, rejected: 1 });
       const back = await ingest.store.queryReadings({ site: 'vejle', kind: 'button' });
-      expect(back).toEqual([{ kind: 'button', site: 'vejle', gateway: 'gw-e', device: 'b1', seq: 3, ts: T0, v: { action: 'sos' }, q: {}, tags: { home: 'home-7' } }]);
+      expect(back).toEqual([
+        {
+          kind: 'button',
+          site: 'vejle',
+          gateway: 'gw-e',
+          device: 'b1',
+          seq: 3,
+          ts: T0,
+          v: { action: 'sos' },
+          q: {},
+          tags: { home: 'home-7' },
+        },
+      ]);
       expect(await ingest.store.queryReadings({ device: 't1', from: T0 + 1500 })).toHaveLength(1);
       expect(ingest.deadLetters.countByReason()).toEqual({ invalid_reading: 2 }); // the implausible reading, once per copy
     } finally {
@@ -37,7 +55,16 @@ describe('ingest → embedded SqliteStore (no influxUrl)', () => {
 
     // A fresh ingest on the same data dir: resends are rewritten idempotently (no duplicate rows).
     const again = await startIngest({ config, mqtt: { url } });
-    const pubr = await new ResendingPublisher({ url, site: 'vejle', gateway: 'gw-f', devices: 5, batches: 40, readingsPerBatch: 50, window: 10, resendAfterMs: 3000 }).start();
+    const pubr = await new ResendingPublisher({
+      url,
+      site: 'vejle',
+      gateway: 'gw-f',
+      devices: 5,
+      batches: 40,
+      readingsPerBatch: 50,
+      window: 10,
+      resendAfterMs: 3000,
+    }).start();
     try {
       await pubr.done;
       const store = again.store as SqliteStore;

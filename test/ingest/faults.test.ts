@@ -23,8 +23,20 @@ describe('faults', () => {
   it('(a) InfluxDB stopped mid-stream: the spool grows on disk, drains when it is back; every seq exactly once', async () => {
     const [influx, broker] = await Promise.all([startInfluxd(), startMosquitto()]);
     const url = `mqtt://127.0.0.1:${broker.port}`;
-    const ingest = await startIngest({ config: testConfig({ influxUrl: influx.url, influxDb: 'fault_a', influxBatchSize: 1000 }), mqtt: { url } });
-    const pub = new ResendingPublisher({ url, site: 'esbjerg', gateway: 'gw-a', devices: 20, batches: 300, readingsPerBatch: 100, window: 50, resendAfterMs: 1500 });
+    const ingest = await startIngest({
+      config: testConfig({ influxUrl: influx.url, influxDb: 'fault_a', influxBatchSize: 1000 }),
+      mqtt: { url },
+    });
+    const pub = new ResendingPublisher({
+      url,
+      site: 'esbjerg',
+      gateway: 'gw-a',
+      devices: 20,
+      batches: 300,
+      readingsPerBatch: 100,
+      window: 50,
+      resendAfterMs: 1500,
+    });
     try {
       const started = Date.now();
       await pub.start();
@@ -41,7 +53,9 @@ describe('faults', () => {
       const elapsed = (Date.now() - started) / 1000;
       await waitFor('spool empty', async () => ingest.stats().spoolDepth === 0, 10_000);
       await expectExactlyOnce(influx.url, 'fault_a', pub.expected);
-      console.log(`fault (a): ${pub.total} readings, spool peaked ≥ ${depth} points while influxd was down, ${pub.resends} resends, done in ${elapsed.toFixed(1)} s; stats ${JSON.stringify(ingest.stats())}`);
+      console.log(
+        `fault (a): ${pub.total} readings, spool peaked ≥ ${depth} points while influxd was down, ${pub.resends} resends, done in ${elapsed.toFixed(1)} s; stats ${JSON.stringify(ingest.stats())}`,
+      );
     } finally {
       await pub.stop();
       await ingest.close();
@@ -68,14 +82,27 @@ describe('faults', () => {
       let ready = false;
       child.stdout!.on('data', (d: Buffer) => ((output += d), d.toString().includes('ready') && (ready = true)));
       child.stderr!.on('data', (d: Buffer) => (output += d));
-      await waitFor('ingest child ready', async () => {
-        if (child.exitCode !== null) throw new Error(`ingest child exited ${child.exitCode}: ${output.slice(-2000)}`);
-        return ready;
-      }, 20_000);
+      await waitFor(
+        'ingest child ready',
+        async () => {
+          if (child.exitCode !== null) throw new Error(`ingest child exited ${child.exitCode}: ${output.slice(-2000)}`);
+          return ready;
+        },
+        20_000,
+      );
       return child;
     };
     let child = await launch();
-    const pub = new ResendingPublisher({ url, site: 'kolding', gateway: 'gw-b', devices: 20, batches: 300, readingsPerBatch: 100, window: 50, resendAfterMs: 1500 });
+    const pub = new ResendingPublisher({
+      url,
+      site: 'kolding',
+      gateway: 'gw-b',
+      devices: 20,
+      batches: 300,
+      readingsPerBatch: 100,
+      window: 50,
+      resendAfterMs: 1500,
+    });
     try {
       await pub.start();
       await waitFor('a third acked', async () => pub.acked >= 100, 30_000, 5);
@@ -90,7 +117,9 @@ describe('faults', () => {
       await pub.done;
       expect(ackedAtKill).toBeLessThan(300);
       await expectExactlyOnce(influx.url, 'fault_b', pub.expected);
-      console.log(`fault (b): ${pub.total} readings, killed at ${ackedAtKill}/300 batches acked with ${spooledAtKill} points left in the spool, ${pub.resends} resends`);
+      console.log(
+        `fault (b): ${pub.total} readings, killed at ${ackedAtKill}/300 batches acked with ${spooledAtKill} points left in the spool, ${pub.resends} resends`,
+      );
     } finally {
       await pub.stop();
       child.kill('SIGTERM');

@@ -14,7 +14,14 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 export const T0 = Date.UTC(2025, 0, 15, 8, 0, 0);
 
 export function climate(dev: string, seq: number, temperature = 20 + (seq % 10) / 2): Reading {
-  return { dev, kind: 'climate', seq, ts: T0 + seq * 1000, v: { temperature_c: temperature, humidity_pct: 40 }, q: { battery: 90, lqi: 100 } };
+  return {
+    dev,
+    kind: 'climate',
+    seq,
+    ts: T0 + seq * 1000,
+    v: { temperature_c: temperature, humidity_pct: 40 },
+    q: { battery: 90, lqi: 100 },
+  };
 }
 
 export function batchOf(gw: string, batch: number, readings: unknown[]): string {
@@ -26,7 +33,13 @@ export async function connect(url: string, clientId = `test-${Math.random().toSt
 }
 
 /** Subscribes to every ack and keeps them in arrival order. */
-export async function ackCollector(url: string): Promise<{ acks: { site: string; gateway: string; ack: Ack }[]; waitForAck(gateway: string, batch: number, n?: number): Promise<Ack>; close(): Promise<void> }> {
+export async function ackCollector(
+  url: string,
+): Promise<{
+  acks: { site: string; gateway: string; ack: Ack }[];
+  waitForAck(gateway: string, batch: number, n?: number): Promise<Ack>;
+  close(): Promise<void>;
+}> {
   const client = await connect(url);
   const acks: { site: string; gateway: string; ack: Ack }[] = [];
   client.on('message', (topic, payload) => {
@@ -38,10 +51,14 @@ export async function ackCollector(url: string): Promise<{ acks: { site: string;
   return {
     acks,
     waitForAck: (gateway, batch, n = 1) =>
-      waitFor(`ack #${n} of batch ${batch} from ${gateway}`, async () => {
-        const found = acks.filter((a) => a.gateway === gateway && a.ack.batch === batch);
-        return found.length >= n ? found[n - 1]!.ack : undefined;
-      }, 20_000),
+      waitFor(
+        `ack #${n} of batch ${batch} from ${gateway}`,
+        async () => {
+          const found = acks.filter((a) => a.gateway === gateway && a.ack.batch === batch);
+          return found.length >= n ? found[n - 1]!.ack : undefined;
+        },
+        20_000,
+      ),
     close: () => client.endAsync(true),
   };
 }

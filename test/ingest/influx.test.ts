@@ -47,7 +47,19 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
       expect(await acks.waitForAck('gw-1', 1)).toEqual({ batch: 1, stored: 4, duplicates: 0, rejected: 0 });
 
       const climateRows = await influxQuery(influx.url, 'valid', 'SELECT * FROM climate');
-      expect(climateRows).toEqual([{ time: T0 + 1000, site: 'aarhus', gateway: 'gw-1', device: 'a-living-climate', temperature_c: 21, humidity_pct: 40, battery: 90, lqi: 100, seq: 1 }]);
+      expect(climateRows).toEqual([
+        {
+          time: T0 + 1000,
+          site: 'aarhus',
+          gateway: 'gw-1',
+          device: 'a-living-climate',
+          temperature_c: 21,
+          humidity_pct: 40,
+          battery: 90,
+          lqi: 100,
+          seq: 1,
+        },
+      ]);
       const fallRows = await influxQuery(influx.url, 'valid', 'SELECT device, fall, state, confidence_pct, seq FROM fall');
       expect(fallRows).toEqual([
         { time: T0 + 700, device: 'a-bedroom-radar', fall: true, state: 'fall', confidence_pct: 88, seq: 9 },
@@ -56,14 +68,39 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
       const types = Object.fromEntries(
         (await influxQuery(influx.url, 'valid', 'SHOW FIELD KEYS')).map((r) => [r.fieldKey as string, r.fieldType as string]),
       );
-      expect(types).toMatchObject({ temperature_c: 'float', humidity_pct: 'float', battery: 'integer', lqi: 'integer', seq: 'integer', intake_ml: 'integer', level_ml: 'integer', fall: 'boolean', state: 'string', confidence_pct: 'integer' });
+      expect(types).toMatchObject({
+        temperature_c: 'float',
+        humidity_pct: 'float',
+        battery: 'integer',
+        lqi: 'integer',
+        seq: 'integer',
+        intake_ml: 'integer',
+        level_ml: 'integer',
+        fall: 'boolean',
+        state: 'string',
+        confidence_pct: 'integer',
+      });
       // The sub-millisecond digits of the timestamp carry the seq.
-      const ns = await fetch(`${influx.url}/query?db=valid&epoch=ns&q=${encodeURIComponent('SELECT seq FROM fall')}`).then((r) => r.json() as Promise<{ results: { series: { values: [number, number][] }[] }[] }>);
+      const ns = await fetch(`${influx.url}/query?db=valid&epoch=ns&q=${encodeURIComponent('SELECT seq FROM fall')}`).then(
+        (r) => r.json() as Promise<{ results: { series: { values: [number, number][] }[] }[] }>,
+      );
       expect(ns.results[0]!.series[0]!.values.map((v) => v[1])).toEqual([9, 10]);
 
       // queryReadings reads them back (node-influx InfluxQL).
       const back = await ingest.store.queryReadings({ device: 'a-kitchen-cup' });
-      expect(back).toEqual([{ kind: 'hydration', site: 'aarhus', gateway: 'gw-1', device: 'a-kitchen-cup', seq: 5, ts: T0 + 500, v: { intake_ml: 150, level_ml: 200 }, q: { battery: 70 }, tags: {} }]);
+      expect(back).toEqual([
+        {
+          kind: 'hydration',
+          site: 'aarhus',
+          gateway: 'gw-1',
+          device: 'a-kitchen-cup',
+          seq: 5,
+          ts: T0 + 500,
+          v: { intake_ml: 150, level_ml: 200 },
+          q: { battery: 70 },
+          tags: {},
+        },
+      ]);
 
       // The same batch again: no new point, acked again, counted as duplicates.
       const dupBefore = await metricValue('testbed_ingest_readings_total', { result: 'duplicate' });
@@ -95,7 +132,15 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
       ];
       await pub.publishAsync(up, batchOf('gw-2', 10, mixed), { qos: 1 });
       await pub.publishAsync(up, batchOf('gw-9', 11, [climate('c5', 1)]), { qos: 1 }); // gw does not match the topic
-      await pub.publishAsync(up, batchOf('gw-2', 12, Array.from({ length: 1001 }, (_, i) => climate('c6', i + 1))), { qos: 1 });
+      await pub.publishAsync(
+        up,
+        batchOf(
+          'gw-2',
+          12,
+          Array.from({ length: 1001 }, (_, i) => climate('c6', i + 1)),
+        ),
+        { qos: 1 },
+      );
 
       expect(await acks.waitForAck('gw-2', 10)).toEqual({ batch: 10, stored: 1, duplicates: 0, rejected: 3 });
       expect(await acks.waitForAck('gw-2', 11)).toEqual({ batch: 11, stored: 0, duplicates: 0, rejected: 1 });
@@ -105,7 +150,11 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
       const list = ingest.deadLetters.list({ gateway: 'gw-2', limit: 100 });
       expect(list).toHaveLength(7);
       const byClass = (c: string) => list.filter((d) => d.class === c);
-      expect(byClass('invalid_json').map((d) => [d.raw, d.encoding]).sort()).toEqual([
+      expect(
+        byClass('invalid_json')
+          .map((d) => [d.raw, d.encoding])
+          .sort(),
+      ).toEqual([
         ['//4AgA==', 'base64'],
         ['not json {', 'utf8'],
       ]);
@@ -137,16 +186,25 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
   it('a partial write (field type conflict) dead-letters only the bad point with InfluxDB’s reason; the rest is stored', async () => {
     await fetch(`${influx.url}/query?q=${encodeURIComponent('CREATE DATABASE partial')}`, { method: 'POST' });
     // temperature_c becomes a string field in this shard: every float temperature_c is now refused.
-    const pre = await fetch(`${influx.url}/write?db=partial&precision=ms`, { method: 'POST', body: `climate,device=legacy,gateway=old,site=s temperature_c="x" ${T0}` });
+    const pre = await fetch(`${influx.url}/write?db=partial&precision=ms`, {
+      method: 'POST',
+      body: `climate,device=legacy,gateway=old,site=s temperature_c="x" ${T0}`,
+    });
     expect(pre.status).toBe(204);
     const ingest = await ingestInto('partial');
     const acks = await ackCollector(mqttUrl());
     const pub = await connect(mqttUrl());
     try {
       const readings: Reading[] = [
-        ...Array.from({ length: 6 }, (_, i): Reading => ({ dev: 'cup', kind: 'hydration', seq: i + 1, ts: T0 + i * 1000, v: { intake_ml: 100 + i } })),
+        ...Array.from(
+          { length: 6 },
+          (_, i): Reading => ({ dev: 'cup', kind: 'hydration', seq: i + 1, ts: T0 + i * 1000, v: { intake_ml: 100 + i } }),
+        ),
         climate('thermo', 1, 21.5),
-        ...Array.from({ length: 5 }, (_, i): Reading => ({ dev: 'door', kind: 'door', seq: i + 1, ts: T0 + i * 1000, v: { open: i % 2 === 0 } })),
+        ...Array.from(
+          { length: 5 },
+          (_, i): Reading => ({ dev: 'door', kind: 'door', seq: i + 1, ts: T0 + i * 1000, v: { open: i % 2 === 0 } }),
+        ),
       ];
       await pub.publishAsync(topics.up('s', 'gw-3'), batchOf('gw-3', 1, readings), { qos: 1 });
       expect(await acks.waitForAck('gw-3', 1)).toEqual({ batch: 1, stored: 11, duplicates: 0, rejected: 1 });
@@ -185,7 +243,9 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
     const dl = new DeadLetterStore(cfg.dataDir);
     // Not init()ed: nothing is sent, points only reach the spool.
     const first = InfluxStore.fromConfig(cfg, dl);
-    const pending = first.write(Array.from({ length: 50 }, (_, i) => ({ site: 's', gateway: 'g', batch: 1, idx: i, reading: climate('d', i + 1) })));
+    const pending = first.write(
+      Array.from({ length: 50 }, (_, i) => ({ site: 's', gateway: 'g', batch: 1, idx: i, reading: climate('d', i + 1) })),
+    );
     expect(first.depth()).toBe(50);
     await first.close();
     await expect(pending).rejects.toThrow(/closed/);

@@ -1,5 +1,13 @@
 import { describe, it, expect } from 'vitest';
-import { toLine, timestampNs, escapeKey, escapeMeasurement, escapeStringField, LineProtocolError, splitTimestampNs } from '../../ingest/line-protocol.ts';
+import {
+  toLine,
+  timestampNs,
+  escapeKey,
+  escapeMeasurement,
+  escapeStringField,
+  LineProtocolError,
+  splitTimestampNs,
+} from '../../ingest/line-protocol.ts';
 import { SeqWindow } from '../../ingest/dedupe.ts';
 import type { Reading } from '../../devices/index.ts';
 
@@ -7,14 +15,25 @@ const T = 1_700_000_000_123;
 
 describe('line protocol', () => {
   it('types fields by the catalogue: integer i, number float even when whole, boolean, string quoted; q and seq integers', () => {
-    const climate: Reading = { dev: 'a-living-climate', kind: 'climate', seq: 42, ts: T, v: { temperature_c: 21, humidity_pct: 40.5 }, q: { battery: 87, lqi: 120 } };
+    const climate: Reading = {
+      dev: 'a-living-climate',
+      kind: 'climate',
+      seq: 42,
+      ts: T,
+      v: { temperature_c: 21, humidity_pct: 40.5 },
+      q: { battery: 87, lqi: 120 },
+    };
     expect(toLine(climate, { site: 'aarhus', gateway: 'gw-1' })).toBe(
       'climate,device=a-living-climate,gateway=gw-1,site=aarhus temperature_c=21,humidity_pct=40.5,battery=87i,lqi=120i,seq=42i 1700000000123000042',
     );
     const hydration: Reading = { dev: 'cup', kind: 'hydration', seq: 7, ts: T, v: { intake_ml: 150 } };
-    expect(toLine(hydration, { site: 's', gateway: 'g' })).toBe('hydration,device=cup,gateway=g,site=s intake_ml=150i,seq=7i 1700000000123000007');
+    expect(toLine(hydration, { site: 's', gateway: 'g' })).toBe(
+      'hydration,device=cup,gateway=g,site=s intake_ml=150i,seq=7i 1700000000123000007',
+    );
     const fall: Reading = { dev: 'radar', kind: 'fall', seq: 1, ts: T, v: { fall: true, state: 'fall', presence: false } };
-    expect(toLine(fall, { site: 's', gateway: 'g' })).toBe('fall,device=radar,gateway=g,site=s fall=true,state="fall",presence=false,seq=1i 1700000000123000001');
+    expect(toLine(fall, { site: 's', gateway: 'g' })).toBe(
+      'fall,device=radar,gateway=g,site=s fall=true,state="fall",presence=false,seq=1i 1700000000123000001',
+    );
   });
 
   it('escapes tags, measurement, field keys and string values', () => {
@@ -31,13 +50,21 @@ describe('line protocol', () => {
 
   it('extra tags cannot override site, gateway or device', () => {
     const r: Reading = { dev: 'd', kind: 'bed', seq: 1, ts: T, v: { occupied: true } };
-    expect(toLine(r, { site: 's', gateway: 'g', extra: { site: 'evil', device: 'x' } })).toBe('bed,device=d,gateway=g,site=s occupied=true,seq=1i 1700000000123000001');
+    expect(toLine(r, { site: 's', gateway: 'g', extra: { site: 'evil', device: 'x' } })).toBe(
+      'bed,device=d,gateway=g,site=s occupied=true,seq=1i 1700000000123000001',
+    );
   });
 
   it('refuses values whose type does not match the catalogue', () => {
-    expect(() => toLine({ dev: 'd', kind: 'hydration', seq: 1, ts: T, v: { intake_ml: 1.5 } }, { site: 's', gateway: 'g' })).toThrow(/integer/);
-    expect(() => toLine({ dev: 'd', kind: 'climate', seq: 1, ts: T, v: { temperature_c: 'x' as unknown as number } }, { site: 's', gateway: 'g' })).toThrow(/number/);
-    expect(() => toLine({ dev: 'd', kind: 'climate', seq: 1, ts: T, v: { nope: 1 } as never }, { site: 's', gateway: 'g' })).toThrow(/unknown field/);
+    expect(() => toLine({ dev: 'd', kind: 'hydration', seq: 1, ts: T, v: { intake_ml: 1.5 } }, { site: 's', gateway: 'g' })).toThrow(
+      /integer/,
+    );
+    expect(() =>
+      toLine({ dev: 'd', kind: 'climate', seq: 1, ts: T, v: { temperature_c: 'x' as unknown as number } }, { site: 's', gateway: 'g' }),
+    ).toThrow(/number/);
+    expect(() => toLine({ dev: 'd', kind: 'climate', seq: 1, ts: T, v: { nope: 1 } as never }, { site: 's', gateway: 'g' })).toThrow(
+      /unknown field/,
+    );
   });
 
   it('timestamp = ts_ms * 1e6 + seq mod 1e6, exactly (no float rounding)', () => {

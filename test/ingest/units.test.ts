@@ -26,7 +26,17 @@ describe('DeadLetterStore', () => {
     dl.add([
       { receivedAt: 10, site: 'a', gateway: 'g1', batch: 1, index: null, class: 'invalid_json', reason: 'not JSON', raw: 'x' },
       { receivedAt: 20, site: 'a', gateway: 'g2', batch: 2, index: 3, class: 'invalid_reading', reason: 'v.x', raw: '{}' },
-      { receivedAt: 30, site: 'b', gateway: 'g1', batch: null, index: null, class: 'invalid_json', reason: 'not JSON', raw: 'wyg=', encoding: 'base64' },
+      {
+        receivedAt: 30,
+        site: 'b',
+        gateway: 'g1',
+        batch: null,
+        index: null,
+        class: 'invalid_json',
+        reason: 'not JSON',
+        raw: 'wyg=',
+        encoding: 'base64',
+      },
     ]);
     expect(dl.count()).toBe(3);
     expect(dl.countByReason()).toEqual({ invalid_json: 2, invalid_reading: 1 });

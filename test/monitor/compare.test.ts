@@ -26,7 +26,18 @@ describe('interval methods', () => {
 describe('site comparison', () => {
   const DAYS = 10;
   const N = 8;
-  const sc = pilot([{ id: 'site-a', homes: Array.from({ length: N }, (_, i) => `a${i}`) }, { id: 'site-b', homes: Array.from({ length: N }, (_, i) => `b${i}`) }], [{ kind: 'climate', room: 'living' }, { kind: 'hydration', room: 'kitchen', id: 'cup' }], [], DAYS);
+  const sc = pilot(
+    [
+      { id: 'site-a', homes: Array.from({ length: N }, (_, i) => `a${i}`) },
+      { id: 'site-b', homes: Array.from({ length: N }, (_, i) => `b${i}`) },
+    ],
+    [
+      { kind: 'climate', room: 'living' },
+      { kind: 'hydration', room: 'kitchen', id: 'cup' },
+    ],
+    [],
+    DAYS,
+  );
   let dir: string;
   let store: SqliteStore;
   let registry: Registry;
@@ -53,9 +64,23 @@ describe('site comparison', () => {
         for (let d = 0; d < DAYS; d++)
           for (let hr = 0; hr < 24; hr++) {
             const t = START + d * DAY + hr * HOUR;
-            if (hr < hours) for (let m = 0; m < 6; m++) points.push({ site: site.id, gateway: `gw-${h.id}`, batch: 1, idx: 0, reading: { dev: `${h.id}-living-climate`, kind: 'climate', seq: ++seq, ts: t + m * 600_000, v: { temperature_c: 21 } } });
+            if (hr < hours)
+              for (let m = 0; m < 6; m++)
+                points.push({
+                  site: site.id,
+                  gateway: `gw-${h.id}`,
+                  batch: 1,
+                  idx: 0,
+                  reading: { dev: `${h.id}-living-climate`, kind: 'climate', seq: ++seq, ts: t + m * 600_000, v: { temperature_c: 21 } },
+                });
             const drink = hr >= 7 && hr < 22 ? ml / 15 : 0;
-            points.push({ site: site.id, gateway: `gw-${h.id}`, batch: 1, idx: 0, reading: { dev: `${h.id}-cup`, kind: 'hydration', seq: ++cupSeq, ts: t + 1000, v: { intake_ml: drink } } });
+            points.push({
+              site: site.id,
+              gateway: `gw-${h.id}`,
+              batch: 1,
+              idx: 0,
+              reading: { dev: `${h.id}-cup`, kind: 'hydration', seq: ++cupSeq, ts: t + 1000, v: { intake_ml: drink } },
+            });
           }
         k.completeness.push((hours + 24) / 48);
         k.intake.push(ml);
@@ -67,7 +92,14 @@ describe('site comparison', () => {
       site.homes.forEach((h, i) => {
         const n = site.id === 'site-a' ? 3 : 1;
         for (let j = 0; j < n; j++) {
-          const a = mon.engine.raise({ rule: 'fall', site: site.id, gateway: `gw-${h.id}`, device: `${h.id}-x${j}`, measuredAt: START + DAY, message: 'test' })!;
+          const a = mon.engine.raise({
+            rule: 'fall',
+            site: site.id,
+            gateway: `gw-${h.id}`,
+            device: `${h.id}-x${j}`,
+            measuredAt: START + DAY,
+            message: 'test',
+          })!;
           mon.engine.resolve(a.id, 'tester');
           mon.engine.label(a.id, 'tester', site.id === 'site-a' && (i * n + j) % 4 === 0 ? 'false' : 'true');
         }
@@ -85,7 +117,8 @@ describe('site comparison', () => {
     // Alerts were opened at the monitor clock (`now`): widen the period to include them.
     const cmp = await compareSites(mon.completeness, mon.engine, { from: START, to: now + 1, utcOffsetMin: 60, now: now + 1 }, null);
     expect(cmp.sites.map((s) => s.site)).toEqual(['site-a', 'site-b']);
-    const covers = (i: { lower: number | null; upper: number | null }, x: number) => expect(i.lower! <= x + 1e-9 && x - 1e-9 <= i.upper!).toBe(true);
+    const covers = (i: { lower: number | null; upper: number | null }, x: number) =>
+      expect(i.lower! <= x + 1e-9 && x - 1e-9 <= i.upper!).toBe(true);
     for (const s of cmp.sites) {
       const k = known.get(s.site)!;
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -111,7 +144,19 @@ describe('site comparison', () => {
 
   it('baseline versus intervention: a paired difference per participant', async () => {
     const { compareSites } = await import('../../monitor/index.ts');
-    const cmp = await compareSites(mon.completeness, mon.engine, { from: START, to: now, utcOffsetMin: 60, now, baseline: { from: START, to: START + 5 * DAY }, intervention: { from: START + 5 * DAY, to: START + 10 * DAY } }, null);
+    const cmp = await compareSites(
+      mon.completeness,
+      mon.engine,
+      {
+        from: START,
+        to: now,
+        utcOffsetMin: 60,
+        now,
+        baseline: { from: START, to: START + 5 * DAY },
+        intervention: { from: START + 5 * DAY, to: START + 10 * DAY },
+      },
+      null,
+    );
     const a = cmp.baselineVsIntervention!.sites.find((s) => s.site === 'site-a')!;
     // Nothing changed between the periods: the difference is 0 and the interval covers 0.
     expect(a.difference.completeness.estimate).toBeCloseTo(0, 9);

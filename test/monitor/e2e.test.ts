@@ -47,9 +47,16 @@ describe.each(['sqlite', 'influx'] as const)('a fall becomes an alert on MQTT, S
     const hookPort = (hook.address() as { port: number }).port;
     const cfg = loadConfig({
       env: {
-        TESTBED_DATA_DIR: dir, TESTBED_HTTP_PORT: String(await freePort()), TESTBED_MQTT_PORT: String(await freePort()), TESTBED_MQTT_WS_PORT: '0',
-        TESTBED_MONITOR_PASSWORD: 'monitor-secret', TESTBED_MONITOR_WEBHOOKS: `http://127.0.0.1:${hookPort}/alerts`, TESTBED_LOG_LEVEL: 'silent',
-        ...(storeKind === 'influx' ? { TESTBED_INFLUX_URL: influx.url, TESTBED_INFLUX_DB: `e2e${Math.random().toString(36).slice(2, 8)}` } : {}),
+        TESTBED_DATA_DIR: dir,
+        TESTBED_HTTP_PORT: String(await freePort()),
+        TESTBED_MQTT_PORT: String(await freePort()),
+        TESTBED_MQTT_WS_PORT: '0',
+        TESTBED_MONITOR_PASSWORD: 'monitor-secret',
+        TESTBED_MONITOR_WEBHOOKS: `http://127.0.0.1:${hookPort}/alerts`,
+        TESTBED_LOG_LEVEL: 'silent',
+        ...(storeKind === 'influx'
+          ? { TESTBED_INFLUX_URL: influx.url, TESTBED_INFLUX_DB: `e2e${Math.random().toString(36).slice(2, 8)}` }
+          : {}),
       },
     });
     centre = await startCentre(cfg, { roles: ['broker', 'ingest', 'http'] });
@@ -87,7 +94,12 @@ describe.each(['sqlite', 'influx'] as const)('a fall becomes an alert on MQTT, S
         while ((i = buf.indexOf('\n\n')) >= 0) {
           const block = buf.slice(0, i);
           buf = buf.slice(i + 2);
-          const f = Object.fromEntries(block.split('\n').filter((l) => /^(id|event|data):/.test(l)).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+          const f = Object.fromEntries(
+            block
+              .split('\n')
+              .filter((l) => /^(id|event|data):/.test(l))
+              .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
+          );
           if (f.data) sseEvents.push({ event: f.event!, id: f.id!, data: JSON.parse(f.data) });
         }
       }
@@ -95,18 +107,49 @@ describe.each(['sqlite', 'influx'] as const)('a fall becomes an alert on MQTT, S
     // The gateway reports a fall.
     const gw = await mqtt.connectAsync(centre.mqttUrl, { username: credentials.username, password: credentials.password, clean: true });
     const ts = Date.now();
-    await gw.publishAsync('lab/v1/esite/gw1/up', JSON.stringify({ gw: 'gw1', batch: 1, sent: ts, readings: [{ dev: 'radar-1', kind: 'fall', seq: 1, ts, v: { fall: true, state: 'fall', confidence_pct: 90 } }] }), { qos: 1 });
+    await gw.publishAsync(
+      'lab/v1/esite/gw1/up',
+      JSON.stringify({
+        gw: 'gw1',
+        batch: 1,
+        sent: ts,
+        readings: [{ dev: 'radar-1', kind: 'fall', seq: 1, ts, v: { fall: true, state: 'fall', confidence_pct: 90 } }],
+      }),
+      { qos: 1 },
+    );
 
-    const opened = await waitFor('the fall alert on MQTT', async () => mqttEvents.find((e) => e.event.type === 'opened' && e.alert.rule === 'fall'), 10_000);
-    expect(opened.alert).toMatchObject({ site: 'esite', gateway: 'gw1', device: 'radar-1', severity: 'critical', status: 'open', measuredAt: ts });
-    const onSse = await waitFor('the fall alert on SSE', async () => sseEvents.find((e) => e.event === 'opened' && e.data.alert.id === opened.alert.id), 10_000);
+    const opened = await waitFor(
+      'the fall alert on MQTT',
+      async () => mqttEvents.find((e) => e.event.type === 'opened' && e.alert.rule === 'fall'),
+      10_000,
+    );
+    expect(opened.alert).toMatchObject({
+      site: 'esite',
+      gateway: 'gw1',
+      device: 'radar-1',
+      severity: 'critical',
+      status: 'open',
+      measuredAt: ts,
+    });
+    const onSse = await waitFor(
+      'the fall alert on SSE',
+      async () => sseEvents.find((e) => e.event === 'opened' && e.data.alert.id === opened.alert.id),
+      10_000,
+    );
     expect(Number(onSse.id)).toBe(opened.event.id);
-    const onHook = await waitFor('the fall alert on the webhook (after one retry)', async () => hookBodies.find((b) => b.body.alert.id === opened.alert.id && b.body.event.type === 'opened'), 15_000);
+    const onHook = await waitFor(
+      'the fall alert on the webhook (after one retry)',
+      async () => hookBodies.find((b) => b.body.alert.id === opened.alert.id && b.body.event.type === 'opened'),
+      15_000,
+    );
     expect(onHook.headers['x-testbed-event']).toBe(String(opened.event.id));
     expect(hookCalls).toBeGreaterThanOrEqual(2);
 
     // Acknowledge over the API: the event follows on every channel.
-    const ack = await fetch(`${http}/api/v1/alerts/${opened.alert.id}/ack`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const ack = await fetch(`${http}/api/v1/alerts/${opened.alert.id}/ack`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(ack.status).toBe(200);
     expect(((await ack.json()) as { status: string }).status).toBe('acknowledged');
     await waitFor('ack on MQTT', async () => mqttEvents.some((e) => e.event.type === 'acknowledged'), 10_000);
@@ -114,15 +157,26 @@ describe.each(['sqlite', 'influx'] as const)('a fall becomes an alert on MQTT, S
     await waitFor('ack on the webhook', async () => hookBodies.some((b) => b.body.event.type === 'acknowledged'), 15_000);
 
     // The API lists it; the reading reached the store too (ingest acked it); the device is known to health.
-    const list = (await (await fetch(`${http}/api/v1/alerts?status=active`, { headers: { authorization: `Bearer ${token}` } })).json()) as { id: string }[];
+    const list = (await (await fetch(`${http}/api/v1/alerts?status=active`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      id: string;
+    }[];
     expect(list.map((a: { id: string }) => a.id)).toContain(opened.alert.id);
-    const devices = (await (await fetch(`${http}/api/v1/monitor/devices?site=esite`, { headers: { authorization: `Bearer ${token}` } })).json()) as { devices: unknown[] };
+    const devices = (await (
+      await fetch(`${http}/api/v1/monitor/devices?site=esite`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { devices: unknown[] };
     expect(devices.devices[0]).toMatchObject({ device: 'radar-1', kind: 'fall', status: 'ok' });
     await waitFor('the reading stored', async () => (await centre.ingest!.store.queryReadings({ site: 'esite' })).length === 1, 10_000);
     // Without a token: 401; the OpenAPI document lists the routes.
     expect((await fetch(`${http}/api/v1/alerts`)).status).toBe(401);
     const doc = (await (await fetch(`${http}/openapi.json`)).json()) as { paths: Record<string, unknown> };
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/alerts/stream', '/api/v1/monitor/completeness', '/api/v1/monitor/compare', '/api/v1/monitor/devices']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/alerts/stream',
+        '/api/v1/monitor/completeness',
+        '/api/v1/monitor/compare',
+        '/api/v1/monitor/devices',
+      ]),
+    );
     await reader.cancel().catch(() => undefined);
     await gw.endAsync();
     await sub.endAsync();

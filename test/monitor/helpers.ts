@@ -15,8 +15,17 @@ export function scenario(doc: Record<string, unknown>): Scenario {
 }
 
 /** A small pilot: one site, homes with the given devices, one participant each. */
-export function pilot(sites: { id: string; homes: string[] }[], devices: Record<string, unknown>[], faults: Record<string, unknown>[] = [], days = 3): Scenario {
-  return scenario({ days, sites: sites.map((s) => ({ id: s.id, utcOffsetMin: 60, homes: s.homes.map((h) => ({ id: h, resident: 'independent', devices })) })), faults });
+export function pilot(
+  sites: { id: string; homes: string[] }[],
+  devices: Record<string, unknown>[],
+  faults: Record<string, unknown>[] = [],
+  days = 3,
+): Scenario {
+  return scenario({
+    days,
+    sites: sites.map((s) => ({ id: s.id, utcOffsetMin: 60, homes: s.homes.map((h) => ({ id: h, resident: 'independent', devices })) })),
+    faults,
+  });
 }
 
 export function deliveries(sc: Scenario): Delivery[] {
@@ -47,18 +56,37 @@ export function pseudonym(): string {
 }
 
 /** Registers the scenario's sites, homes and devices, one participant per home enrolled at START. */
-export async function registerPilot(dataDir: string, sc: Scenario, enrolledAt = START): Promise<{ registry: Registry; participants: Map<string, string> }> {
+export async function registerPilot(
+  dataDir: string,
+  sc: Scenario,
+  enrolledAt = START,
+): Promise<{ registry: Registry; participants: Map<string, string> }> {
   const registry = await openRegistry({ dataDir });
   const a = cliActor();
   await registry.createOrganisation(a, { id: 'muni', name: 'Municipality', type: 'municipality' });
   await registry.createOrganisation(a, { id: 'vendor', name: 'Vendor', type: 'company' });
   for (const s of sc.sites) await registry.createSite(a, { id: s.id, orgId: 'muni', name: s.id });
-  await registry.createTrial(a, { id: 'trial-1', orgId: 'muni', name: 'Trial', phase: 'pilot', protocolVersion: '1', startAt: enrolledAt, siteIds: sc.sites.map((s) => s.id) });
+  await registry.createTrial(a, {
+    id: 'trial-1',
+    orgId: 'muni',
+    name: 'Trial',
+    phase: 'pilot',
+    protocolVersion: '1',
+    startAt: enrolledAt,
+    siteIds: sc.sites.map((s) => s.id),
+  });
   const participants = new Map<string, string>();
   for (const s of sc.sites)
     for (const h of s.homes) {
       await registry.createHome(a, { id: h.id, siteId: s.id });
-      const p = await registry.createParticipant(a, { id: pseudonym(), trialId: 'trial-1', homeId: h.id, enrolledAt, consentStatus: 'consented', legalBasis: 'consent' });
+      const p = await registry.createParticipant(a, {
+        id: pseudonym(),
+        trialId: 'trial-1',
+        homeId: h.id,
+        enrolledAt,
+        consentStatus: 'consented',
+        legalBasis: 'consent',
+      });
       participants.set(h.id, p.id);
       for (const d of h.devices) {
         const id = d.id;

@@ -21,16 +21,29 @@ afterAll(async () => {
 
 async function makeStore(kind: 'sqlite' | 'influx', dir: string): Promise<ReadingStore> {
   if (kind === 'sqlite') return new SqliteStore(dir);
-  const s = new InfluxStore({ url: influx.url, db: `m${Math.random().toString(36).slice(2, 8)}`, api: 'v1', createDb: true, spoolDir: dir, deadLetters: new DeadLetterStore(dir) });
+  const s = new InfluxStore({
+    url: influx.url,
+    db: `m${Math.random().toString(36).slice(2, 8)}`,
+    api: 'v1',
+    createDb: true,
+    spoolDir: dir,
+    deadLetters: new DeadLetterStore(dir),
+  });
   await s.init();
   return s;
 }
 
 // A climate sensor (heartbeat every 10 min, silent after 1 h) made silent from day 1 00:00 for 12 h.
 const SILENT_AT = START + DAY;
-const sc = pilot([{ id: 'tsite', homes: ['h1'] }], [{ kind: 'climate', room: 'living' }, { kind: 'hydration', room: 'kitchen', id: 'cup' }, { kind: 'fall', room: 'wearable', id: 'wfall' }], [
-  { type: 'device-silent', site: 'tsite', home: 'h1', device: 'living-climate', at: '1d', duration: '12h' },
-]);
+const sc = pilot(
+  [{ id: 'tsite', homes: ['h1'] }],
+  [
+    { kind: 'climate', room: 'living' },
+    { kind: 'hydration', room: 'kitchen', id: 'cup' },
+    { kind: 'fall', room: 'wearable', id: 'wfall' },
+  ],
+  [{ type: 'device-silent', site: 'tsite', home: 'h1', device: 'living-climate', at: '1d', duration: '12h' }],
+);
 
 describe.each(['sqlite', 'influx'] as const)('monitoring on %s', (storeKind) => {
   let dir: string;
@@ -170,6 +183,13 @@ describe.each(['sqlite', 'influx'] as const)('monitoring on %s', (storeKind) => 
     mon.tick(now + 10 * 60_000);
     expect(mon.engine.get(b!.id)!.escalatedAt).toBeNull();
     off();
-    expect(events.filter((e) => e.endsWith(':fall'))).toEqual(['opened:fall', 'escalated:fall', 'resolved:fall', 'labelled:fall', 'opened:fall', 'acknowledged:fall']);
+    expect(events.filter((e) => e.endsWith(':fall'))).toEqual([
+      'opened:fall',
+      'escalated:fall',
+      'resolved:fall',
+      'labelled:fall',
+      'opened:fall',
+      'acknowledged:fall',
+    ]);
   });
 });

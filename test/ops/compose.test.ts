@@ -12,7 +12,15 @@ import { SETTINGS } from '../../lib/config.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const require = createRequire(import.meta.url);
-type Service = { build?: string | { context: string }; image?: string; command?: string[]; environment?: Record<string, string>; depends_on?: Record<string, unknown> | string[]; volumes?: string[]; ports?: string[] };
+type Service = {
+  build?: string | { context: string };
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  depends_on?: Record<string, unknown> | string[];
+  volumes?: string[];
+  ports?: string[];
+};
 type Compose = { services: Record<string, Service>; volumes?: Record<string, unknown> };
 
 /** Problems a schema cannot see: dangling references, clashing ports, unknown settings. */
@@ -27,7 +35,8 @@ function crossReferenceProblems(compose: Compose): string[] {
     for (const d of deps) if (!names.has(d)) problems.push(`${name}: depends_on unknown service '${d}'`);
     for (const v of svc.volumes ?? []) {
       const source = v.split(':')[0]!;
-      if (!source.startsWith('.') && !source.startsWith('/') && !declaredVolumes.has(source)) problems.push(`${name}: volume '${source}' is not declared`);
+      if (!source.startsWith('.') && !source.startsWith('/') && !declaredVolumes.has(source))
+        problems.push(`${name}: volume '${source}' is not declared`);
     }
     for (const p of svc.ports ?? []) {
       const parts = p.split(':');
@@ -115,7 +124,8 @@ describe('docker-compose.yml', () => {
     }
     const dockerfile = readFileSync(`${root}Dockerfile`, 'utf8');
     for (const m of dockerfile.matchAll(/^COPY (\S+)/gm)) {
-      for (const src of m[1] === 'package.json' ? ['package.json', 'package-lock.json'] : [m[1]!]) expect(existsSync(`${root}${src}`), src).toBe(true);
+      for (const src of m[1] === 'package.json' ? ['package.json', 'package-lock.json'] : [m[1]!])
+        expect(existsSync(`${root}${src}`), src).toBe(true);
     }
   });
 });

@@ -38,17 +38,80 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
     // region-a's coordinator builds their trial; admin builds region-b's.
     await ok('POST', 'sites', tok.coordinator, { id: 'site-a', name: 'Living lab A', facilities: ['apartments', 'showroom'] });
     await ok('POST', 'sites', admin, { id: 'site-b', orgId: 'region-b', name: 'Care home B', facilities: ['nursing-home'] });
-    await ok('POST', 'trials', tok.coordinator, { id: 'trial-a', name: 'Hydration A', phase: 'micro-trial', protocolVersion: '1.0', startAt: T0, siteIds: ['site-a'] });
-    await ok('POST', 'trials', admin, { id: 'trial-b', orgId: 'region-b', name: 'Falls B', phase: 'pilot', protocolVersion: '2.1', startAt: T0, endAt: T0 + 100 * DAY, siteIds: ['site-b'] });
+    await ok('POST', 'trials', tok.coordinator, {
+      id: 'trial-a',
+      name: 'Hydration A',
+      phase: 'micro-trial',
+      protocolVersion: '1.0',
+      startAt: T0,
+      siteIds: ['site-a'],
+    });
+    await ok('POST', 'trials', admin, {
+      id: 'trial-b',
+      orgId: 'region-b',
+      name: 'Falls B',
+      phase: 'pilot',
+      protocolVersion: '2.1',
+      startAt: T0,
+      endAt: T0 + 100 * DAY,
+      siteIds: ['site-b'],
+    });
     await ok('POST', 'homes', tok.coordinator, { id: 'home-a1', siteId: 'site-a', label: 'Flat 1' });
     await ok('POST', 'homes', tok.coordinator, { id: 'home-a2', siteId: 'site-a' });
     await ok('POST', 'homes', admin, { id: 'home-b1', siteId: 'site-b' });
-    ids.pA1 = (await ok('POST', 'participants', tok.coordinator, { trialId: 'trial-a', homeId: 'home-a1', enrolledAt: T0, consentStatus: 'consented', consentScope: ['hydration'], legalBasis: 'consent' })).id;
-    ids.pA2 = (await ok('POST', 'participants', tok.coordinator, { trialId: 'trial-a', homeId: 'home-a2', enrolledAt: T0, consentStatus: 'pending', legalBasis: 'consent' })).id;
-    ids.pB1 = (await ok('POST', 'participants', admin, { id: 'P-B1B1B1', trialId: 'trial-b', homeId: 'home-b1', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'public-task' })).id;
-    ids.absence = (await ok('POST', 'absences', tok.coordinator, { participantId: ids.pA1, from: T0 + 3 * DAY, to: T0 + 5 * DAY, reason: 'hospital-stay' })).id;
-    await ok('POST', 'devices', tok.company, { id: 'cup-1', kind: 'hydration', vendor: 'Acme', model: 'SmartCup', firmware: '1.0.3', serial: 'SC-0001' });
-    await ok('POST', 'devices', admin, { id: 'motion-1', kind: 'motion', vendor: 'Bolt', model: 'PIR-9', zigbeeAddress: '0x00158d0001a2b3c4', orgId: 'bolt' });
+    ids.pA1 = (
+      await ok('POST', 'participants', tok.coordinator, {
+        trialId: 'trial-a',
+        homeId: 'home-a1',
+        enrolledAt: T0,
+        consentStatus: 'consented',
+        consentScope: ['hydration'],
+        legalBasis: 'consent',
+      })
+    ).id;
+    ids.pA2 = (
+      await ok('POST', 'participants', tok.coordinator, {
+        trialId: 'trial-a',
+        homeId: 'home-a2',
+        enrolledAt: T0,
+        consentStatus: 'pending',
+        legalBasis: 'consent',
+      })
+    ).id;
+    ids.pB1 = (
+      await ok('POST', 'participants', admin, {
+        id: 'P-B1B1B1',
+        trialId: 'trial-b',
+        homeId: 'home-b1',
+        enrolledAt: T0,
+        consentStatus: 'consented',
+        legalBasis: 'public-task',
+      })
+    ).id;
+    ids.absence = (
+      await ok('POST', 'absences', tok.coordinator, {
+        participantId: ids.pA1,
+        from: T0 + 3 * DAY,
+        to: T0 + 5 * DAY,
+        reason: 'hospital-stay',
+      })
+    ).id;
+    await ok('POST', 'devices', tok.company, {
+      id: 'cup-1',
+      kind: 'hydration',
+      vendor: 'Acme',
+      model: 'SmartCup',
+      firmware: '1.0.3',
+      serial: 'SC-0001',
+    });
+    await ok('POST', 'devices', admin, {
+      id: 'motion-1',
+      kind: 'motion',
+      vendor: 'Bolt',
+      model: 'PIR-9',
+      zigbeeAddress: '0x00158d0001a2b3c4',
+      orgId: 'bolt',
+    });
     ids.asgCup = (await ok('POST', 'assignments', tok.coordinator, { deviceId: 'cup-1', homeId: 'home-a1', from: T0 })).id;
     await ok('POST', 'assignments', admin, { deviceId: 'motion-1', homeId: 'home-b1', from: T0 });
     await ok('POST', 'gateways', tok.coordinator, { siteId: 'site-a', gateway: 'gw-1', homeId: 'home-a1', orgId: 'acme' });
@@ -61,7 +124,12 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
 
   describe('authentication', () => {
     it('no token, a malformed one, an unknown one → 401 with how to get one', async () => {
-      for (const t of [null, 'nonsense', 'tb1.tok-aaaaaaaaaa.' + 'x'.repeat(43), tok.admin.slice(0, -1) + (tok.admin.endsWith('A') ? 'B' : 'A')]) {
+      for (const t of [
+        null,
+        'nonsense',
+        'tb1.tok-aaaaaaaaaa.' + 'x'.repeat(43),
+        tok.admin.slice(0, -1) + (tok.admin.endsWith('A') ? 'B' : 'A'),
+      ]) {
         const r = await call('GET', 'sites', t);
         expect(r.status).toBe(401);
         expect(r.body.message).toMatch(/token/);
@@ -93,7 +161,9 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       expect((await ok('GET', `users/${user.id}`, tok.admin)).name).toBe('Temp');
       expect((await ok('GET', 'users', tok.admin)).length).toBeGreaterThanOrEqual(7);
       expect((await call('POST', 'users', tok.admin, { name: 'C', role: 'coordinator' })).status).toBe(400);
-      expect((await call('POST', 'users', tok.admin, { name: 'C', role: 'company', orgId: 'region-a' })).body.message).toMatch(/not a company/);
+      expect((await call('POST', 'users', tok.admin, { name: 'C', role: 'company', orgId: 'region-a' })).body.message).toMatch(
+        /not a company/,
+      );
     });
   });
 
@@ -122,7 +192,12 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       ['PATCH', 'homes/home-a1', { label: 'Flat 1' }, STAFF],
       ['GET', 'participants', undefined, PART],
       ['GET', `participants/${ids.pA1}`, undefined, PART],
-      ['POST', 'participants', { trialId: 'trial-a', homeId: 'home-a2', enrolledAt: T0, consentStatus: 'pending', legalBasis: 'consent' }, STAFF],
+      [
+        'POST',
+        'participants',
+        { trialId: 'trial-a', homeId: 'home-a2', enrolledAt: T0, consentStatus: 'pending', legalBasis: 'consent' },
+        STAFF,
+      ],
       ['PATCH', `participants/${ids.pA1}`, { consentScope: ['hydration'] }, STAFF],
       ['POST', `participants/${ids.pA2}/withdraw`, { pastData: 'exclude' }, STAFF],
       ['GET', 'absences', undefined, PART],
@@ -156,7 +231,7 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       ['GET', 'audit', undefined, ['admin']],
     ];
 
-    it('every role outside a route\'s list gets 403 naming the role, before its body is looked at, and nothing changes', async () => {
+    it("every role outside a route's list gets 403 naming the role, before its body is looked at, and nothing changes", async () => {
       const before = await registry.version();
       let refused = 0;
       for (const [method, url, body, allowed] of routes()) {
@@ -188,14 +263,19 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       const doc = (await call('GET', '/openapi.json')).body;
       expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
       for (const [method, url] of routes()) {
-        const path = '/api/v1/' + url.replace(/\/(acme|site-a|trial-a|home-a1|cup-1|site-a\.gw-1|usr-0+|tok-0+|P-[0-9A-Z]{6}|abs-[0-9a-z]+|asg-[0-9a-z]+)(?=\/|$)/g, '/{id}');
+        const path =
+          '/api/v1/' +
+          url.replace(
+            /\/(acme|site-a|trial-a|home-a1|cup-1|site-a\.gw-1|usr-0+|tok-0+|P-[0-9A-Z]{6}|abs-[0-9a-z]+|asg-[0-9a-z]+)(?=\/|$)/g,
+            '/{id}',
+          );
         expect(doc.paths[path]?.[method.toLowerCase()], `${method} ${path}`).toBeDefined();
         expect(doc.paths[path][method.toLowerCase()].security).toEqual([{ bearer: [] }]);
       }
     });
   });
 
-  describe('coordinator scope: their organisation\'s trials and sites', () => {
+  describe("coordinator scope: their organisation's trials and sites", () => {
     it('sees their own trial, homes and participants only', async () => {
       expect((await ok('GET', 'trials', tok.coordinator)).map((t: { id: string }) => t.id)).toEqual(['trial-a']);
       expect((await call('GET', 'trials/trial-b', tok.coordinator)).status).toBe(403);
@@ -213,10 +293,23 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       const before = await registry.version();
       const refused = [
         await call('POST', 'homes', tok.coordinator, { id: 'sneaky', siteId: 'site-b' }),
-        await call('POST', 'participants', tok.coordinator, { trialId: 'trial-b', homeId: 'home-b1', enrolledAt: T0, consentStatus: 'pending', legalBasis: 'consent' }),
+        await call('POST', 'participants', tok.coordinator, {
+          trialId: 'trial-b',
+          homeId: 'home-b1',
+          enrolledAt: T0,
+          consentStatus: 'pending',
+          legalBasis: 'consent',
+        }),
         await call('PATCH', 'trials/trial-b', tok.coordinator, { name: 'mine now' }),
         await call('PATCH', 'trials/trial-a', tok.coordinator, { siteIds: ['site-a', 'site-b'] }),
-        await call('POST', 'trials', tok.coordinator, { id: 'for-b', orgId: 'region-b', name: 'X', phase: 'pilot', protocolVersion: '1', startAt: T0 }),
+        await call('POST', 'trials', tok.coordinator, {
+          id: 'for-b',
+          orgId: 'region-b',
+          name: 'X',
+          phase: 'pilot',
+          protocolVersion: '1',
+          startAt: T0,
+        }),
         await call('POST', 'sites', tok.coordinator, { id: 'for-b', orgId: 'region-b', name: 'X' }),
         await call('POST', 'assignments', tok.coordinator, { deviceId: 'motion-1', homeId: 'home-b1', from: T0 + 500 * DAY }),
         await call('POST', 'gateways', tok.coordinator, { siteId: 'site-b', gateway: 'sneaky' }),
@@ -229,7 +322,7 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       expect(await registry.version()).toBe(before);
     });
 
-    it('coordinator B sees their own world and not A\'s', async () => {
+    it("coordinator B sees their own world and not A's", async () => {
       expect((await ok('GET', 'trials', tok.coordinatorB)).map((t: { id: string }) => t.id)).toEqual(['trial-b']);
       expect((await call('GET', `participants/${ids.pA1}`, tok.coordinatorB)).status).toBe(403);
     });
@@ -257,10 +350,12 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       await ok('PATCH', `assignments/${ids.asgCup}`, tok.coordinator, { participantId: null });
     });
 
-    it('registers devices for itself only, and cannot touch another company\'s', async () => {
+    it("registers devices for itself only, and cannot touch another company's", async () => {
       const d = await ok('POST', 'devices', tok.company, { id: 'bed-1', kind: 'bed', vendor: 'Acme', model: 'BedPad' });
       expect(d.orgId).toBe('acme');
-      expect((await call('POST', 'devices', tok.company, { id: 'bed-2', kind: 'bed', vendor: 'Acme', model: 'BedPad', orgId: 'bolt' })).status).toBe(403);
+      expect(
+        (await call('POST', 'devices', tok.company, { id: 'bed-2', kind: 'bed', vendor: 'Acme', model: 'BedPad', orgId: 'bolt' })).status,
+      ).toBe(403);
       expect((await call('PATCH', 'devices/motion-1', tok.company, { firmware: 'evil' })).status).toBe(403);
       expect((await call('PATCH', 'devices/bed-1', tok.company, { orgId: 'bolt' })).status).toBe(403);
       expect((await ok('PATCH', 'devices/bed-1', tok.company, { firmware: '2.0.0' })).firmware).toBe('2.0.0');
@@ -275,12 +370,28 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       expect(ps.map((p) => p.id)).not.toContain(ids.pA2);
       expect(ps.every((p) => p.consentStatus === 'consented')).toBe(true);
       expect((await call('GET', `participants/${ids.pA2}`, tok.researcher)).body.message).toMatch(/not consented/);
-      expect((await ok('GET', 'absences', tok.researcher)).map((a: { participantId: string }) => a.participantId).every((p: string) => p === ids.pA1 || p === ids.pB1)).toBe(true);
+      expect(
+        (await ok('GET', 'absences', tok.researcher))
+          .map((a: { participantId: string }) => a.participantId)
+          .every((p: string) => p === ids.pA1 || p === ids.pB1),
+      ).toBe(true);
     });
     it('a participant record holds a pseudonym and nothing that names a person', async () => {
       const p = await ok('GET', `participants/${ids.pA1}`, tok.researcher);
       expect(p.id).toMatch(/^P-[0-9A-HJKMNP-TV-Z]{6}$/);
-      expect(Object.keys(p).sort()).toEqual(['consentScope', 'consentStatus', 'createdAt', 'enrolledAt', 'homeId', 'id', 'legalBasis', 'pastData', 'trialId', 'updatedAt', 'withdrawnAt']);
+      expect(Object.keys(p).sort()).toEqual([
+        'consentScope',
+        'consentStatus',
+        'createdAt',
+        'enrolledAt',
+        'homeId',
+        'id',
+        'legalBasis',
+        'pastData',
+        'trialId',
+        'updatedAt',
+        'withdrawnAt',
+      ]);
     });
   });
 
@@ -290,15 +401,44 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       await ok('GET', `participants/${ids.pA1}`, tok.researcher);
       await ok('GET', 'participants?trialId=trial-a', tok.coordinator);
       await ok('PATCH', 'homes/home-a2', tok.coordinator, { label: 'Flat 2' });
-      const audit = (await ok('GET', `audit?since=${since}`, tok.admin)) as { actor: string; role: string; action: string; resourceType: string; resourceId: string | null; at: number; tokenId: string; details: Record<string, unknown> }[];
+      const audit = (await ok('GET', `audit?since=${since}`, tok.admin)) as {
+        actor: string;
+        role: string;
+        action: string;
+        resourceType: string;
+        resourceId: string | null;
+        at: number;
+        tokenId: string;
+        details: Record<string, unknown>;
+      }[];
       const me = async (t: string) => (await ok('GET', 'me', t)) as { id: string; tokenId: string };
       const researcher = await me(tok.researcher);
       const coordinator = await me(tok.coordinator);
       expect(audit).toEqual(
         expect.arrayContaining([
-          expect.objectContaining({ actor: researcher.id, tokenId: researcher.tokenId, role: 'researcher', action: 'read', resourceType: 'participant', resourceId: ids.pA1 }),
-          expect.objectContaining({ actor: coordinator.id, role: 'coordinator', action: 'read', resourceType: 'participant', resourceId: null, details: expect.objectContaining({ ids: expect.arrayContaining([ids.pA1, ids.pA2]) }) }),
-          expect.objectContaining({ actor: coordinator.id, action: 'update', resourceType: 'home', resourceId: 'home-a2', details: { changed: { label: [null, 'Flat 2'] } } }),
+          expect.objectContaining({
+            actor: researcher.id,
+            tokenId: researcher.tokenId,
+            role: 'researcher',
+            action: 'read',
+            resourceType: 'participant',
+            resourceId: ids.pA1,
+          }),
+          expect.objectContaining({
+            actor: coordinator.id,
+            role: 'coordinator',
+            action: 'read',
+            resourceType: 'participant',
+            resourceId: null,
+            details: expect.objectContaining({ ids: expect.arrayContaining([ids.pA1, ids.pA2]) }),
+          }),
+          expect.objectContaining({
+            actor: coordinator.id,
+            action: 'update',
+            resourceType: 'home',
+            resourceId: 'home-a2',
+            details: { changed: { label: [null, 'Flat 2'] } },
+          }),
         ]),
       );
       expect(audit.every((e) => e.at >= since)).toBe(true);
@@ -318,33 +458,128 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
   describe('bad input: a clear 4xx and nothing changes', () => {
     it('malformed bodies, unknown ids, bad references, overlaps, intervals', async () => {
       const before = await registry.version();
-      const countRows = async () => Promise.all(['organisations', 'sites', 'trials', 'homes', 'participants', 'absences', 'devices', 'assignments', 'gateways', 'users'].map(async (t) => (await registry.db.get<{ n: number }>(`SELECT count(*) AS n FROM ${t}`))!.n));
+      const countRows = async () =>
+        Promise.all(
+          ['organisations', 'sites', 'trials', 'homes', 'participants', 'absences', 'devices', 'assignments', 'gateways', 'users'].map(
+            async (t) => (await registry.db.get<{ n: number }>(`SELECT count(*) AS n FROM ${t}`))!.n,
+          ),
+        );
       const rows = await countRows();
       const cases: [string, string, unknown, number, RegExp][] = [
         ['POST', 'sites', { name: 'no id ok but bad facilities', facilities: { kitchen: true } }, 400, /facilities must be array/],
         ['POST', 'sites', { id: 'Bad_Id', name: 'x' }, 400, /id must match pattern/],
         ['POST', 'sites', { id: 'ok', name: 'x', colour: 'red' }, 400, /must NOT have additional properties/],
-        ['POST', 'trials', { id: 't', orgId: 'region-a', name: 'x', phase: 'beta', protocolVersion: '1', startAt: T0 }, 400, /phase must be equal to one of the allowed values/],
-        ['POST', 'trials', { id: 't', orgId: 'region-a', name: 'x', phase: 'pilot', protocolVersion: '1', startAt: T0, endAt: T0 - 1 }, 400, /end .* must be after the start/],
-        ['POST', 'trials', { id: 't', orgId: 'region-a', name: 'x', phase: 'pilot', protocolVersion: '1', startAt: T0, siteIds: ['nowhere'] }, 400, /site 'nowhere' does not exist/],
+        [
+          'POST',
+          'trials',
+          { id: 't', orgId: 'region-a', name: 'x', phase: 'beta', protocolVersion: '1', startAt: T0 },
+          400,
+          /phase must be equal to one of the allowed values/,
+        ],
+        [
+          'POST',
+          'trials',
+          { id: 't', orgId: 'region-a', name: 'x', phase: 'pilot', protocolVersion: '1', startAt: T0, endAt: T0 - 1 },
+          400,
+          /end .* must be after the start/,
+        ],
+        [
+          'POST',
+          'trials',
+          { id: 't', orgId: 'region-a', name: 'x', phase: 'pilot', protocolVersion: '1', startAt: T0, siteIds: ['nowhere'] },
+          400,
+          /site 'nowhere' does not exist/,
+        ],
         ['POST', 'homes', { id: 'h', siteId: 'nowhere' }, 400, /site 'nowhere' does not exist/],
         ['POST', 'homes', { id: 'home-a1', siteId: 'site-a' }, 409, /already exists/],
-        ['POST', 'participants', { id: 'Anna Svensson', trialId: 'trial-a', homeId: 'home-a1', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'consent' }, 400, /not a pseudonym/],
-        ['POST', 'participants', { trialId: 'trial-a', homeId: 'home-b1', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'consent' }, 400, /not one of trial 'trial-a''s sites/],
-        ['POST', 'participants', { trialId: 'trial-a', homeId: 'home-a1', enrolledAt: T0, consentStatus: 'withdrawn', legalBasis: 'consent' }, 400, /consentStatus/],
-        ['POST', 'participants', { trialId: 'trial-a', homeId: 'home-a1', enrolledAt: 'yesterday', consentStatus: 'consented', legalBasis: 'consent' }, 400, /enrolledAt must be integer/],
-        ['POST', 'participants', { trialId: 'trial-a', homeId: 'home-a1', enrolledAt: T0, consentStatus: 'consented' }, 400, /must have required property 'legalBasis'/],
+        [
+          'POST',
+          'participants',
+          { id: 'Anna Svensson', trialId: 'trial-a', homeId: 'home-a1', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'consent' },
+          400,
+          /not a pseudonym/,
+        ],
+        [
+          'POST',
+          'participants',
+          { trialId: 'trial-a', homeId: 'home-b1', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'consent' },
+          400,
+          /not one of trial 'trial-a''s sites/,
+        ],
+        [
+          'POST',
+          'participants',
+          { trialId: 'trial-a', homeId: 'home-a1', enrolledAt: T0, consentStatus: 'withdrawn', legalBasis: 'consent' },
+          400,
+          /consentStatus/,
+        ],
+        [
+          'POST',
+          'participants',
+          { trialId: 'trial-a', homeId: 'home-a1', enrolledAt: 'yesterday', consentStatus: 'consented', legalBasis: 'consent' },
+          400,
+          /enrolledAt must be integer/,
+        ],
+        [
+          'POST',
+          'participants',
+          { trialId: 'trial-a', homeId: 'home-a1', enrolledAt: T0, consentStatus: 'consented' },
+          400,
+          /must have required property 'legalBasis'/,
+        ],
         ['POST', 'absences', { participantId: 'P-000000', from: T0, reason: 'travel' }, 400, /participant 'P-000000' does not exist/],
         ['POST', 'absences', { participantId: ids.pA1, from: T0, reason: 'holiday' }, 400, /reason must be equal to one of/],
-        ['POST', 'devices', { id: 'x', kind: 'teleporter', vendor: 'x', model: 'x', orgId: 'acme' }, 400, /kind 'teleporter' is not in the device catalogue/],
-        ['POST', 'devices', { id: 'x', kind: 'door', vendor: 'x', model: 'x', orgId: 'nobody' }, 400, /organisation 'nobody' does not exist/],
-        ['POST', 'devices', { id: 'x', kind: 'door', vendor: 'x', model: 'x', orgId: 'acme', zigbeeAddress: '0x00158d0001a2b3c4' }, 409, /already has Zigbee address/],
-        ['POST', 'devices', { id: 'x', kind: 'door', vendor: 'x', model: 'x', orgId: 'acme', zigbeeAddress: 'kitchen' }, 400, /zigbeeAddress must match pattern/],
-        ['POST', 'assignments', { deviceId: 'cup-1', homeId: 'home-a2', from: T0 + DAY }, 409, /already assigned to home 'home-a1'.*one home at a time/],
+        [
+          'POST',
+          'devices',
+          { id: 'x', kind: 'teleporter', vendor: 'x', model: 'x', orgId: 'acme' },
+          400,
+          /kind 'teleporter' is not in the device catalogue/,
+        ],
+        [
+          'POST',
+          'devices',
+          { id: 'x', kind: 'door', vendor: 'x', model: 'x', orgId: 'nobody' },
+          400,
+          /organisation 'nobody' does not exist/,
+        ],
+        [
+          'POST',
+          'devices',
+          { id: 'x', kind: 'door', vendor: 'x', model: 'x', orgId: 'acme', zigbeeAddress: '0x00158d0001a2b3c4' },
+          409,
+          /already has Zigbee address/,
+        ],
+        [
+          'POST',
+          'devices',
+          { id: 'x', kind: 'door', vendor: 'x', model: 'x', orgId: 'acme', zigbeeAddress: 'kitchen' },
+          400,
+          /zigbeeAddress must match pattern/,
+        ],
+        [
+          'POST',
+          'assignments',
+          { deviceId: 'cup-1', homeId: 'home-a2', from: T0 + DAY },
+          409,
+          /already assigned to home 'home-a1'.*one home at a time/,
+        ],
         ['POST', 'assignments', { deviceId: 'ghost', homeId: 'home-a2', from: T0 }, 400, /device 'ghost' does not exist/],
-        ['POST', 'assignments', { deviceId: 'cup-1', homeId: 'home-a2', from: T0 - 10 * DAY, to: T0 - 20 * DAY }, 400, /must be after the start/],
+        [
+          'POST',
+          'assignments',
+          { deviceId: 'cup-1', homeId: 'home-a2', from: T0 - 10 * DAY, to: T0 - 20 * DAY },
+          400,
+          /must be after the start/,
+        ],
         ['POST', 'assignments', { deviceId: 'cup-1', homeId: 'home-a2', from: T0 - 10 * DAY, to: T0 + 1 }, 409, /already assigned/],
-        ['POST', 'assignments', { deviceId: 'cup-1', homeId: 'home-a2', participantId: 'P-B1B1B1', from: T0 - 10 * DAY, to: T0 }, 400, /lives in home 'home-b1'/],
+        [
+          'POST',
+          'assignments',
+          { deviceId: 'cup-1', homeId: 'home-a2', participantId: 'P-B1B1B1', from: T0 - 10 * DAY, to: T0 },
+          400,
+          /lives in home 'home-b1'/,
+        ],
         ['POST', 'devices/cup-1/move', { homeId: 'home-a2', at: T0 - DAY }, 400, /must be after the current assignment started/],
         ['POST', 'gateways', { siteId: 'site-a', gateway: 'gw-1' }, 409, /already exists/],
         ['POST', 'gateways', { siteId: 'nowhere', gateway: 'gw-9' }, 400, /site 'nowhere' does not exist/],
@@ -362,7 +597,12 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
         expect(r.status, `${method} ${url} ${JSON.stringify(body)} → ${JSON.stringify(r.body)}`).toBe(status);
         expect(r.body.message, `${method} ${url}`).toMatch(message);
       }
-      const broken = await api.app.inject({ method: 'POST', url: '/api/v1/sites', headers: { authorization: `Bearer ${tok.admin}`, 'content-type': 'application/json' }, payload: '{"id": "x", ' });
+      const broken = await api.app.inject({
+        method: 'POST',
+        url: '/api/v1/sites',
+        headers: { authorization: `Bearer ${tok.admin}`, 'content-type': 'application/json' },
+        payload: '{"id": "x", ',
+      });
       expect(broken.statusCode).toBe(400);
       expect(await registry.version()).toBe(before);
       expect(await countRows()).toEqual(rows);
@@ -374,11 +614,16 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       expect((await ok('GET', 'organisations?type=company', tok.admin)).map((o: { id: string }) => o.id)).toEqual(['acme', 'bolt']);
       expect((await ok('PATCH', 'organisations/bolt', tok.admin, { name: 'Bolt Care A/S' })).name).toBe('Bolt Care A/S');
       expect((await ok('GET', 'sites?orgId=region-a', tok.admin)).map((s: { id: string }) => s.id)).toEqual(['site-a']);
-      expect((await ok('PATCH', 'sites/site-a', tok.coordinator, { facilities: ['apartments', 'showroom', 'kitchen-lab'] })).facilities).toHaveLength(3);
+      expect(
+        (await ok('PATCH', 'sites/site-a', tok.coordinator, { facilities: ['apartments', 'showroom', 'kitchen-lab'] })).facilities,
+      ).toHaveLength(3);
       expect((await ok('PATCH', 'trials/trial-a', tok.coordinator, { phase: 'pilot', protocolVersion: '1.1' })).phase).toBe('pilot');
       expect((await ok('GET', 'trials/trial-a', tok.admin)).siteIds).toEqual(['site-a']);
       expect((await ok('GET', 'homes?siteId=site-b', tok.admin)).map((h: { id: string }) => h.id)).toEqual(['home-b1']);
-      expect((await ok('PATCH', `participants/${ids.pA2}`, tok.coordinator, { consentStatus: 'consented', consentScope: ['motion'] })).consentStatus).toBe('consented');
+      expect(
+        (await ok('PATCH', `participants/${ids.pA2}`, tok.coordinator, { consentStatus: 'consented', consentScope: ['motion'] }))
+          .consentStatus,
+      ).toBe('consented');
       const consentAudit = await ok('GET', `audit?resourceId=${ids.pA2}&action=consent-change`, tok.admin);
       expect(consentAudit[0].details.changed.consentStatus).toEqual(['pending', 'consented']);
       expect((await ok('GET', `absences?participantId=${ids.pA1}`, tok.coordinator))[0].reason).toBe('hospital-stay');
@@ -409,8 +654,16 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
     });
 
     it('withdraws a participant once; consent cannot change afterwards', async () => {
-      const p = await ok('POST', 'participants', tok.coordinator, { trialId: 'trial-a', homeId: 'home-a2', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'consent' });
-      expect((await call('POST', `participants/${p.id}/withdraw`, tok.coordinator, { at: T0 - DAY, pastData: 'exclude' })).status).toBe(400);
+      const p = await ok('POST', 'participants', tok.coordinator, {
+        trialId: 'trial-a',
+        homeId: 'home-a2',
+        enrolledAt: T0,
+        consentStatus: 'consented',
+        legalBasis: 'consent',
+      });
+      expect((await call('POST', `participants/${p.id}/withdraw`, tok.coordinator, { at: T0 - DAY, pastData: 'exclude' })).status).toBe(
+        400,
+      );
       const w = await ok('POST', `participants/${p.id}/withdraw`, tok.coordinator, { at: T0 + 7 * DAY, pastData: 'exclude' });
       expect(w).toMatchObject({ consentStatus: 'withdrawn', withdrawnAt: T0 + 7 * DAY, pastData: 'exclude' });
       expect((await call('POST', `participants/${p.id}/withdraw`, tok.coordinator, { pastData: 'retain' })).status).toBe(409);

@@ -8,7 +8,9 @@ import { toPgPlaceholders } from '../../orchestrator/db.ts';
 import { DATABASES, freshDatabase, T0, DAY, type FreshDb } from './helpers.ts';
 
 it('rewrites ? placeholders for PostgreSQL, leaving quoted text alone', () => {
-  expect(toPgPlaceholders("SELECT * FROM t WHERE a = ? AND b = '?' AND \"c?\" = ? ")).toBe("SELECT * FROM t WHERE a = $1 AND b = '?' AND \"c?\" = $2 ");
+  expect(toPgPlaceholders('SELECT * FROM t WHERE a = ? AND b = \'?\' AND "c?" = ? ')).toBe(
+    'SELECT * FROM t WHERE a = $1 AND b = \'?\' AND "c?" = $2 ',
+  );
 });
 
 describe.each(DATABASES)('SQL layer on %s', (kind) => {
@@ -40,12 +42,14 @@ describe.each(DATABASES)('SQL layer on %s', (kind) => {
   });
 
   it('the audit log is append-only at the database', async () => {
-    await db.run("INSERT INTO audit_log (at, actor, role, action, resource_type) VALUES (?, 'test', 'admin', 'create', 'thing')", [Date.now()]);
+    await db.run("INSERT INTO audit_log (at, actor, role, action, resource_type) VALUES (?, 'test', 'admin', 'create', 'thing')", [
+      Date.now(),
+    ]);
     await expect(db.run("UPDATE audit_log SET actor = 'someone else'")).rejects.toThrow(/append-only/);
     await expect(db.run('DELETE FROM audit_log')).rejects.toThrow(/append-only/);
     if (kind === 'postgres') await expect(db.exec('TRUNCATE audit_log')).rejects.toThrow(/append-only/);
     expect((await db.get<{ n: number }>('SELECT count(*) AS n FROM audit_log'))!.n).toBe(1);
-    expect(await db.get("SELECT actor FROM audit_log")).toMatchObject({ actor: 'test' });
+    expect(await db.get('SELECT actor FROM audit_log')).toMatchObject({ actor: 'test' });
   });
 
   it('refuses overlapping assignments of one device even without the registry', async () => {
@@ -55,7 +59,15 @@ describe.each(DATABASES)('SQL layer on %s', (kind) => {
       INSERT INTO homes (id, site_id, created_at, updated_at) VALUES ('h1', 's', 1, 1), ('h2', 's', 1, 1);
       INSERT INTO devices (id, kind, vendor, model, org_id, created_at, updated_at) VALUES ('d', 'door', 'v', 'm', 'o', 1, 1);`);
     const add = (id: string, home: string, from: number, to: number | null) =>
-      db.run('INSERT INTO assignments (id, device_id, home_id, from_ts, to_ts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [id, 'd', home, from, to, now, now]);
+      db.run('INSERT INTO assignments (id, device_id, home_id, from_ts, to_ts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+        id,
+        'd',
+        home,
+        from,
+        to,
+        now,
+        now,
+      ]);
     await add('a1', 'h1', T0, T0 + 10 * DAY);
     await add('a2', 'h2', T0 + 10 * DAY, null); // touching is not overlapping
     const err = await add('a3', 'h1', T0 + 5 * DAY, T0 + 6 * DAY).catch((e: unknown) => e);
@@ -64,7 +76,9 @@ describe.each(DATABASES)('SQL layer on %s', (kind) => {
     await expect(add('a4', 'h1', T0 + 20 * DAY, null)).rejects.toBeInstanceOf(DbConstraintError);
     await expect(db.run("UPDATE assignments SET to_ts = NULL WHERE id = 'a1'")).rejects.toBeInstanceOf(DbConstraintError);
     await expect(add('a5', 'h1', T0 - 5 * DAY, T0 - 6 * DAY)).rejects.toMatchObject({ kind: 'check' });
-    await expect(db.run("INSERT INTO homes (id, site_id, created_at, updated_at) VALUES ('h3', 'nowhere', 1, 1)")).rejects.toMatchObject({ kind: 'foreign_key' });
+    await expect(db.run("INSERT INTO homes (id, site_id, created_at, updated_at) VALUES ('h3', 'nowhere', 1, 1)")).rejects.toMatchObject({
+      kind: 'foreign_key',
+    });
     expect((await db.all('SELECT id FROM assignments ORDER BY id')).map((r) => r.id)).toEqual(['a1', 'a2']);
   });
 
@@ -77,7 +91,7 @@ describe.each(DATABASES)('SQL layer on %s', (kind) => {
     ).rejects.toThrow('changed my mind');
     expect(await db.get("SELECT id FROM homes WHERE id = 'tx-home'")).toBeUndefined();
     // Twenty read-modify-write transactions at once: each sees the previous one's write.
-    await db.exec("CREATE TABLE counter (n BIGINT NOT NULL); INSERT INTO counter VALUES (0)");
+    await db.exec('CREATE TABLE counter (n BIGINT NOT NULL); INSERT INTO counter VALUES (0)');
     await Promise.all(
       Array.from({ length: 20 }, () =>
         db.tx(async (q) => {

@@ -31,7 +31,9 @@ export async function freshDatabase(kind: DbKind): Promise<FreshDb> {
   try {
     await admin.connect();
   } catch (err) {
-    throw new Error(`PostgreSQL is not reachable at ${PG_ADMIN_URL} (the registry tests need it; start it or set TESTBED_TEST_PG_URL): ${(err as Error).message}`);
+    throw new Error(
+      `PostgreSQL is not reachable at ${PG_ADMIN_URL} (the registry tests need it; start it or set TESTBED_TEST_PG_URL): ${(err as Error).message}`,
+    );
   }
   try {
     await admin.query(`CREATE DATABASE ${name}`);
@@ -83,7 +85,10 @@ export interface Api {
 }
 
 export async function apiFor(registry: Registry): Promise<Api> {
-  const app = await buildHttpApp({ health: () => ({ status: 'ok', uptimeS: 0, version: 'test', roles: {} }), plugins: [registryApi({ registry })] });
+  const app = await buildHttpApp({
+    health: () => ({ status: 'ok', uptimeS: 0, version: 'test', roles: {} }),
+    plugins: [registryApi({ registry })],
+  });
   await app.ready();
   return {
     app,
@@ -91,7 +96,10 @@ export async function apiFor(registry: Registry): Promise<Api> {
       const res = await app.inject({
         method: method as 'GET',
         url: url.startsWith('/') ? url : `/api/v1/${url}`,
-        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
       });
       let parsed: unknown = res.body;

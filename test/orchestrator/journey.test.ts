@@ -32,7 +32,11 @@ describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gatewa
     expect(centre.output()).toContain(kind === 'postgres' ? 'registry    PostgreSQL' : 'registry    SQLite');
     const { token: admin } = JSON.parse(await testbed(['token', 'create', '--role', 'admin'], env)) as { token: string };
     const api = async (method: string, path: string, body?: unknown, token = admin) => {
-      const res = await fetch(`${centre.httpUrl}/api/v1/${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      const res = await fetch(`${centre.httpUrl}/api/v1/${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
       return { status: res.status, body: (await res.json()) as any };
     };
     const ok = async (method: string, path: string, body?: unknown, token = admin) => {
@@ -44,12 +48,44 @@ describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gatewa
     await ok('POST', 'organisations', { id: 'region-halland', name: 'Region Halland', type: 'region' });
     await ok('POST', 'organisations', { id: 'aquasense', name: 'AquaSense AB', type: 'company' });
     await ok('POST', 'sites', { id: 'halmstad', orgId: 'region-halland', name: 'Halmstad', facilities: ['ordinary-homes'] });
-    await ok('POST', 'trials', { id: 'hydration', orgId: 'region-halland', name: 'Smart cups', phase: 'micro-trial', protocolVersion: '1.0', startAt: T0, siteIds: ['halmstad'] });
+    await ok('POST', 'trials', {
+      id: 'hydration',
+      orgId: 'region-halland',
+      name: 'Smart cups',
+      phase: 'micro-trial',
+      protocolVersion: '1.0',
+      startAt: T0,
+      siteIds: ['halmstad'],
+    });
     await ok('POST', 'homes', { id: 'home-1', siteId: 'halmstad' });
     await ok('POST', 'homes', { id: 'home-2', siteId: 'halmstad' });
-    const anna = (await ok('POST', 'participants', { trialId: 'hydration', homeId: 'home-1', enrolledAt: T0, consentStatus: 'consented', consentScope: ['hydration'], legalBasis: 'consent' })).id as string;
-    const bo = (await ok('POST', 'participants', { trialId: 'hydration', homeId: 'home-2', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'consent' })).id as string;
-    await ok('POST', 'devices', { id: 'cup-1', kind: 'hydration', vendor: 'AquaSense', model: 'SmartCup 2', firmware: '2.4.1', orgId: 'aquasense' });
+    const anna = (
+      await ok('POST', 'participants', {
+        trialId: 'hydration',
+        homeId: 'home-1',
+        enrolledAt: T0,
+        consentStatus: 'consented',
+        consentScope: ['hydration'],
+        legalBasis: 'consent',
+      })
+    ).id as string;
+    const bo = (
+      await ok('POST', 'participants', {
+        trialId: 'hydration',
+        homeId: 'home-2',
+        enrolledAt: T0,
+        consentStatus: 'consented',
+        legalBasis: 'consent',
+      })
+    ).id as string;
+    await ok('POST', 'devices', {
+      id: 'cup-1',
+      kind: 'hydration',
+      vendor: 'AquaSense',
+      model: 'SmartCup 2',
+      firmware: '2.4.1',
+      orgId: 'aquasense',
+    });
     await ok('POST', 'assignments', { deviceId: 'cup-1', homeId: 'home-1', from: T0 });
     await ok('POST', 'devices/cup-1/move', { homeId: 'home-2', at: T0 + 10 * DAY });
     const { credentials } = await ok('POST', 'gateways', { siteId: 'halmstad', gateway: 'gw-1', homeId: 'home-1', orgId: 'aquasense' });
@@ -60,14 +96,27 @@ describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gatewa
     clients.push(gw);
     await gw.subscribeAsync('lab/v1/halmstad/gw-1/ack', { qos: 1 });
     await gw.subscribeAsync('lab/v1/halmstad/gw-1/cmd/+', { qos: 1 });
-    const acked = new Promise<unknown>((resolve) => gw.on('message', (topic, payload) => topic.endsWith('/ack') && resolve(JSON.parse(payload.toString()))));
-    const readings = [1, 2, 3].map((seq) => ({ dev: 'cup-1', kind: 'hydration', seq, ts: T0 + (seq === 1 ? DAY : seq === 2 ? 11 * DAY : -DAY), v: { intake_ml: 150 }, q: { battery: 80 } }));
+    const acked = new Promise<unknown>((resolve) =>
+      gw.on('message', (topic, payload) => topic.endsWith('/ack') && resolve(JSON.parse(payload.toString()))),
+    );
+    const readings = [1, 2, 3].map((seq) => ({
+      dev: 'cup-1',
+      kind: 'hydration',
+      seq,
+      ts: T0 + (seq === 1 ? DAY : seq === 2 ? 11 * DAY : -DAY),
+      v: { intake_ml: 150 },
+      q: { battery: 80 },
+    }));
     await gw.publishAsync('lab/v1/halmstad/gw-1/up', JSON.stringify({ gw: 'gw-1', batch: 1, sent: Date.now(), readings }), { qos: 1 });
     expect(await acked).toMatchObject({ batch: 1, stored: 3 });
     const store = new SqliteStore(db.dataDir);
     try {
       const stored = await store.queryReadings({ device: 'cup-1' });
-      expect(Object.fromEntries(stored.map((r) => [r.seq, r.tags]))).toEqual({ 1: { home: 'home-1', participant: anna }, 2: { home: 'home-2', participant: bo }, 3: {} });
+      expect(Object.fromEntries(stored.map((r) => [r.seq, r.tags]))).toEqual({
+        1: { home: 'home-1', participant: anna },
+        2: { home: 'home-2', participant: bo },
+        3: {},
+      });
     } finally {
       await store.close();
     }
@@ -82,26 +131,44 @@ describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gatewa
 
     // Permit join reaches the gateway (answered here by the test as the gateway), revocation drops it.
     gw.on('message', (topic, payload) => {
-      if (topic === 'lab/v1/halmstad/gw-1/cmd/permit_join') void gw.publishAsync(`${topic}/reply`, JSON.stringify({ id: JSON.parse(payload.toString()).id, ok: true }), { qos: 1 });
+      if (topic === 'lab/v1/halmstad/gw-1/cmd/permit_join')
+        void gw.publishAsync(`${topic}/reply`, JSON.stringify({ id: JSON.parse(payload.toString()).id, ok: true }), { qos: 1 });
     });
     expect((await ok('POST', 'gateways/halmstad.gw-1/permit-join', { seconds: 60 }, company)).reply).toMatchObject({ ok: true });
     const closed = new Promise<void>((resolve) => gw.once('close', () => resolve()));
     expect((await ok('POST', 'gateways/halmstad.gw-1/revoke', undefined, company)).disconnected).toBe(1);
     await closed;
-    await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${centre.mqttPort}`, { ...credentials, protocolVersion: 4, reconnectPeriod: 0 })).rejects.toMatchObject({ code: 5 });
+    await expect(
+      mqtt.connectAsync(`mqtt://127.0.0.1:${centre.mqttPort}`, { ...credentials, protocolVersion: 4, reconnectPeriod: 0 }),
+    ).rejects.toMatchObject({ code: 5 });
     expect((await api('POST', 'gateways/halmstad.gw-1/permit-join', { seconds: 60 }, company)).status).toBe(409);
 
     // Everything above is in the audit log, with who did it.
     const audit = (await ok('GET', 'audit')) as { actor: string; action: string; resourceType: string }[];
     expect(audit.filter((e) => e.action !== 'read').map((e) => `${e.action} ${e.resourceType}`)).toEqual(
-      expect.arrayContaining(['create user', 'create token', 'create trial', 'create participant', 'create gateway', 'permit-join gateway', 'revoke gateway']),
+      expect.arrayContaining([
+        'create user',
+        'create token',
+        'create trial',
+        'create participant',
+        'create gateway',
+        'permit-join gateway',
+        'revoke gateway',
+      ]),
     );
     await waitFor('health', async () => (await fetch(`${centre.httpUrl}/health`)).ok);
   });
 
   it('the OpenAPI document and /docs describe the registry', async () => {
     const doc = (await (await fetch(`${centre.httpUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/participants', '/api/v1/gateways/{id}/permit-join', '/api/v1/devices/{id}/assignments', '/api/v1/audit']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/participants',
+        '/api/v1/gateways/{id}/permit-join',
+        '/api/v1/devices/{id}/assignments',
+        '/api/v1/audit',
+      ]),
+    );
     expect((await fetch(`${centre.httpUrl}/docs/`)).status).toBe(200);
   });
 });

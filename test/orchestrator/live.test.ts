@@ -55,14 +55,32 @@ describe.each(DATABASES)('registry, broker and ingest together on %s', (kind) =>
       c.on('message', onMsg);
     });
     await c.subscribeAsync(`lab/v1/${site}/${gw}/ack`, { qos: 1 });
-    await c.publishAsync(`lab/v1/${site}/${gw}/up`, JSON.stringify({ gw, batch, sent: Date.now(), readings: readings.map((r) => ({ ...r, kind: 'hydration', v: { intake_ml: 100 }, q: { battery: 90 } })) }), { qos: 1 });
+    await c.publishAsync(
+      `lab/v1/${site}/${gw}/up`,
+      JSON.stringify({
+        gw,
+        batch,
+        sent: Date.now(),
+        readings: readings.map((r) => ({ ...r, kind: 'hydration', v: { intake_ml: 100 }, q: { battery: 90 } })),
+      }),
+      { qos: 1 },
+    );
     await acked;
   };
   const tagsOf = async (dev: string) => Object.fromEntries((await store.queryReadings({ device: dev })).map((r) => [r.seq, r.tags]));
 
   beforeAll(async () => {
     ({ registry, close: closeRegistry } = await freshRegistry(kind));
-    const config = loadConfig({ env: {}, overrides: { dataDir: (await import('../support/servers.ts')).tempDir('testbed-live-'), mqttHost: '127.0.0.1', mqttPort: 0, mqttWsPort: 0, logLevel: 'silent' } });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        dataDir: (await import('../support/servers.ts')).tempDir('testbed-live-'),
+        mqttHost: '127.0.0.1',
+        mqttPort: 0,
+        mqttWsPort: 0,
+        logLevel: 'silent',
+      },
+    });
     const services = [
       { username: 'svc-ingest', password: 'ingest-password-for-tests', role: 'ingest' as const },
       { username: 'svc-admin', password: 'admin-password-for-tests', role: 'admin' as const },
@@ -71,9 +89,19 @@ describe.each(DATABASES)('registry, broker and ingest together on %s', (kind) =>
     url = `mqtt://127.0.0.1:${broker.ports.tcp}`;
     attribution = await new Attribution(registry.db).start(200);
     commander = new GatewayCommander({ url, username: 'svc-admin', password: 'admin-password-for-tests', timeoutMs: 1500 });
-    registry.hooks = { changed: () => attribution.refresh(), disconnect: (u) => broker.disconnect(u), command: (s, g, n, p) => commander.send(s, g, n, p) };
+    registry.hooks = {
+      changed: () => attribution.refresh(),
+      disconnect: (u) => broker.disconnect(u),
+      command: (s, g, n, p) => commander.send(s, g, n, p),
+    };
     store = new SqliteStore(':memory:');
-    ingest = await startIngest({ config, mqtt: { url, username: 'svc-ingest', password: 'ingest-password-for-tests' }, store, enrich: attribution.enrich, log: silentLogger });
+    ingest = await startIngest({
+      config,
+      mqtt: { url, username: 'svc-ingest', password: 'ingest-password-for-tests' },
+      store,
+      enrich: attribution.enrich,
+      log: silentLogger,
+    });
     api = await apiFor(registry);
 
     admin = (await tokenFor(registry, 'admin')).token;
@@ -81,13 +109,54 @@ describe.each(DATABASES)('registry, broker and ingest together on %s', (kind) =>
     await ok('POST', 'organisations', { id: 'acme', name: 'Acme', type: 'company' });
     company = (await tokenFor(registry, 'company', 'acme')).token;
     await ok('POST', 'sites', { id: 'lab', orgId: 'region', name: 'Lab' });
-    await ok('POST', 'trials', { id: 'trial', orgId: 'region', name: 'T', phase: 'pilot', protocolVersion: '1', startAt: T0, siteIds: ['lab'] });
+    await ok('POST', 'trials', {
+      id: 'trial',
+      orgId: 'region',
+      name: 'T',
+      phase: 'pilot',
+      protocolVersion: '1',
+      startAt: T0,
+      siteIds: ['lab'],
+    });
     for (const h of ['home-1', 'home-2', 'home-3']) await ok('POST', 'homes', { id: h, siteId: 'lab' });
-    P.one = (await ok('POST', 'participants', { trialId: 'trial', homeId: 'home-1', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'consent' })).id;
-    P.two = (await ok('POST', 'participants', { trialId: 'trial', homeId: 'home-2', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'consent' })).id;
-    P.threeA = (await ok('POST', 'participants', { trialId: 'trial', homeId: 'home-3', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'consent' })).id;
-    P.threeB = (await ok('POST', 'participants', { trialId: 'trial', homeId: 'home-3', enrolledAt: T0, consentStatus: 'consented', legalBasis: 'consent' })).id;
-    for (const d of ['cup-1', 'cup-3', 'watch-3', 'cup-x']) await ok('POST', 'devices', { id: d, kind: 'hydration', vendor: 'Acme', model: 'Cup', orgId: 'acme' });
+    P.one = (
+      await ok('POST', 'participants', {
+        trialId: 'trial',
+        homeId: 'home-1',
+        enrolledAt: T0,
+        consentStatus: 'consented',
+        legalBasis: 'consent',
+      })
+    ).id;
+    P.two = (
+      await ok('POST', 'participants', {
+        trialId: 'trial',
+        homeId: 'home-2',
+        enrolledAt: T0,
+        consentStatus: 'consented',
+        legalBasis: 'consent',
+      })
+    ).id;
+    P.threeA = (
+      await ok('POST', 'participants', {
+        trialId: 'trial',
+        homeId: 'home-3',
+        enrolledAt: T0,
+        consentStatus: 'consented',
+        legalBasis: 'consent',
+      })
+    ).id;
+    P.threeB = (
+      await ok('POST', 'participants', {
+        trialId: 'trial',
+        homeId: 'home-3',
+        enrolledAt: T0,
+        consentStatus: 'consented',
+        legalBasis: 'consent',
+      })
+    ).id;
+    for (const d of ['cup-1', 'cup-3', 'watch-3', 'cup-x'])
+      await ok('POST', 'devices', { id: d, kind: 'hydration', vendor: 'Acme', model: 'Cup', orgId: 'acme' });
   });
 
   afterAll(async () => {
@@ -152,8 +221,14 @@ describe.each(DATABASES)('registry, broker and ingest together on %s', (kind) =>
     // Straight into the database, as the CLI in another process would (its own connection).
     const before = attribution.stats().version;
     await registry.db.tx(async (q) => {
-      await q.run("INSERT INTO assignments (id, device_id, home_id, from_ts, created_at, updated_at) VALUES ('asg-external', 'cup-x', 'home-1', ?, ?, ?)", [T0 + 100 * DAY, Date.now(), Date.now()]);
-      await q.run("INSERT INTO audit_log (at, actor, role, action, resource_type, resource_id) VALUES (?, 'cli:other', 'admin', 'create', 'assignment', 'asg-external')", [Date.now()]);
+      await q.run(
+        "INSERT INTO assignments (id, device_id, home_id, from_ts, created_at, updated_at) VALUES ('asg-external', 'cup-x', 'home-1', ?, ?, ?)",
+        [T0 + 100 * DAY, Date.now(), Date.now()],
+      );
+      await q.run(
+        "INSERT INTO audit_log (at, actor, role, action, resource_type, resource_id) VALUES (?, 'cli:other', 'admin', 'create', 'assignment', 'asg-external')",
+        [Date.now()],
+      );
     });
     await waitFor('the poll to reload', async () => attribution.stats().version > before, 5000);
     expect(attribution.lookup('cup-x', T0 + 101 * DAY)).toEqual({ home: 'home-1', participant: P.one });
@@ -182,7 +257,11 @@ describe.each(DATABASES)('registry, broker and ingest together on %s', (kind) =>
       if (topic !== 'lab/v1/lab/gw-p/cmd/permit_join') return;
       const cmd = JSON.parse(payload.toString()) as { id: string; seconds: number };
       seen.push(cmd);
-      void responder.publishAsync('lab/v1/lab/gw-p/cmd/permit_join/reply', JSON.stringify({ id: cmd.id, ok: true, open_until: Date.now() + cmd.seconds * 1000 }), { qos: 1 });
+      void responder.publishAsync(
+        'lab/v1/lab/gw-p/cmd/permit_join/reply',
+        JSON.stringify({ id: cmd.id, ok: true, open_until: Date.now() + cmd.seconds * 1000 }),
+        { qos: 1 },
+      );
     });
     const granted = await responder.subscribeAsync('lab/v1/lab/gw-p/cmd/+', { qos: 1 });
     expect(granted[0]!.qos).not.toBe(128);

@@ -18,7 +18,9 @@ const execFileP = promisify(execFile);
 
 async function cli(args: string[], db: FreshDb): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await execFileP(process.execPath, [testbedBin, ...args], { env: { ...process.env, TESTBED_LOG_LEVEL: 'warn', TESTBED_DATA_DIR: db.dataDir, TESTBED_DATABASE_URL: db.databaseUrl } });
+    const r = await execFileP(process.execPath, [testbedBin, ...args], {
+      env: { ...process.env, TESTBED_LOG_LEVEL: 'warn', TESTBED_DATA_DIR: db.dataDir, TESTBED_DATABASE_URL: db.databaseUrl },
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -26,7 +28,8 @@ async function cli(args: string[], db: FreshDb): Promise<{ code: number; stdout:
   }
 }
 
-const writes = async (registry: Registry) => (await registry.db.get<{ n: number }>("SELECT count(*) AS n FROM audit_log WHERE action <> 'read'"))!.n;
+const writes = async (registry: Registry) =>
+  (await registry.db.get<{ n: number }>("SELECT count(*) AS n FROM audit_log WHERE action <> 'read'"))!.n;
 
 describe.each(DATABASES)('trial files on %s', (kind) => {
   let registry: Registry;
@@ -40,7 +43,13 @@ describe.each(DATABASES)('trial files on %s', (kind) => {
     const file = parseTrialFile(readFileSync(EXAMPLE, 'utf8'));
     const first = await applyTrialFile(registry, cliActor(), file);
     expect(first.created).toEqual(
-      expect.arrayContaining(['trial hydration-halland', 'participant P-7K3Q9X', 'device fall-radar-17', 'home hc-home-002', expect.stringMatching(/^assignment 0x00158d0001a2b3c4 → hc-home-001/)]),
+      expect.arrayContaining([
+        'trial hydration-halland',
+        'participant P-7K3Q9X',
+        'device fall-radar-17',
+        'home hc-home-002',
+        expect.stringMatching(/^assignment 0x00158d0001a2b3c4 → hc-home-001/),
+      ]),
     );
     expect(first.updated).toEqual([]);
     const before = await writes(registry);
@@ -49,7 +58,9 @@ describe.each(DATABASES)('trial files on %s', (kind) => {
     expect(await writes(registry)).toBe(before);
 
     const history = await registry.deviceHistory(cliActor(), '0x00158d0001a2b3c4');
-    expect(history.map((a) => [a.homeId, new Date(a.from).toISOString().slice(0, 10), a.to && new Date(a.to).toISOString().slice(0, 10)])).toEqual([
+    expect(
+      history.map((a) => [a.homeId, new Date(a.from).toISOString().slice(0, 10), a.to && new Date(a.to).toISOString().slice(0, 10)]),
+    ).toEqual([
       ['lab-apt-1', '2025-03-01', '2025-03-03'],
       ['hc-home-001', '2025-03-03', null],
     ]);
@@ -73,7 +84,9 @@ describe.each(DATABASES)('trial files on %s', (kind) => {
     const p = await registry.getParticipant(cliActor(), 'P-M2T8VD');
     expect(p).toMatchObject({ consentStatus: 'withdrawn', withdrawnAt: Date.parse('2025-06-01'), pastData: 'exclude' });
     // …and the export of that applies cleanly too.
-    expect((await applyTrialFile(registry, cliActor(), parseTrialFile(trialFileToYaml(await exportTrialFile(registry, cliActor()))))).updated).toEqual([]);
+    expect(
+      (await applyTrialFile(registry, cliActor(), parseTrialFile(trialFileToYaml(await exportTrialFile(registry, cliActor()))))).updated,
+    ).toEqual([]);
   });
 
   it('refuses a bad file with where and what, and conflicting history with the reason', async () => {

@@ -19,7 +19,10 @@ describe('determinism and validity', () => {
   it('a given day is the same whatever day the run starts on', async () => {
     const twoDays = parsed(await ndjsonOf('demo', { seed: 5, days: 2 }));
     const secondOnly = parsed(await ndjsonOf('demo', { seed: 5, days: 1, from: Date.parse('2025-01-07T00:00:00Z') }));
-    const pick = (ls: typeof twoDays) => ls.filter((l) => l.home === 'hal-01' && l.kind === 'hydration' && l.ts >= Date.parse('2025-01-07T02:00:00Z') && l.v.intake_ml !== 0).map((l) => [l.ts, l.v.intake_ml]);
+    const pick = (ls: typeof twoDays) =>
+      ls
+        .filter((l) => l.home === 'hal-01' && l.kind === 'hydration' && l.ts >= Date.parse('2025-01-07T02:00:00Z') && l.v.intake_ml !== 0)
+        .map((l) => [l.ts, l.v.intake_ml]);
     expect(pick(secondOnly)).toEqual(pick(twoDays));
   });
 

@@ -42,7 +42,7 @@ describe('faults', () => {
     for (const l of C) expect(checkReading(l, START + 10 * 24 * H)).toBeNull();
   });
 
-  it('gateway offline: its readings of the window arrive late (after other homes\' later readings), none lost', () => {
+  it("gateway offline: its readings of the window arrive late (after other homes' later readings), none lost", () => {
     const idx = F.map((l, i) => ({ l, i }));
     const held = idx.filter(({ l }) => l.home === 'h-off' && inWindow(l.ts, 10, 13));
     const others = idx.filter(({ l }) => l.home === 'h-ref' && inWindow(l.ts, 10, 13));
@@ -98,7 +98,7 @@ describe('faults', () => {
     expect([...seen.keys()].sort()).toEqual(of(C, 'h-dup').map(key).sort());
   });
 
-  it('out-of-order delivery: ts (and a device\'s seq) decrease inside the window, the set of readings is unchanged', () => {
+  it("out-of-order delivery: ts (and a device's seq) decrease inside the window, the set of readings is unchanged", () => {
     const d = of(F, 'h-ooo');
     let decreasing = 0;
     for (let i = 1; i < d.length; i++) if (d[i]!.ts < d[i - 1]!.ts) decreasing++;
@@ -112,7 +112,11 @@ describe('faults', () => {
     expect(seqBack).toBeGreaterThan(0);
     expect(d.map(key).sort()).toEqual(of(C, 'h-ooo').map(key).sort());
     // Outside the window (and its delays), the order is the clean one.
-    expect(d.filter((l) => l.ts < START + 14 * H).map(key)).toEqual(of(C, 'h-ooo').filter((l) => l.ts < START + 14 * H).map(key));
+    expect(d.filter((l) => l.ts < START + 14 * H).map(key)).toEqual(
+      of(C, 'h-ooo')
+        .filter((l) => l.ts < START + 14 * H)
+        .map(key),
+    );
   });
 
   it('clock skew: readings measured in the window carry ts + 2 h, the others are untouched', () => {

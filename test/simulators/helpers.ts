@@ -4,7 +4,10 @@ import { Writable } from 'node:stream';
 import { parseScenario, runScenario, type Scenario } from '../../simulators/index.ts';
 
 /** Runs a scenario to NDJSON in memory and returns the text. */
-export async function ndjsonOf(scenario: Scenario | string, opts: { seed?: string | number; days?: number; from?: number } = {}): Promise<string> {
+export async function ndjsonOf(
+  scenario: Scenario | string,
+  opts: { seed?: string | number; days?: number; from?: number } = {},
+): Promise<string> {
   const chunks: Buffer[] = [];
   const out = new Writable({
     write(chunk: Buffer, _enc, cb) {

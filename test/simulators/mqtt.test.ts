@@ -37,7 +37,15 @@ describe('MQTT output', () => {
     const sc = scenario({
       days: 0.25,
       seed: 4,
-      sites: [{ id: 'mq', homes: [{ id: 'h1', devices: 'full' }, { id: 'h2', resident: 'frail', devices: 'full' }] }],
+      sites: [
+        {
+          id: 'mq',
+          homes: [
+            { id: 'h1', devices: 'full' },
+            { id: 'h2', resident: 'frail', devices: 'full' },
+          ],
+        },
+      ],
       faults: [
         { type: 'gateway-offline', site: 'mq', home: 'h1', at: '1h', duration: '2h' },
         { type: 'duplicates', site: 'mq', home: 'h2', at: '2h', duration: '2h', probability: 0.3 },
@@ -60,20 +68,36 @@ describe('MQTT output', () => {
     const got = new Map<string, Set<number>>();
     for (const [k, seqs] of acker.arrivals) got.set(k, new Set(seqs));
     expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
-    for (const [k, seqs] of expected) expect([...(got.get(k) ?? [])].sort((a, b) => a - b), k).toEqual([...seqs].sort((a, b) => a - b));
+    for (const [k, seqs] of expected)
+      expect(
+        [...(got.get(k) ?? [])].sort((a, b) => a - b),
+        k,
+      ).toEqual([...seqs].sort((a, b) => a - b));
     const total = [...expected.values()].reduce((a, s) => a + s.size, 0);
     expect(acker.counts.unique).toBe(total);
     expect(acker.counts.duplicates).toBeGreaterThan(0); // the duplicates fault
     expect(acker.counts.badBatches).toBe(1); // not JSON
     expect(acker.counts.rejected).toBe(4); // bad value, unknown kind, ts 1970, missing field
     // Each virtual gateway said goodbye (retained offline state) when the run ended.
-    await waitFor('offline states', async () => acker.states.get('gw-h1')?.online === false && acker.states.get('gw-h2')?.online === false, 5000);
-    console.log(`[sim] mqtt: ${result.readings} readings delivered, ${acker.counts.unique} unique at the acker, ${acker.counts.duplicates} duplicates, ${acker.counts.batches} batches`);
+    await waitFor(
+      'offline states',
+      async () => acker.states.get('gw-h1')?.online === false && acker.states.get('gw-h2')?.online === false,
+      5000,
+    );
+    console.log(
+      `[sim] mqtt: ${result.readings} readings delivered, ${acker.counts.unique} unique at the acker, ${acker.counts.duplicates} duplicates, ${acker.counts.batches} batches`,
+    );
   });
 
   it('a UCI replay arrives in full', async () => {
     const { url, acker } = await setup();
-    const res = await replayUci({ file: join(import.meta.dirname, '../../../shared/datasets/uci-adl/OrdonezA_Sensors.txt'), home: 'a', url, credentials, speed: 'max' });
+    const res = await replayUci({
+      file: join(import.meta.dirname, '../../../shared/datasets/uci-adl/OrdonezA_Sensors.txt'),
+      home: 'a',
+      url,
+      credentials,
+      speed: 'max',
+    });
     expect(res.readings).toBe(818);
     expect(acker.counts.unique).toBe(818);
   });

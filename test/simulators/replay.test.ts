@@ -49,8 +49,14 @@ describe('UCI ADL replay', () => {
     const p = parseUciSensors(readFileSync(FILES.a), { home: 'a' });
     const kinds = Object.fromEntries(p.readings.map((r) => [r.dev, r.kind]));
     expect(kinds).toMatchObject({
-      'a-bedroom-bed': 'bed', 'a-living-seat': 'chair', 'a-bathroom-toilet': 'toilet', 'a-entrance-maindoor': 'door',
-      'a-kitchen-fridge': 'door', 'a-bathroom-cabinet': 'door', 'a-bathroom-basin': 'motion', 'a-kitchen-toaster': 'appliance',
+      'a-bedroom-bed': 'bed',
+      'a-living-seat': 'chair',
+      'a-bathroom-toilet': 'toilet',
+      'a-entrance-maindoor': 'door',
+      'a-kitchen-fridge': 'door',
+      'a-bathroom-cabinet': 'door',
+      'a-bathroom-basin': 'motion',
+      'a-kitchen-toaster': 'appliance',
     });
     const first = p.readings.filter((r) => r.dev === 'a-bedroom-bed').slice(0, 2);
     // 2011-11-28 02:27:59 → 10:18:11 local (CET, UTC+1).
@@ -89,7 +95,11 @@ describe('UCI ADL replay', () => {
     const out = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c.toString()), cb()) });
     const from = Date.parse('2025-01-06T00:00:00Z');
     const res = await replayUci({ file: FILES.a, home: 'a', from, out, speed: 'max' });
-    const ls = chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as { ts: number; site: string; gw: string });
+    const ls = chunks
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { ts: number; site: string; gw: string });
     expect(ls).toHaveLength(2 * 409);
     expect(res.readings).toBe(2 * 409);
     expect(ls[0]!.ts).toBe(from);

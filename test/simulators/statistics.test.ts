@@ -22,7 +22,11 @@ const firstFullDay = localDay(START) + 1;
 const lastFullDay = localDay(START + DAYS * 86_400_000) - 1;
 
 function run(homes: { id: string; resident: unknown }[], seed = 3): NdjsonReading[] {
-  const sc = scenario({ days: DAYS, seed, sites: [{ id: 'stats', utcOffsetMin: OFFSET, homes: homes.map((h) => ({ ...h, devices: 'full' })) }] });
+  const sc = scenario({
+    days: DAYS,
+    seed,
+    sites: [{ id: 'stats', utcOffsetMin: OFFSET, homes: homes.map((h) => ({ ...h, devices: 'full' })) }],
+  });
   const out: NdjsonReading[] = [];
   for (const d of simulate({ scenario: sc })) if (d.type === 'reading') out.push(d.reading);
   return out;
@@ -58,7 +62,9 @@ describe('resident statistics over 30 days × 6 residents', () => {
       const days = [...perDay.values()];
       expect(days.length).toBe(lastFullDay - firstFullDay + 1);
       const mean = days.reduce((a, b) => a + b, 0) / days.length;
-      console.log(`[sim] ${h.id}: intake ${Math.round(mean)} ml/day (profile ${profile.drinkMlPerDay}), range ${Math.min(...days)}–${Math.max(...days)}`);
+      console.log(
+        `[sim] ${h.id}: intake ${Math.round(mean)} ml/day (profile ${profile.drinkMlPerDay}), range ${Math.min(...days)}–${Math.max(...days)}`,
+      );
       expect(Math.abs(mean - profile.drinkMlPerDay) / profile.drinkMlPerDay).toBeLessThan(0.15);
       for (const v of days) {
         expect(v).toBeGreaterThanOrEqual(0.2 * profile.drinkMlPerDay);
@@ -110,7 +116,10 @@ describe('resident statistics over 30 days × 6 residents', () => {
   });
 
   it('falls per resident-week: with a high-risk profile (52 falls, 26 false alarms a year), the counts are Poisson-plausible', () => {
-    const homes = Array.from({ length: 6 }, (_, i) => ({ id: `risk-${i}`, resident: { profile: 'frail', fallsPerYear: 52, falseAlarmsPerYear: 26 } }));
+    const homes = Array.from({ length: 6 }, (_, i) => ({
+      id: `risk-${i}`,
+      resident: { profile: 'frail', fallsPerYear: 52, falseAlarmsPerYear: 26 },
+    }));
     const rs = run(homes, 11);
     let falls = 0;
     let falseAlarms = 0;
@@ -126,7 +135,9 @@ describe('resident statistics over 30 days × 6 residents', () => {
       }
     }
     const residentWeeks = (6 * DAYS) / 7;
-    console.log(`[sim] high-risk: ${falls} falls (${(falls / residentWeeks).toFixed(2)}/resident-week, expected 1.00), ${falseAlarms} false alarms`);
+    console.log(
+      `[sim] high-risk: ${falls} falls (${(falls / residentWeeks).toFixed(2)}/resident-week, expected 1.00), ${falseAlarms} false alarms`,
+    );
     // Expected 25.7 falls and 12.9 false alarms; 99.9 % Poisson intervals.
     expect(falls).toBeGreaterThanOrEqual(11);
     expect(falls).toBeLessThanOrEqual(44);

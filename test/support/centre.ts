@@ -19,7 +19,12 @@ export interface CliProcess {
 }
 
 /** Starts a Node.js script as a child process, keeping the tail of its output for failure messages. */
-export function spawnNode(script: string, args: string[], env: Record<string, string>, ports: { httpPort?: number; mqttPort?: number } = {}): CliProcess {
+export function spawnNode(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  ports: { httpPort?: number; mqttPort?: number } = {},
+): CliProcess {
   let log = '';
   const proc = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout?.on('data', (d) => (log = (log + d).slice(-50_000)));
@@ -40,29 +45,45 @@ export function spawnNode(script: string, args: string[], env: Record<string, st
   };
 }
 
-export async function runTestbed(args: string[], env: Record<string, string>, opts: { waitForHttp?: boolean; mqttPort?: number; httpPort?: number } = {}): Promise<CliProcess> {
+export async function runTestbed(
+  args: string[],
+  env: Record<string, string>,
+  opts: { waitForHttp?: boolean; mqttPort?: number; httpPort?: number } = {},
+): Promise<CliProcess> {
   const httpPort = opts.httpPort ?? (await freePort());
   const mqttPort = opts.mqttPort ?? (await freePort());
   const handle = spawnNode(
     testbedBin,
     args,
-    { TESTBED_HTTP_PORT: String(httpPort), TESTBED_MQTT_PORT: String(mqttPort), TESTBED_MQTT_WS_PORT: '0', TESTBED_LOG_LEVEL: 'warn', ...env },
+    {
+      TESTBED_HTTP_PORT: String(httpPort),
+      TESTBED_MQTT_PORT: String(mqttPort),
+      TESTBED_MQTT_WS_PORT: '0',
+      TESTBED_LOG_LEVEL: 'warn',
+      ...env,
+    },
     { httpPort, mqttPort },
   );
   const { proc } = handle;
   if (opts.waitForHttp !== false) {
-    await waitFor(`testbed ${args.join(' ')} on HTTP ${httpPort}`, async () => {
-      if (proc.exitCode !== null) throw new Error(`testbed ${args.join(' ')} exited ${proc.exitCode}: ${handle.output().slice(-3000)}`);
-      const res = await fetch(`${handle.httpUrl}/health`).catch(() => null);
-      return res?.ok ?? false;
-    }, 30_000);
+    await waitFor(
+      `testbed ${args.join(' ')} on HTTP ${httpPort}`,
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`testbed ${args.join(' ')} exited ${proc.exitCode}: ${handle.output().slice(-3000)}`);
+        const res = await fetch(`${handle.httpUrl}/health`).catch(() => null);
+        return res?.ok ?? false;
+      },
+      30_000,
+    );
   }
   return handle;
 }
 
 /** Runs a short CLI command and returns its stdout. */
 export async function testbed(args: string[], env: Record<string, string>): Promise<string> {
-  const { stdout } = await execFileP(process.execPath, [testbedBin, ...args], { env: { ...process.env, TESTBED_LOG_LEVEL: 'warn', ...env } });
+  const { stdout } = await execFileP(process.execPath, [testbedBin, ...args], {
+    env: { ...process.env, TESTBED_LOG_LEVEL: 'warn', ...env },
+  });
   return stdout;
 }
 
@@ -71,7 +92,8 @@ export async function metric(httpUrl: string, name: string, labelFilter = ''): P
   const text = await (await fetch(`${httpUrl}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{') && line.includes(labelFilter)) sum += Number(line.split(' ').pop());
+    if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{') && line.includes(labelFilter))
+      sum += Number(line.split(' ').pop());
   }
   return sum;
 }

@@ -78,10 +78,14 @@ async function startProcess(opts: {
     proc = spawn(opts.command, opts.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d) => (log = (log + d).slice(-20_000)));
     proc.stderr?.on('data', (d) => (log = (log + d).slice(-20_000)));
-    await waitFor(`${opts.name} on 127.0.0.1:${opts.port}`, async () => {
-      if (proc.exitCode !== null) throw new Error(`${opts.name} exited with ${proc.exitCode}: ${log.slice(-2000)}`);
-      return opts.ready(opts.port);
-    }, 30_000);
+    await waitFor(
+      `${opts.name} on 127.0.0.1:${opts.port}`,
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`${opts.name} exited with ${proc.exitCode}: ${log.slice(-2000)}`);
+        return opts.ready(opts.port);
+      },
+      30_000,
+    );
   };
   await launch();
   const handle: ServerHandle = {
@@ -149,7 +153,14 @@ bind-address = "127.0.0.1:${rpcPort}"
   enabled = false
 `,
   );
-  return startProcess({ name: 'influxd', command: '/usr/bin/influxd', args: ['run', '-config', conf], port, dir, ready: (p) => pingInflux(p) });
+  return startProcess({
+    name: 'influxd',
+    command: '/usr/bin/influxd',
+    args: ['run', '-config', conf],
+    port,
+    dir,
+    ready: (p) => pingInflux(p),
+  });
 }
 
 async function pingInflux(port: number): Promise<boolean> {
@@ -169,7 +180,13 @@ export async function startVictoriaMetrics(): Promise<ServerHandle> {
   return startProcess({
     name: 'victoria-metrics',
     command: '/usr/bin/victoria-metrics',
-    args: [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}`, '-retentionPeriod=100y', '-search.disableCache', '-search.latencyOffset=0s'],
+    args: [
+      `-httpListenAddr=127.0.0.1:${port}`,
+      `-storageDataPath=${dir}`,
+      '-retentionPeriod=100y',
+      '-search.disableCache',
+      '-search.latencyOffset=0s',
+    ],
     port,
     dir,
     ready: (p) => httpOk(`http://127.0.0.1:${p}/health`),

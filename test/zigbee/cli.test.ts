@@ -13,14 +13,22 @@ import { tempDir, waitFor } from '../support/servers.ts';
 describe('testbed sim zstack / gateway run', () => {
   it('sim zstack prints its url, answers an MT SYS ping and keeps its state file', async () => {
     const state = join(tempDir('testbed-zb-cli-'), 'emu.json');
-    const proc = spawn(process.execPath, [testbedBin, 'sim', 'zstack', '--port', '0', '--interval-ms', '0', '--state', state, '--devices', 'leak,door'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TESTBED_LOG_LEVEL: 'warn' } });
+    const proc = spawn(
+      process.execPath,
+      [testbedBin, 'sim', 'zstack', '--port', '0', '--interval-ms', '0', '--state', state, '--devices', 'leak,door'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TESTBED_LOG_LEVEL: 'warn' } },
+    );
     try {
       let out = '';
       proc.stdout.on('data', (d) => (out += d));
-      const info = await waitFor('the url line', async () => {
-        const line = out.split('\n').find((l) => l.includes('"url"'));
-        return line ? (JSON.parse(line) as { url: string; port: number; devices: { ieee: string; model: string }[] }) : undefined;
-      }, 20_000);
+      const info = await waitFor(
+        'the url line',
+        async () => {
+          const line = out.split('\n').find((l) => l.includes('"url"'));
+          return line ? (JSON.parse(line) as { url: string; port: number; devices: { ieee: string; model: string }[] }) : undefined;
+        },
+        20_000,
+      );
       expect(info.url).toBe(`tcp://127.0.0.1:${info.port}`);
       expect(info.devices.map((d) => d.model)).toEqual(['Aqara SJCGQ11LM', 'Aqara MCCGQ11LM']);
       // SYS ping: SOF, len 0, cmd0 = SREQ(1)<<5 | SYS(1), cmd1 = 1, fcs.
@@ -40,7 +48,15 @@ describe('testbed sim zstack / gateway run', () => {
   }, 30_000);
 
   it('gateway run without a site id fails with a clear message', async () => {
-    const err = await promisify(execFile)(process.execPath, [testbedBin, 'gateway', 'run'], { env: { ...process.env, TESTBED_DATA_DIR: tempDir('testbed-zb-cli-'), TESTBED_LOG_LEVEL: 'warn', TESTBED_GATEWAY_SITE: '', TESTBED_GATEWAY_ID: '' } }).then(
+    const err = await promisify(execFile)(process.execPath, [testbedBin, 'gateway', 'run'], {
+      env: {
+        ...process.env,
+        TESTBED_DATA_DIR: tempDir('testbed-zb-cli-'),
+        TESTBED_LOG_LEVEL: 'warn',
+        TESTBED_GATEWAY_SITE: '',
+        TESTBED_GATEWAY_ID: '',
+      },
+    }).then(
       () => null,
       (e: { code: number; stderr: string }) => e,
     );

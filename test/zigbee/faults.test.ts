@@ -68,7 +68,11 @@ describe('emulator faults against the real herdsman', () => {
   it('on-demand reports become readings', async () => {
     emu.trigger(LEAK);
     emu.trigger(CLIMATE);
-    await waitFor('leak and climate readings', async () => readings.some((r) => r.dev === LEAK) && readings.some((r) => r.dev === CLIMATE && r.v.humidity_pct !== undefined), 10_000);
+    await waitFor(
+      'leak and climate readings',
+      async () => readings.some((r) => r.dev === LEAK) && readings.some((r) => r.dev === CLIMATE && r.v.humidity_pct !== undefined),
+      10_000,
+    );
     expect(readings.find((r) => r.dev === LEAK)).toMatchObject({ kind: 'incontinence', v: { wet: true } });
   });
 
@@ -78,7 +82,11 @@ describe('emulator faults against the real herdsman', () => {
     const nwkBefore = emu.listDevices().find((d) => d.ieee === LEAK)!.nwk;
     emu.rejoin(LEAK, true);
     expect(emu.listDevices().find((d) => d.ieee === LEAK)!.nwk).not.toBe(nwkBefore);
-    await waitFor('device_joined again', async () => events.filter((e) => e.type === 'device_joined' && e.dev === LEAK).length >= 2, 10_000);
+    await waitFor(
+      'device_joined again',
+      async () => events.filter((e) => e.type === 'device_joined' && e.dev === LEAK).length >= 2,
+      10_000,
+    );
     const n = readings.filter((r) => r.dev === LEAK).length;
     await new Promise((r) => setTimeout(r, 300));
     emu.trigger(LEAK);

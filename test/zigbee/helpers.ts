@@ -37,7 +37,10 @@ export async function startCentre(site: string, gateway: string): Promise<TestCe
     },
   };
   c.mqttUrl = `mqtt://127.0.0.1:${c.proc.mqttPort}`;
-  c.cred = JSON.parse(await testbed(['gateway', 'add', '--site', site, '--gateway', gateway], env)) as { username: string; password: string };
+  c.cred = JSON.parse(await testbed(['gateway', 'add', '--site', site, '--gateway', gateway], env)) as {
+    username: string;
+    password: string;
+  };
   return c;
 }
 
@@ -50,7 +53,12 @@ export interface Recorder {
 
 /** An admin client subscribed to everything of one gateway; records what it sees. */
 export async function recorder(c: TestCentre): Promise<Recorder> {
-  const client = await connectAsync(c.mqttUrl, { username: 'svc-admin', password: c.adminPassword, clientId: `test-admin-${process.pid}-${Date.now()}`, reconnectPeriod: 500 });
+  const client = await connectAsync(c.mqttUrl, {
+    username: 'svc-admin',
+    password: c.adminPassword,
+    clientId: `test-admin-${process.pid}-${Date.now()}`,
+    reconnectPeriod: 500,
+  });
   const messages: Recorder['messages'] = [];
   client.on('message', (topic, payload) => {
     try {
@@ -61,7 +69,13 @@ export async function recorder(c: TestCentre): Promise<Recorder> {
   });
   const root = `lab/v1/${c.site}/${c.gateway}`;
   await client.subscribeAsync([`${root}/events`, `${root}/health`, `${root}/state`, `${root}/cmd/+/reply`], { qos: 1 });
-  client.on('connect', () => void client.subscribeAsync([`${root}/events`, `${root}/health`, `${root}/state`, `${root}/cmd/+/reply`], { qos: 1 }).catch(() => undefined));
+  client.on(
+    'connect',
+    () =>
+      void client
+        .subscribeAsync([`${root}/events`, `${root}/health`, `${root}/state`, `${root}/cmd/+/reply`], { qos: 1 })
+        .catch(() => undefined),
+  );
   return {
     client,
     messages,
@@ -87,8 +101,17 @@ export function storedReadings(c: TestCentre): StoredRow[] {
     return [];
   }
   try {
-    const rows = db.prepare('SELECT device, kind, seq, ts, v, q FROM readings WHERE site = ? AND gateway = ? ORDER BY device, seq').all(c.site, c.gateway) as { device: string; kind: string; seq: number; ts: number; v: string; q: string | null }[];
-    return rows.map((r) => ({ device: r.device, kind: r.kind, seq: Number(r.seq), ts: Number(r.ts), v: JSON.parse(r.v) as Record<string, unknown>, q: r.q ? (JSON.parse(r.q) as Record<string, unknown>) : null }));
+    const rows = db
+      .prepare('SELECT device, kind, seq, ts, v, q FROM readings WHERE site = ? AND gateway = ? ORDER BY device, seq')
+      .all(c.site, c.gateway) as { device: string; kind: string; seq: number; ts: number; v: string; q: string | null }[];
+    return rows.map((r) => ({
+      device: r.device,
+      kind: r.kind,
+      seq: Number(r.seq),
+      ts: Number(r.ts),
+      v: JSON.parse(r.v) as Record<string, unknown>,
+      q: r.q ? (JSON.parse(r.q) as Record<string, unknown>) : null,
+    }));
   } catch {
     return [];
   } finally {
@@ -127,6 +150,11 @@ export function devicesFile(dir: string, body: unknown): string {
   return path;
 }
 
-export async function waitForEvents(r: Recorder, what: string, pred: (events: Record<string, unknown>[]) => boolean, timeoutMs = 60_000): Promise<void> {
+export async function waitForEvents(
+  r: Recorder,
+  what: string,
+  pred: (events: Record<string, unknown>[]) => boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
   await waitFor(what, async () => pred(r.events()), timeoutMs, 100);
 }

@@ -12,9 +12,28 @@ import { startGateway, type Gateway } from '../../gateway/index.ts';
 import { checkReading } from '../../devices/contract.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { tempDir, waitFor } from '../support/servers.ts';
-import { startCentre, recorder, storedReadings, byDevice, gatewayEnv, gatewayConfig, devicesFile, waitForEvents, type TestCentre, type Recorder } from './helpers.ts';
+import {
+  startCentre,
+  recorder,
+  storedReadings,
+  byDevice,
+  gatewayEnv,
+  gatewayConfig,
+  devicesFile,
+  waitForEvents,
+  type TestCentre,
+  type Recorder,
+} from './helpers.ts';
 
-const EXPECTED_KIND: Record<string, string> = { leak: 'incontinence', fall: 'fall', bed: 'bed', door: 'door', motion: 'motion', sos: 'button', climate: 'climate' };
+const EXPECTED_KIND: Record<string, string> = {
+  leak: 'incontinence',
+  fall: 'fall',
+  bed: 'bed',
+  door: 'door',
+  motion: 'motion',
+  sos: 'button',
+  climate: 'climate',
+};
 const ieeeOf = (model: string) => DEFAULT_DEVICES.find((d) => d.model === model)!.ieee;
 
 let centre: TestCentre;
@@ -49,12 +68,21 @@ describe('herdsman ↔ Z-Stack emulator ↔ gateway ↔ centre', () => {
     gw = await startGateway(gatewayConfig(env), { log: silentLogger, zigbeeRestartDelaysMs: [300, 600, 1000] });
     expect(gw.zigbee?.lastStart).toBe('reset');
     // A per-gateway random network, never herdsman's public default key.
-    const net = JSON.parse(readFileSync(join(gwDir, 'zigbee', 'network.json'), 'utf8')) as { networkKey: number[]; extendedPanID: number[]; panID: number };
+    const net = JSON.parse(readFileSync(join(gwDir, 'zigbee', 'network.json'), 'utf8')) as {
+      networkKey: number[];
+      extendedPanID: number[];
+      panID: number;
+    };
     expect(net.networkKey).toHaveLength(16);
     expect(net.networkKey).not.toEqual([1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12, 13]);
     expect(new Set(net.extendedPanID).size).toBeGreaterThan(1);
 
-    await waitForEvents(rec, 'seven successful interviews', (ev) => ev.filter((e) => e.type === 'device_interview' && (e.data as { status?: string })?.status === 'successful').length >= 7, 90_000);
+    await waitForEvents(
+      rec,
+      'seven successful interviews',
+      (ev) => ev.filter((e) => e.type === 'device_interview' && (e.data as { status?: string })?.status === 'successful').length >= 7,
+      90_000,
+    );
     const interviews = rec.events('device_interview').filter((e) => (e.data as { status: string }).status === 'successful');
     for (const d of DEFAULT_DEVICES) {
       const e = interviews.find((x) => x.dev === d.ieee);
@@ -68,16 +96,24 @@ describe('herdsman ↔ Z-Stack emulator ↔ gateway ↔ centre', () => {
     expect(rec.events('device_configure_failed')).toEqual([]);
 
     // Reports flow: at least 4 stored readings of the right kind per device.
-    const rows = await waitFor('4 readings per device in the store', async () => {
-      const r = storedReadings(centre);
-      const m = byDevice(r);
-      return DEFAULT_DEVICES.every((d) => (m.get(d.ieee)?.length ?? 0) >= 4) ? r : undefined;
-    }, 60_000, 250);
+    const rows = await waitFor(
+      '4 readings per device in the store',
+      async () => {
+        const r = storedReadings(centre);
+        const m = byDevice(r);
+        return DEFAULT_DEVICES.every((d) => (m.get(d.ieee)?.length ?? 0) >= 4) ? r : undefined;
+      },
+      60_000,
+      250,
+    );
     const m = byDevice(rows);
     for (const d of DEFAULT_DEVICES) {
       const mine = m.get(d.ieee)!;
       expect(new Set(mine.map((r) => r.kind)), d.model).toEqual(new Set([EXPECTED_KIND[d.model]]));
-      for (const r of mine) expect(checkReading({ dev: r.device, kind: r.kind, seq: r.seq, ts: r.ts, v: r.v, ...(r.q ? { q: r.q } : {}) }, Date.now())).toBeNull();
+      for (const r of mine)
+        expect(
+          checkReading({ dev: r.device, kind: r.kind, seq: r.seq, ts: r.ts, v: r.v, ...(r.q ? { q: r.q } : {}) }, Date.now()),
+        ).toBeNull();
     }
     // The values follow the devices: both states are seen, and the mapping is right.
     const values = (model: string, field: string) => new Set(m.get(ieeeOf(model))!.map((r) => r.v[field]));
@@ -98,21 +134,49 @@ describe('herdsman ↔ Z-Stack emulator ↔ gateway ↔ centre', () => {
 
   it('answers permit_join over MQTT with a reply echoing the id, and publishes health', async () => {
     await rec.client.publishAsync('lab/v1/home-a/gw-1/cmd/permit_join', JSON.stringify({ id: 'pj-1', seconds: 30 }), { qos: 1 });
-    await waitFor('permit_join reply', async () => rec.messages.some((x) => x.topic.endsWith('/cmd/permit_join/reply') && x.body.id === 'pj-1'), 15_000);
+    await waitFor(
+      'permit_join reply',
+      async () => rec.messages.some((x) => x.topic.endsWith('/cmd/permit_join/reply') && x.body.id === 'pj-1'),
+      15_000,
+    );
     const reply = rec.messages.find((x) => x.topic.endsWith('/cmd/permit_join/reply') && x.body.id === 'pj-1')!.body;
     expect(reply).toMatchObject({ id: 'pj-1', ok: true, seconds: 30 });
     expect(emu.stats().permitJoin).toBe(true);
     // An unknown command gets a refusal, not silence.
     await rec.client.publishAsync('lab/v1/home-a/gw-1/cmd/self_destruct', JSON.stringify({ id: 'x-1' }), { qos: 1 });
-    await waitFor('refusal', async () => rec.messages.some((x) => x.topic.endsWith('/cmd/self_destruct/reply') && x.body.id === 'x-1' && x.body.ok === false), 10_000);
+    await waitFor(
+      'refusal',
+      async () => rec.messages.some((x) => x.topic.endsWith('/cmd/self_destruct/reply') && x.body.id === 'x-1' && x.body.ok === false),
+      10_000,
+    );
     // remove_device of an unknown device fails with a reason.
-    await rec.client.publishAsync('lab/v1/home-a/gw-1/cmd/remove_device', JSON.stringify({ id: 'rm-0', dev: '0x0000000000000bad' }), { qos: 1 });
-    await waitFor('remove_device refusal', async () => rec.messages.some((x) => x.topic.endsWith('/cmd/remove_device/reply') && x.body.id === 'rm-0' && x.body.ok === false && /no Zigbee device/.test(String(x.body.error))), 10_000);
+    await rec.client.publishAsync('lab/v1/home-a/gw-1/cmd/remove_device', JSON.stringify({ id: 'rm-0', dev: '0x0000000000000bad' }), {
+      qos: 1,
+    });
+    await waitFor(
+      'remove_device refusal',
+      async () =>
+        rec.messages.some(
+          (x) =>
+            x.topic.endsWith('/cmd/remove_device/reply') &&
+            x.body.id === 'rm-0' &&
+            x.body.ok === false &&
+            /no Zigbee device/.test(String(x.body.error)),
+        ),
+      10_000,
+    );
 
-    const health = await waitFor('a health message with 7 devices', async () => {
-      const h = rec.messages.filter((x) => x.topic.endsWith('/health')).map((x) => x.body).pop();
-      return h && Object.keys((h.devices as object) ?? {}).length >= 7 ? h : undefined;
-    }, 10_000);
+    const health = await waitFor(
+      'a health message with 7 devices',
+      async () => {
+        const h = rec.messages
+          .filter((x) => x.topic.endsWith('/health'))
+          .map((x) => x.body)
+          .pop();
+        return h && Object.keys((h.devices as object) ?? {}).length >= 7 ? h : undefined;
+      },
+      10_000,
+    );
     expect(health.adapter).toBe('up');
     expect(health.memRssBytes as number).toBeGreaterThan(10_000_000);
     expect(typeof health.outboxDepth).toBe('number');
@@ -125,7 +189,12 @@ describe('herdsman ↔ Z-Stack emulator ↔ gateway ↔ centre', () => {
 
   it('battery drain on the emulator shows in readings and health', async () => {
     emu.drainBattery(ieeeOf('climate'), 12);
-    await waitFor('battery 12 % stored', async () => storedReadings(centre).some((r) => r.device === ieeeOf('climate') && r.q?.battery === 12), 20_000, 250);
+    await waitFor(
+      'battery 12 % stored',
+      async () => storedReadings(centre).some((r) => r.device === ieeeOf('climate') && r.q?.battery === 12),
+      20_000,
+      250,
+    );
   }, 30_000);
 
   it('recovers from adapter loss (socket drop): adapter_down, a rebuilt controller, reports again', async () => {
@@ -159,14 +228,21 @@ describe('herdsman ↔ Z-Stack emulator ↔ gateway ↔ centre', () => {
     await emu.start();
     expect(emu.listDevices().filter((d) => d.joined)).toHaveLength(7);
     expect(existsSync(join(gwDir, 'zigbee', 'coordinator_backup.json'))).toBe(true);
-    gw = await startGateway(gatewayConfig({ ...env, TESTBED_ZIGBEE_PORT: emu.url, TESTBED_ZIGBEE_PERMIT_JOIN_S: '0' }), { log: silentLogger });
+    gw = await startGateway(gatewayConfig({ ...env, TESTBED_ZIGBEE_PORT: emu.url, TESTBED_ZIGBEE_PERMIT_JOIN_S: '0' }), {
+      log: silentLogger,
+    });
     expect(gw.zigbee!.lastStart).toBe('resumed');
     expect(gw.zigbee!.list()).toHaveLength(7);
     const seqBefore = new Map([...byDevice(storedReadings(centre))].map(([d, rows]) => [d, Math.max(...rows.map((r) => r.seq))]));
-    await waitFor('every device reports after the restart', async () => {
-      const m = byDevice(storedReadings(centre));
-      return DEFAULT_DEVICES.every((d) => Math.max(...(m.get(d.ieee) ?? []).map((r) => r.seq)) > seqBefore.get(d.ieee)!);
-    }, 30_000, 250);
+    await waitFor(
+      'every device reports after the restart',
+      async () => {
+        const m = byDevice(storedReadings(centre));
+        return DEFAULT_DEVICES.every((d) => Math.max(...(m.get(d.ieee) ?? []).map((r) => r.seq)) > seqBefore.get(d.ieee)!);
+      },
+      30_000,
+      250,
+    );
     expect(emu.stats().joins).toBe(0);
     expect(joinsBefore).toBeGreaterThanOrEqual(7);
     expect(rec.events('device_joined').length).toBe(joinedEvents);

@@ -29,7 +29,7 @@ function outboxDepth(dir: string): number {
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('gateway kill -9 during a centre outage', () => {
-  it('stores every Zigbee device\'s seq exactly once, contiguous, after the centre outage and a gateway kill -9', async () => {
+  it("stores every Zigbee device's seq exactly once, contiguous, after the centre outage and a gateway kill -9", async () => {
     const centre: TestCentre = await startCentre('home-k', 'gw-k');
     cleanups.push(() => centre.proc.kill('SIGKILL'));
     const emu = new ZStackEmulator({ statePath: join(tempDir('testbed-zbk-emu-'), 'emu.json'), intervalMs: 200 });
@@ -40,11 +40,16 @@ describe('gateway kill -9 during a centre outage', () => {
     let gw: CliProcess = await runTestbed(['gateway', 'run'], env, { waitForHttp: false });
     cleanups.push(() => gw.kill('SIGKILL'));
 
-    await waitFor('all 7 devices stored', async () => {
-      if (gw.proc.exitCode !== null) throw new Error(`gateway exited: ${gw.output().slice(-2000)}`);
-      const m = byDevice(storedReadings(centre));
-      return DEFAULT_DEVICES.every((d) => (m.get(d.ieee)?.length ?? 0) >= 2);
-    }, 90_000, 250);
+    await waitFor(
+      'all 7 devices stored',
+      async () => {
+        if (gw.proc.exitCode !== null) throw new Error(`gateway exited: ${gw.output().slice(-2000)}`);
+        const m = byDevice(storedReadings(centre));
+        return DEFAULT_DEVICES.every((d) => (m.get(d.ieee)?.length ?? 0) >= 2);
+      },
+      90_000,
+      250,
+    );
     const beforeOutage = new Map([...byDevice(storedReadings(centre))].map(([d, rows]) => [d, Math.max(...rows.map((r) => r.seq))]));
 
     // 1. The centre goes away (broker, ingest, store); the gateway keeps accepting readings.
@@ -57,13 +62,23 @@ describe('gateway kill -9 during a centre outage', () => {
     await pause(500);
     gw = await runTestbed(['gateway', 'run'], { ...env, TESTBED_ZIGBEE_PERMIT_JOIN_S: '0' }, { waitForHttp: false });
     // The restarted gateway resumes the network and queues new readings during the outage.
-    await waitFor('new readings queued by the restarted gateway', async () => {
-      if (gw.proc.exitCode !== null) throw new Error(`gateway exited: ${gw.output().slice(-2000)}`);
-      return outboxDepth(gwDir) > backlog + 20;
-    }, 30_000, 200);
+    await waitFor(
+      'new readings queued by the restarted gateway',
+      async () => {
+        if (gw.proc.exitCode !== null) throw new Error(`gateway exited: ${gw.output().slice(-2000)}`);
+        return outboxDepth(gwDir) > backlog + 20;
+      },
+      30_000,
+      200,
+    );
     // 3. The centre comes back on the same ports and data.
     await centre.restart();
-    await waitFor('readings after the outage', async () => storedReadings(centre).length > [...beforeOutage.values()].reduce((a, b) => a + b, 0) + backlog, 60_000, 250);
+    await waitFor(
+      'readings after the outage',
+      async () => storedReadings(centre).length > [...beforeOutage.values()].reduce((a, b) => a + b, 0) + backlog,
+      60_000,
+      250,
+    );
     // 4. Quiet the devices, let the gateway drain, then count.
     await emu.stop();
     await waitFor('gateway outbox drained', async () => outboxDepth(gwDir) === 0, 60_000, 250);

@@ -37,7 +37,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DEVICES = fleet(10);
 
 describe('the link to the centre cut by a TCP proxy', () => {
-  it('stores every device\'s seq exactly once, contiguous from 1, after repeated cuts and a refused reconnect', async () => {
+  it("stores every device's seq exactly once, contiguous from 1, after repeated cuts and a refused reconnect", async () => {
     const centre: TestCentre = await startCentre('home-p', 'gw-p');
     cleanups.push(() => centre.proc.kill('SIGKILL'));
     const proxy: TcpProxy = await startTcpProxy(centre.proc.mqttPort);
@@ -46,15 +46,24 @@ describe('the link to the centre cut by a TCP proxy', () => {
     await emu.start();
     cleanups.push(() => emu.stop());
     const gwDir = tempDir('testbed-zbp-gw-');
-    const env = gatewayEnv(centre, gwDir, emu.url, { TESTBED_MQTT_URL: `mqtt://127.0.0.1:${proxy.port}`, TESTBED_ZIGBEE_PERMIT_JOIN_S: '120', TESTBED_LOG_LEVEL: 'warn' });
+    const env = gatewayEnv(centre, gwDir, emu.url, {
+      TESTBED_MQTT_URL: `mqtt://127.0.0.1:${proxy.port}`,
+      TESTBED_ZIGBEE_PERMIT_JOIN_S: '120',
+      TESTBED_LOG_LEVEL: 'warn',
+    });
     const gw: CliProcess = await runTestbed(['gateway', 'run'], env, { waitForHttp: false });
     cleanups.push(() => gw.kill('SIGKILL'));
 
-    await waitFor('every device stored through the proxy', async () => {
-      if (gw.proc.exitCode !== null) throw new Error(`gateway exited: ${gw.output().slice(-2000)}`);
-      const m = byDevice(storedReadings(centre));
-      return DEVICES.every((d) => (m.get(d.ieee)?.length ?? 0) >= 2);
-    }, 45_000, 250);
+    await waitFor(
+      'every device stored through the proxy',
+      async () => {
+        if (gw.proc.exitCode !== null) throw new Error(`gateway exited: ${gw.output().slice(-2000)}`);
+        const m = byDevice(storedReadings(centre));
+        return DEVICES.every((d) => (m.get(d.ieee)?.length ?? 0) >= 2);
+      },
+      45_000,
+      250,
+    );
     expect(proxy.stats().live).toBeGreaterThanOrEqual(1);
 
     // Cut the live link while the devices report: batches, acks and the
@@ -96,6 +105,8 @@ describe('the link to the centre cut by a TCP proxy', () => {
     expect(s.accepted).toBeGreaterThanOrEqual(6);
     expect(s.live).toBeGreaterThanOrEqual(1);
     const duplicates = await metric(centre.proc.httpUrl, 'testbed_ingest_readings_total', 'result="duplicate"');
-    console.log(`proxy-cut: ${storedReadings(centre).length} readings from ${DEVICES.length} devices; proxy ${JSON.stringify(s)}; resent readings deduped by ingest: ${duplicates}`);
+    console.log(
+      `proxy-cut: ${storedReadings(centre).length} readings from ${DEVICES.length} devices; proxy ${JSON.stringify(s)}; resent readings deduped by ingest: ${duplicates}`,
+    );
   }, 90_000);
 });

@@ -22,12 +22,20 @@ const mqttUrl = `mqtt://127.0.0.1:${mosq.port}`;
 const emu = new ZStackEmulator({ intervalMs: 1000 });
 await emu.start();
 const dir = tempDir('z2m-data-');
-writeFileSync(`${dir}/configuration.yaml`, `homeassistant:\n  enabled: false\nfrontend:\n  enabled: false\nmqtt:\n  base_topic: zigbee2mqtt\n  server: ${mqttUrl}\nserial:\n  port: ${emu.url}\n  adapter: zstack\nadvanced:\n  network_key: GENERATE\n  pan_id: GENERATE\n  ext_pan_id: GENERATE\n  log_level: warning\navailability:\n  enabled: true\nversion: 4\n`);
-const z2m = spawn(process.execPath, [`${Z2M}/node_modules/zigbee2mqtt/index.js`], { cwd: Z2M, env: { ...process.env, ZIGBEE2MQTT_DATA: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+writeFileSync(
+  `${dir}/configuration.yaml`,
+  `homeassistant:\n  enabled: false\nfrontend:\n  enabled: false\nmqtt:\n  base_topic: zigbee2mqtt\n  server: ${mqttUrl}\nserial:\n  port: ${emu.url}\n  adapter: zstack\nadvanced:\n  network_key: GENERATE\n  pan_id: GENERATE\n  ext_pan_id: GENERATE\n  log_level: warning\navailability:\n  enabled: true\nversion: 4\n`,
+);
+const z2m = spawn(process.execPath, [`${Z2M}/node_modules/zigbee2mqtt/index.js`], {
+  cwd: Z2M,
+  env: { ...process.env, ZIGBEE2MQTT_DATA: dir },
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
 let log = '';
 z2m.stdout.on('data', (d) => (log += d));
 z2m.stderr.on('data', (d) => (log += d));
-const readings: any[] = []; const events: any[] = [];
+const readings: any[] = [];
+const events: any[] = [];
 const src = new Z2mSource({ url: mqttUrl, baseTopic: 'zigbee2mqtt', devicesFile: () => ({ overrides: new Map() }), log: silentLogger });
 await src.start({ reading: (r) => readings.push(r), event: (t, d, data) => events.push({ t, d, data }) });
 const c = await connectAsync(mqttUrl);
@@ -37,12 +45,42 @@ await c.publishAsync('zigbee2mqtt/bridge/request/permit_join', JSON.stringify({ 
 await new Promise((r) => setTimeout(r, 45000));
 const byDev = new Map<string, any[]>();
 for (const r of readings) byDev.set(r.dev, [...(byDev.get(r.dev) ?? []), r]);
-for (const [d, rs] of byDev) console.log(d, rs[0].kind, rs.length, JSON.stringify(rs.slice(-2).map((r) => [r.v, r.q])), rs.every((r) => checkReading({ ...r, seq: 1 }, Date.now()) === null));
-console.log('events', JSON.stringify(events.map((e) => e.t + ':' + (e.data?.status ?? '')).reduce((a: any, k: string) => ((a[k] = (a[k] ?? 0) + 1), a), {})));
+for (const [d, rs] of byDev)
+  console.log(
+    d,
+    rs[0].kind,
+    rs.length,
+    JSON.stringify(rs.slice(-2).map((r) => [r.v, r.q])),
+    rs.every((r) => checkReading({ ...r, seq: 1 }, Date.now()) === null),
+  );
+console.log(
+  'events',
+  JSON.stringify(events.map((e) => e.t + ':' + (e.data?.status ?? '')).reduce((a: any, k: string) => ((a[k] = (a[k] ?? 0) + 1), a), {})),
+);
 console.log('z2m log tail:', log.slice(-1500));
-z2m.kill('SIGTERM'); await new Promise((r) => setTimeout(r, 3000)); z2m.kill('SIGKILL');
-await src.stop(); await c.endAsync(); await emu.stop(); await mosq.stop();
-const expected: Record<string, string> = { '0x00158d0001a10001': 'incontinence', '0xa4c1380000f10002': 'fall', '0xa4c1380000b10003': 'bed', '0x00158d0001d10004': 'door', '0x00124b0002e10005': 'motion', '0xa4c1380000510006': 'button', '0x00124b0002c10007': 'climate' };
-const failures = Object.entries(expected).filter(([dev, kind]) => !(byDev.get(dev)?.length && byDev.get(dev)!.every((r) => r.kind === kind && checkReading({ ...r, seq: 1 }, Date.now()) === null)));
-console.log(failures.length ? `FAILED for ${failures.map(([d, k]) => `${d} (${k})`).join(', ')}` : 'OK: all 7 devices came through the real Zigbee2MQTT as valid readings');
+z2m.kill('SIGTERM');
+await new Promise((r) => setTimeout(r, 3000));
+z2m.kill('SIGKILL');
+await src.stop();
+await c.endAsync();
+await emu.stop();
+await mosq.stop();
+const expected: Record<string, string> = {
+  '0x00158d0001a10001': 'incontinence',
+  '0xa4c1380000f10002': 'fall',
+  '0xa4c1380000b10003': 'bed',
+  '0x00158d0001d10004': 'door',
+  '0x00124b0002e10005': 'motion',
+  '0xa4c1380000510006': 'button',
+  '0x00124b0002c10007': 'climate',
+};
+const failures = Object.entries(expected).filter(
+  ([dev, kind]) =>
+    !(byDev.get(dev)?.length && byDev.get(dev)!.every((r) => r.kind === kind && checkReading({ ...r, seq: 1 }, Date.now()) === null)),
+);
+console.log(
+  failures.length
+    ? `FAILED for ${failures.map(([d, k]) => `${d} (${k})`).join(', ')}`
+    : 'OK: all 7 devices came through the real Zigbee2MQTT as valid readings',
+);
 process.exit(failures.length ? 1 : 0);
