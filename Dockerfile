@@ -12,7 +12,7 @@ COPY devices ./devices
 COPY broker ./broker
 COPY ingest ./ingest
 COPY gateway ./gateway
-COPY orchestrator ./orchestrator
+COPY registry ./registry
 COPY simulators ./simulators
 COPY monitor ./monitor
 COPY console ./console

@@ -74,7 +74,7 @@ async function latency(): Promise<void> {
   const duration = Number(args.duration);
   const { loadConfig } = await import('../lib/config.ts');
   const { startCentre } = await import('../cli/centre.ts');
-  const { cliActor } = await import('../orchestrator/index.ts');
+  const { cliActor } = await import('../registry/index.ts');
   const { loadGatewayIds } = await import('../simulators/load.ts');
   const dir = tempDir('testbed-bench-alerts-');
   const cfg = loadConfig({
@@ -177,7 +177,7 @@ async function latency(): Promise<void> {
 async function completeness(): Promise<void> {
   const P = Number(args.participants);
   const D = Number(args.days);
-  const { openRegistry, cliActor } = await import('../orchestrator/index.ts');
+  const { openRegistry, cliActor } = await import('../registry/index.ts');
   const { SqliteStore, InfluxStore, DeadLetterStore } = await import('../ingest/index.ts');
   const { startMonitor } = await import('../monitor/index.ts');
   const dir = tempDir('testbed-bench-completeness-');
@@ -267,7 +267,7 @@ async function completeness(): Promise<void> {
   }
   if (store instanceof InfluxStore) await store.drained(600_000);
   const t2 = performance.now();
-  const mon = await startMonitor({ dataDir: dir, store, registryDb: registry.db, registry, tickMs: 0 });
+  const mon = await startMonitor({ dataDir: dir, store, registryDb: registry.db, tickMs: 0 });
   const q = { from: start, to: start + D * 86_400_000, utcOffsetMin: 60, now: start + D * 86_400_000 };
   const t3 = performance.now();
   const days = await mon.completeness.participantDays(q, null);

@@ -16,7 +16,7 @@ import { startInfluxd, startMosquitto, tempDir, influxQuery, waitFor } from '../
 import { runTestbed, type CliProcess } from '../test/support/centre.ts';
 import { toLine } from '../ingest/index.ts';
 import { MemoryOutbox, Uplink } from '../gateway/index.ts';
-import { openRegistry } from '../orchestrator/index.ts';
+import { openRegistry } from '../registry/index.ts';
 import { silentLogger } from '../lib/log.ts';
 import type { Reading } from '../devices/index.ts';
 

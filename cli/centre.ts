@@ -8,7 +8,8 @@ import { logger } from '../lib/log.ts';
 import { startBroker, type BrokerHandle } from '../broker/index.ts';
 import { CredentialStore } from '../broker/credentials.ts';
 import { startIngest, type IngestHandle } from '../ingest/index.ts';
-import { startHttp, type HealthReport } from '../orchestrator/http.ts';
+import { type HealthReport, type HttpPlugin, startHttp } from '../http/index.ts';
+import { deadLetterRoutes } from '../ingest/routes.ts';
 import {
   openRegistry,
   gatewayDirectory,
@@ -17,7 +18,7 @@ import {
   GatewayCommander,
   type Actor,
   type Registry,
-} from '../orchestrator/index.ts';
+} from '../registry/index.ts';
 import { loadScenario, streamScenario } from '../simulators/index.ts';
 import { startMonitor, registerDemoTrial, type MonitorHandle } from '../monitor/index.ts';
 import { consolePlugin, CONSOLE_PATH } from '../console/serve.ts';
@@ -120,7 +121,6 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         mqtt: { url: mqttUrl, username: cfg.monitorUsername, password: monitorPassword },
         store: ingest.store,
         registryDb: registry.db,
-        registry,
         log: logger('monitor'),
         webhooks: cfg.monitorWebhooks
           .split(',')
@@ -149,7 +149,8 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         return { status, uptimeS: Math.round((Date.now() - started) / 1000), version: '0.1.0', roles };
       };
       // The registry API is served where the broker runs: revoking a gateway disconnects it there.
-      const plugins = broker ? [registryApi({ registry })] : [];
+      const plugins: HttpPlugin[] = broker ? [registryApi({ registry })] : [];
+      if (ingest) plugins.push(deadLetterRoutes(ingest.deadLetters));
       if (monitor) plugins.push(monitor.plugin);
       // The web console calls the registry's and monitoring's API with the user's token.
       if (broker) plugins.push(consolePlugin());
@@ -157,7 +158,6 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         host: cfg.httpHost,
         port: cfg.httpPort,
         health,
-        ...(ingest ? { deadLetters: ingest.deadLetters } : {}),
         authenticate: (token) => registry.authenticate(token),
         log: logger('http'),
         plugins,

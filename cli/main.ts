@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import { loadConfig, describeConfig, ConfigError, type Config } from '../lib/config.ts';
 import { setLogLevel } from '../lib/log.ts';
 import { dataDictionary } from '../devices/index.ts';
-import type { Actor, Registry, Role } from '../orchestrator/index.ts';
+import { ApiError } from '../lib/errors.ts';
+import type { Actor, Registry, Role } from '../registry/index.ts';
 import { registerSimCommands } from './sim.ts';
 import { registerGatewayCommands } from './gateway.ts';
 import { onShutdown } from './shutdown.ts';
@@ -16,8 +17,8 @@ import { registerDashboardCommands } from '../dashboards/cli.ts';
 // The roles' modules (broker, ingest, HTTP API, orchestrator, simulators, monitor) are loaded by
 // the commands that run them: `testbed gateway run` on a Pi does not carry them (about 60 MB of
 // resident memory, measured by bench/gateway.ts).
-const orchestrator = () => import('../orchestrator/index.ts');
-const trialFile = () => import('../orchestrator/trial-file.ts');
+const registryModule = () => import('../registry/index.ts');
+const trialFile = () => import('../registry/trial-file.ts');
 const centreRole = () => import('./centre.ts');
 
 const program = new Command();
@@ -105,7 +106,7 @@ program
 /** Runs `fn` on the registry (TESTBED_DATABASE_URL, else registry.sqlite in the data dir) as the CLI's actor, then closes it. */
 async function withRegistry<T>(fn: (registry: Registry, actor: Actor) => Promise<T>): Promise<T> {
   const cfg = config();
-  const { openRegistry, cliActor } = await orchestrator();
+  const { openRegistry, cliActor } = await registryModule();
   const registry = await openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
   try {
     return await fn(registry, cliActor());
@@ -157,7 +158,7 @@ token
   .option('--name <name>', 'display name of the user', '')
   .option('--label <label>', 'what the token is for')
   .action(async (o: { role: string; org?: string; name: string; label?: string }) => {
-    const { ROLES } = await orchestrator();
+    const { ROLES } = await registryModule();
     if (!(ROLES as readonly string[]).includes(o.role))
       throw new ConfigError(`--role: expected one of ${ROLES.join(', ')}, got '${o.role}'`);
     const role = o.role as Role;
@@ -244,11 +245,11 @@ registerSimCommands(program, {
   credentials: async (site: string, gw: string) => {
     simRegistry ??= (async () => {
       const cfg = config();
-      return (await orchestrator()).openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
+      return (await registryModule()).openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
     })();
     const registry = await simRegistry;
     return (
-      await registry.createGateway((await orchestrator()).cliActor(), { siteId: site, gateway: gw }, { rotate: true, createSite: true })
+      await registry.createGateway((await registryModule()).cliActor(), { siteId: site, gateway: gw }, { rotate: true, createSite: true })
     ).credentials;
   },
 });
@@ -261,6 +262,6 @@ try {
   // Exit once the message is written: stderr to a pipe is asynchronous.
   const fail = (message: string, code: number) => process.stderr.write(message, () => process.exit(code));
   if (err instanceof ConfigError) fail(`testbed: configuration error: ${err.message}\n`, 2);
-  else if (err instanceof (await orchestrator()).ApiError) fail(`testbed: ${err.message}\n`, err.status === 409 ? 3 : 1);
+  else if (err instanceof ApiError) fail(`testbed: ${err.message}\n`, err.status === 409 ? 3 : 1);
   else fail(`testbed: ${(err as Error).message}\n`, 1);
 }

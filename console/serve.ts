@@ -1,4 +1,4 @@
-// The web console: static files under /console/, served by the orchestrator's fastify app. No
+// The web console: static files under /console/, served by the centre's fastify app. No
 // build step and no framework: small hand-written ES modules (JSDoc-typed JavaScript) that call
 // the same API as everyone else with the user's bearer token, so the API's roles apply as they
 // are. The files are read once at start from an allow-list (this folder's public/), never from a
@@ -6,7 +6,7 @@
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import type { HttpApp } from '../orchestrator/http.ts';
+import type { HttpPlugin } from '../http/index.ts';
 
 const PUBLIC = new URL('./public/', import.meta.url).pathname;
 const TYPES: Record<string, string> = {
@@ -21,7 +21,7 @@ const CSP =
 
 export const CONSOLE_PATH = '/console/';
 
-export function consolePlugin(): (app: HttpApp) => Promise<void> {
+export function consolePlugin(): HttpPlugin {
   const files = new Map<string, { body: Buffer; type: string }>();
   for (const name of readdirSync(PUBLIC)) {
     const type = TYPES[extname(name)];

@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Reading } from '../devices/index.ts';
 import type { MonitorDb } from './db.ts';
-import { ApiError } from '../orchestrator/registry.ts';
+import { ApiError } from '../lib/errors.ts';
 import type { HealthTracker } from './health.ts';
 import type { Maintenance } from './maintenance.ts';
 import type { RegistryView } from './registry-view.ts';

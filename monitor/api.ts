@@ -7,10 +7,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { HttpApp } from '../orchestrator/http.ts';
-import type { Actor, Role } from '../orchestrator/index.ts';
+import { actorOf, type HttpPlugin } from '../http/index.ts';
+import { errorResponses } from '../http/errors.ts';
+import { Nullable, Ts } from '../http/schemas.ts';
+import type { Role } from '../registry/index.ts';
 import type { Alert, AlertEngine } from './alerts.ts';
-import { ApiError, requireRole } from '../orchestrator/registry.ts';
+import { ApiError } from '../lib/errors.ts';
 import { compareSites } from './compare.ts';
 import type { Completeness } from './completeness.ts';
 import { eventBody, type SseHub, type Webhooks } from './delivery.ts';
@@ -20,11 +22,7 @@ import type { MonitorDb } from './db.ts';
 import type { Access, RegistryView } from './registry-view.ts';
 import { RULES, type ThresholdStore } from './thresholds.ts';
 
-/** Resolves the caller of a request, or throws an error with `statusCode` 401. */
-export type Authorize = (req: FastifyRequest) => Promise<Actor>;
-
 export interface MonitorApiDeps {
-  authorize: Authorize;
   engine: AlertEngine;
   health: HealthTracker;
   completeness: Completeness;
@@ -42,17 +40,7 @@ const ADMIN_COORD: readonly Role[] = ['admin', 'coordinator'];
 const HEALTH_ROLES: readonly Role[] = ['admin', 'coordinator', 'company'];
 const DATA_ROLES: readonly Role[] = ['admin', 'coordinator', 'researcher'];
 const COMPARE_ROLES: readonly Role[] = ['admin', 'coordinator', 'researcher', 'company'];
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-};
 
-const Nullable = (t: ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String> | ReturnType<typeof Type.Number>) =>
-  Type.Unsafe<unknown>({ ...t, nullable: true });
-const Ts = (d: string) => Type.Optional(Type.Integer({ minimum: 0, description: `${d} (epoch ms)` }));
 const Loose = (description: string) => Type.Object({}, { additionalProperties: true, description });
 const AlertT = Type.Object({
   id: Type.String(),
@@ -111,8 +99,7 @@ const GatewayT = Type.Object({
   adapter: Nullable(Type.String()),
   suppressed: Nullable(Type.String()),
 });
-const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+const errors = errorResponses(400, 404, 409);
 const Window = Type.Object({ from: Type.Integer({ minimum: 0 }), to: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
 const ThresholdPatchT = Type.Object(
   {
@@ -138,7 +125,7 @@ const ThresholdPatchT = Type.Object(
   { additionalProperties: false },
 );
 
-export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
+export function monitorApi(d: MonitorApiDeps): HttpPlugin {
   return async (app) => {
     const streams = new Set<FastifyReply>();
     app.addHook('preClose', async () => {
@@ -148,32 +135,9 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
     await app.register(
       async (inner) => {
         const api = inner.withTypeProvider<TypeBoxTypeProvider>();
-        const actors = new WeakMap<FastifyRequest, Actor>();
-        const access = (req: FastifyRequest): Access => d.view.access(actors.get(req)!);
-
-        api.addHook('onRequest', async (req) => {
-          const actor = await d.authorize(req);
-          const roles = (req.routeOptions.config as { roles?: readonly Role[] }).roles;
-          requireRole(actor, roles, `${req.method} ${req.routeOptions.url ?? req.url}`);
-          actors.set(req, actor);
-        });
-        api.setErrorHandler((err, _req, reply) => {
-          const status = (err as { statusCode?: number }).statusCode;
-          if (status && status >= 400 && status < 500)
-            return reply
-              .code(status)
-              .send({
-                statusCode: status,
-                error: STATUS_TEXT[status] ?? 'Error',
-                message: err instanceof Error ? err.message : String(err),
-              });
-          throw err;
-        });
-
-        const doc = (summary: string, roles: readonly Role[], tag: string, extra: Record<string, unknown> = {}) => ({
+        const access = (req: FastifyRequest): Access => d.view.access(actorOf(req));
+        const doc = (summary: string, _roles: readonly Role[], tag: string, extra: Record<string, unknown> = {}) => ({
           summary,
-          description: `Roles: ${roles.join(', ')}.`,
-          security: [{ bearer: [] }],
           tags: [tag],
           ...extra,
         });
@@ -291,8 +255,8 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
                 'monitoring',
               ),
               querystring: Type.Object({
-                from: Ts('Start; default 7 days before `to`'),
-                to: Ts('End (exclusive); default now'),
+                from: Type.Optional(Ts('Start; default 7 days before `to`')),
+                to: Type.Optional(Ts('End (exclusive); default now')),
                 site: Type.Optional(Type.String()),
                 trial: Type.Optional(Type.String()),
                 participant: Type.Optional(Type.String()),
@@ -355,8 +319,8 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
                 'monitoring',
               ),
               querystring: Type.Object({
-                from: Ts('Start'),
-                to: Ts('End'),
+                from: Type.Optional(Ts('Start')),
+                to: Type.Optional(Ts('End')),
                 site: Type.Optional(Type.String()),
                 utcOffsetMin: Type.Optional(Type.Integer({ minimum: -720, maximum: 840 })),
               }),
@@ -391,14 +355,14 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
                 'monitoring',
               ),
               querystring: Type.Object({
-                from: Ts('Start; default 28 days before `to`'),
-                to: Ts('End; default now'),
+                from: Type.Optional(Ts('Start; default 28 days before `to`')),
+                to: Type.Optional(Ts('End; default now')),
                 trial: Type.Optional(Type.String()),
                 sites: Type.Optional(Type.String({ description: 'Comma-separated site ids' })),
-                baselineFrom: Ts('Baseline start'),
-                baselineTo: Ts('Baseline end'),
-                interventionFrom: Ts('Intervention start'),
-                interventionTo: Ts('Intervention end'),
+                baselineFrom: Type.Optional(Ts('Baseline start')),
+                baselineTo: Type.Optional(Ts('Baseline end')),
+                interventionFrom: Type.Optional(Ts('Intervention start')),
+                interventionTo: Type.Optional(Ts('Intervention end')),
                 utcOffsetMin: Type.Optional(Type.Integer({ minimum: -720, maximum: 840 })),
               }),
               response: { 200: Loose('{ from, to, methods, sites: [SiteMetrics], baselineVsIntervention? }'), ...errors },
@@ -629,7 +593,7 @@ export function monitorApi(d: MonitorApiDeps): (app: HttpApp) => Promise<void> {
                 site: Type.Optional(Type.String()),
                 rule: Type.Optional(Type.Enum([...RULES])),
                 participant: Type.Optional(Type.String()),
-                since: Ts('Opened at or after'),
+                since: Type.Optional(Ts('Opened at or after')),
                 limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500 })),
               }),
               response: { 200: Type.Array(AlertT), ...errors },

@@ -4,7 +4,7 @@
 // simulated history starts), and the home's devices assigned to it. Skipped when the trial
 // exists (the data dir keeps it across runs).
 
-import type { Actor, Registry } from '../orchestrator/index.ts';
+import type { Actor, Registry } from '../registry/index.ts';
 import type { Scenario } from '../simulators/index.ts';
 
 const ACTOR: Actor = { id: 'system:demo', role: 'admin', orgId: null, tokenId: null };

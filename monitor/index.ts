@@ -11,15 +11,13 @@
 
 import { hostname } from 'node:os';
 import mqtt, { UniqueMessageIdProvider, type MqttClient } from 'mqtt';
-import type { FastifyRequest } from 'fastify';
 import { checkBatch, parseTopic, topics, type GatewayHealth, type GatewayState } from '../devices/index.ts';
 import type { ReadingStore } from '../ingest/index.ts';
 import { silentLogger, type Logger } from '../lib/log.ts';
-import type { HttpApp } from '../orchestrator/http.ts';
-import type { Database, Registry } from '../orchestrator/index.ts';
+import type { HttpPlugin } from '../http/index.ts';
+import type { Database } from '../registry/index.ts';
 import { AlertEngine, type AlertEvent } from './alerts.ts';
-import { monitorApi, type Authorize } from './api.ts';
-import { ApiError, bearerActor } from '../orchestrator/registry.ts';
+import { monitorApi } from './api.ts';
 import { Completeness } from './completeness.ts';
 import { MonitorDb } from './db.ts';
 import { SseHub, Webhooks, eventBody } from './delivery.ts';
@@ -36,7 +34,7 @@ export { wilson, meanT, poissonRate, pairedT, type Interval } from './stats.ts';
 export { DEFAULT_THRESHOLDS, ThresholdStore, type Thresholds } from './thresholds.ts';
 export { MonitorDb } from './db.ts';
 export { RegistryView } from './registry-view.ts';
-export { monitorApi, type Authorize } from './api.ts';
+export { monitorApi } from './api.ts';
 export { registerDemoTrial } from './demo-registry.ts';
 
 export interface MonitorOptions {
@@ -46,9 +44,6 @@ export interface MonitorOptions {
   store: ReadingStore;
   /** The registry's database (participants, absences, assignments); null: no registry. */
   registryDb: Database | null;
-  /** Resolves an API caller; default: the registry's bearer tokens. */
-  authorize?: Authorize | undefined;
-  registry?: Registry | undefined;
   log?: Logger | undefined;
   clock?: (() => number) | undefined;
   /** Rule evaluation period (silence, no drink, wet, escalation). Default 1000 ms; 0: only on tick(). */
@@ -71,17 +66,12 @@ export interface MonitorHandle {
   maintenance: Maintenance;
   thresholds: ThresholdStore;
   /** Routes for the HTTP app (`plugins`). */
-  plugin: (app: HttpApp) => Promise<void>;
+  plugin: HttpPlugin;
   /** Feeds one MQTT message as if it arrived (tests, replays). */
   observe(topic: string, payload: Buffer | string, arrival?: number): void;
   tick(now?: number): void;
   stats(): Record<string, unknown>;
   close(): Promise<void>;
-}
-
-/** The registry's bearer-token check as an `authorize`. */
-export function registryAuthorize(registry: Registry): Authorize {
-  return (req: FastifyRequest) => bearerActor((token) => registry.authenticate(token), req.headers.authorization);
 }
 
 export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle> {
@@ -233,14 +223,6 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
   const timer = tickMs > 0 ? setInterval(() => tick(), tickMs) : undefined;
   timer?.unref();
 
-  const authorize: Authorize =
-    opts.authorize ??
-    (opts.registry
-      ? registryAuthorize(opts.registry)
-      : async () => {
-          throw new ApiError(401, 'no registry: monitoring routes need a registry to check tokens');
-        });
-
   let closed = false;
   return {
     engine,
@@ -252,7 +234,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
     db,
     maintenance,
     thresholds,
-    plugin: monitorApi({ authorize, engine, health, completeness, view, maintenance, thresholds, webhooks, hub, db, clock, utcOffsetMin }),
+    plugin: monitorApi({ engine, health, completeness, view, maintenance, thresholds, webhooks, hub, db, clock, utcOffsetMin }),
     observe,
     tick,
     stats: () => ({

@@ -4,8 +4,8 @@
 // SELECTs on the registry's database (SQLite or PostgreSQL), never through the audited API:
 // monitoring reads every few seconds, and those reads are not a person looking at participant data.
 
-import type { Database } from '../orchestrator/index.ts';
-import type { Actor } from '../orchestrator/index.ts';
+import type { Database } from '../registry/index.ts';
+import type { Actor } from '../registry/index.ts';
 
 export interface RParticipant {
   id: string;

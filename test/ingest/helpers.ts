@@ -33,9 +33,7 @@ export async function connect(url: string, clientId = `test-${Math.random().toSt
 }
 
 /** Subscribes to every ack and keeps them in arrival order. */
-export async function ackCollector(
-  url: string,
-): Promise<{
+export async function ackCollector(url: string): Promise<{
   acks: { site: string; gateway: string; ack: Ack }[];
   waitForAck(gateway: string, batch: number, n?: number): Promise<Ack>;
   close(): Promise<void>;

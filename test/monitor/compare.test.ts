@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { SqliteStore, type StorePoint } from '../../ingest/index.ts';
 import { startMonitor, wilson, poissonRate, meanT, type MonitorHandle } from '../../monitor/index.ts';
-import { cliActor, type Registry } from '../../orchestrator/index.ts';
+import { cliActor, type Registry } from '../../registry/index.ts';
 import { tempDir } from '../support/servers.ts';
 import { DAY, HOUR, START, pilot, registerPilot, writeAll } from './helpers.ts';
 
@@ -50,7 +50,7 @@ describe('site comparison', () => {
     store = new SqliteStore(dir);
     const r = await registerPilot(dir, sc);
     registry = r.registry;
-    mon = await startMonitor({ dataDir: dir, store, registryDb: registry.db, registry, clock: () => now, tickMs: 0 });
+    mon = await startMonitor({ dataDir: dir, store, registryDb: registry.db, clock: () => now, tickMs: 0 });
     const points: StorePoint[] = [];
     for (const site of sc.sites) {
       const k = { completeness: [] as number[], intake: [] as number[] };

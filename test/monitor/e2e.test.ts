@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { loadConfig } from '../../lib/config.ts';
 import { startCentre, type Centre } from '../../cli/centre.ts';
-import { cliActor } from '../../orchestrator/index.ts';
+import { cliActor } from '../../registry/index.ts';
 import { freePort, startInfluxd, tempDir, waitFor, type ServerHandle } from '../support/servers.ts';
 
 let influx: ServerHandle;

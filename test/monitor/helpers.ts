@@ -3,7 +3,7 @@
 
 import { parseScenario, simulate, type Delivery } from '../../simulators/index.ts';
 import type { ReadingStore, StorePoint } from '../../ingest/index.ts';
-import { openRegistry, cliActor, type Registry } from '../../orchestrator/index.ts';
+import { openRegistry, cliActor, type Registry } from '../../registry/index.ts';
 import type { Scenario } from '../../simulators/index.ts';
 
 export const START = Date.UTC(2025, 0, 5, 23, 0, 0); // local midnight (UTC+1) of 2025-01-06

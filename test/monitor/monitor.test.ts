@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { SqliteStore, InfluxStore, DeadLetterStore, type ReadingStore } from '../../ingest/index.ts';
 import { startMonitor, type MonitorHandle } from '../../monitor/index.ts';
-import { cliActor, type Registry } from '../../orchestrator/index.ts';
+import { cliActor, type Registry } from '../../registry/index.ts';
 import { startInfluxd, tempDir, type ServerHandle } from '../support/servers.ts';
 import { DAY, HOUR, START, deliveries, pilot, registerPilot, toPoints, upPayload, writeAll } from './helpers.ts';
 
@@ -60,7 +60,7 @@ describe.each(['sqlite', 'influx'] as const)('monitoring on %s', (storeKind) => 
     const r = await registerPilot(dir, sc);
     registry = r.registry;
     participant = r.participants.get('h1')!;
-    mon = await startMonitor({ dataDir: dir, store, registryDb: registry.db, registry, clock: () => now, tickMs: 0 });
+    mon = await startMonitor({ dataDir: dir, store, registryDb: registry.db, clock: () => now, tickMs: 0 });
   });
   afterAll(async () => {
     await mon?.close();

@@ -12,8 +12,8 @@ import { loadConfig } from '../../lib/config.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { startBroker, CredentialStore, type BrokerHandle } from '../../broker/index.ts';
 import { startIngest, SqliteStore, type IngestHandle } from '../../ingest/index.ts';
-import { Attribution, GatewayCommander, gatewayDirectory } from '../../orchestrator/index.ts';
-import type { Registry } from '../../orchestrator/index.ts';
+import { Attribution, GatewayCommander, gatewayDirectory } from '../../registry/index.ts';
+import type { Registry } from '../../registry/index.ts';
 import { waitFor } from '../support/servers.ts';
 import { DATABASES, freshRegistry, tokenFor, apiFor, T0, DAY, type Api } from './helpers.ts';
 

@@ -5,7 +5,7 @@
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { DATABASES, freshRegistry, tokenFor, apiFor, T0, DAY, type Api } from './helpers.ts';
-import type { Registry, Role } from '../../orchestrator/index.ts';
+import type { Registry, Role } from '../../registry/index.ts';
 
 describe.each(DATABASES)('registry API on %s', (kind) => {
   let registry: Registry;

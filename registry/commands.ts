@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { UniqueMessageIdProvider, type MqttClient } from 'mqtt';
 import { parseTopic, topics, TOPIC_ROOT } from '../devices/index.ts';
-import { ApiError } from './registry.ts';
+import { ApiError } from '../lib/errors.ts';
 
 export interface CommanderOptions {
   url: string;

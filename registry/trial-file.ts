@@ -12,7 +12,8 @@
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import { ApiError, type Actor, type Registry, type Assignment } from './registry.ts';
+import { ApiError } from '../lib/errors.ts';
+import type { Actor, Assignment, Registry } from './registry.ts';
 
 const When = Type.Union([Type.String({ minLength: 4 }), Type.Integer({ minimum: 0 })], {
   description: 'ISO 8601 date or time, or epoch ms',

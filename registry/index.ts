@@ -1,4 +1,4 @@
-// orchestrator/: the trial registry (SQLite or PostgreSQL), its HTTP API, gateway commands, the
+// registry/: the trial registry (SQLite or PostgreSQL), its HTTP API, gateway commands, the
 // attribution cache that ingest's enrich hook reads, and trial files (YAML) in and out.
 
 import type { GatewayDirectory } from '../broker/index.ts';
@@ -6,7 +6,8 @@ import { openDatabase } from './db.ts';
 import { migrate } from './migrations.ts';
 import { Registry, type RegistryHooks } from './registry.ts';
 
-export { Registry, ApiError, bearerActor, requireRole, cliActor, ROLES, type Actor, type Role, type RegistryHooks } from './registry.ts';
+export { ApiError } from '../lib/errors.ts';
+export { Registry, cliActor, ROLES, type Actor, type Role, type RegistryHooks } from './registry.ts';
 export { openDatabase, SqliteDatabase, PgDatabase, DbConstraintError, type Database, type Queryable } from './db.ts';
 export { migrate, MIGRATIONS } from './migrations.ts';
 export { Attribution } from './attribution.ts';

@@ -7,23 +7,12 @@
 // that may call it (403 for the others, checked before the body is even validated); the registry
 // then applies the finer rules (which organisation, which sites, consent).
 
-import type { FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type, type Static, type TSchema } from 'typebox';
-import type { HttpApp } from './http.ts';
-import { ApiError, ROLES, bearerActor, requireRole, type Actor, type Registry, type Role } from './registry.ts';
-
-// Nullable as OpenAPI 3.0's `nullable: true` where the schema has a type: ajv then accepts null
-// as is. (As `anyOf [T, null]`, fastify's type coercion turns a null into 0 or "" in the first
-// branch before the second is tried.)
-const Nullable = <T extends TSchema>(t: T) =>
-  'type' in t ? Type.Unsafe<Static<T> | null>({ ...t, nullable: true }) : Type.Union([t, Type.Null()]);
-const Ts = (description: string) => Type.Integer({ minimum: 0, description: `${description} (epoch ms)` });
-const Slug = (what: string) =>
-  Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: `${what} id: lowercase letters, digits, dashes` });
-const Text = (description?: string) => Type.String({ minLength: 1, maxLength: 500, ...(description ? { description } : {}) });
-const Strings = (description: string) => Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 100, description });
-const Body = <P extends Record<string, TSchema>>(props: P) => Type.Object(props, { additionalProperties: false });
+import { Type } from 'typebox';
+import { actorOf, type HttpPlugin } from '../http/index.ts';
+import { Body, IdParam, Nullable, Page, Slug, Strings, Text, Ts } from '../http/schemas.ts';
+import { ErrorBody, errorResponses } from '../http/errors.ts';
+import { ROLES, type Registry, type Role } from './registry.ts';
 
 const OrgType = Type.Enum(['region', 'municipality', 'company', 'university', 'other']);
 const Phase = Type.Enum(['micro-trial', 'pilot', 'scale-up']);
@@ -138,66 +127,25 @@ const S = {
   }),
 };
 const Credentials = Type.Object({ username: Type.String(), password: Type.String({ description: 'Shown once; only its hash is stored' }) });
-const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
-const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
-const Page = {
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0 })),
-};
+const errors = errorResponses(400, 404, 409);
 
 const ALL = ROLES;
 const STAFF: readonly Role[] = ['admin', 'coordinator'];
 const READ_PARTICIPANTS: readonly Role[] = ['admin', 'coordinator', 'researcher'];
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
 
 export interface ApiOptions {
   registry: Registry;
 }
 
 /** The registry routes, for http.ts's `plugins`. */
-export function registryApi(opts: ApiOptions): (app: HttpApp) => Promise<void> {
+export function registryApi(opts: ApiOptions): HttpPlugin {
   const { registry } = opts;
   return async (app) => {
     await app.register(
       async (inner) => {
         const api = inner.withTypeProvider<TypeBoxTypeProvider>();
-        const actors = new WeakMap<FastifyRequest, Actor>();
-        const who = (req: FastifyRequest): Actor => actors.get(req)!;
-
-        api.addHook('onRequest', async (req) => {
-          const actor = await bearerActor((token) => registry.authenticate(token), req.headers.authorization);
-          requireRole(
-            actor,
-            (req.routeOptions.config as { roles?: readonly Role[] }).roles,
-            `${req.method} ${req.routeOptions.url ?? req.url}`,
-          );
-          actors.set(req, actor);
-        });
-
-        api.setErrorHandler((err, req, reply) => {
-          if (err instanceof ApiError) {
-            if (err.status >= 500) req.log.warn({ err: err.message, url: req.url }, 'api error');
-            return reply.code(err.status).send({ statusCode: err.status, error: STATUS_TEXT[err.status] ?? 'Error', message: err.message });
-          }
-          throw err; // fastify's handler: validation errors → 400 with the schema's message
-        });
-
-        const doc = (summary: string, roles: readonly Role[], extra: Record<string, unknown> = {}) => ({
-          summary,
-          description: `Roles: ${roles.join(', ')}.`,
-          security: [{ bearer: [] }],
-          ...extra,
-        });
+        const who = actorOf;
+        const doc = (summary: string, _roles: readonly Role[], extra: Record<string, unknown> = {}) => ({ summary, ...extra });
         const cfg = (roles: readonly Role[]) => ({ config: { roles } });
 
         api.get(

@@ -15,6 +15,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DEVICE_ID_PATTERN, KIND_NAMES, isKind } from '../devices/index.ts';
 import { hashPassword, randomPassword, gatewayUsername, GENERATED_SECRET_COST } from '../broker/index.ts';
+import { ApiError, badRequest, conflict, forbidden, notFound } from '../lib/errors.ts';
 import { DbConstraintError, type Database, type Param, type Queryable, type Row } from './db.ts';
 import { ID_PATTERN, PSEUDONYM_PATTERN, newId, newPseudonym } from './ids.ts';
 
@@ -28,44 +29,6 @@ export interface Actor {
   orgId: string | null;
   tokenId?: string | null;
 }
-
-/** An error with the HTTP status it maps to and a message meant for the caller. */
-export class ApiError extends Error {
-  override name = 'ApiError';
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-  /** fastify's default error handler answers with `statusCode`. */
-  get statusCode(): number {
-    return this.status;
-  }
-}
-
-/** Who the request's bearer token acts for; ApiError 401 when there is none or it is not valid. */
-export async function bearerActor(
-  authenticate: (token: string) => Promise<Actor | null>,
-  authorization: string | undefined,
-): Promise<Actor> {
-  if (!authorization || !/^Bearer\s+\S+$/i.test(authorization))
-    throw new ApiError(
-      401,
-      'missing bearer token: send Authorization: Bearer <token> (create one with `testbed token create` or POST /api/v1/users/{id}/tokens)',
-    );
-  const actor = await authenticate(authorization.replace(/^Bearer\s+/i, '').trim());
-  if (!actor) throw new ApiError(401, 'the token is not valid: unknown, revoked or expired, or its user is disabled');
-  return actor;
-}
-
-/** ApiError 403 unless the actor's role is one of `roles` (undefined: any role). */
-export function requireRole(actor: Actor, roles: readonly Role[] | undefined, what: string): void {
-  if (roles && !roles.includes(actor.role)) throw new ApiError(403, `role '${actor.role}' may not ${what} (allowed: ${roles.join(', ')})`);
-}
-const badRequest = (m: string) => new ApiError(400, m);
-const forbidden = (m: string) => new ApiError(403, m);
-const notFound = (m: string) => new ApiError(404, m);
-const conflict = (m: string) => new ApiError(409, m);
 
 // ── API shapes ───────────────────────────────────────────────────────────────────────────────
 

@@ -3,8 +3,8 @@
 // refused by the database even when the registry is bypassed; a failed transaction leaves nothing.
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { openDatabase, migrate, MIGRATIONS, DbConstraintError, type Database } from '../../orchestrator/index.ts';
-import { toPgPlaceholders } from '../../orchestrator/db.ts';
+import { openDatabase, migrate, MIGRATIONS, DbConstraintError, type Database } from '../../registry/index.ts';
+import { toPgPlaceholders } from '../../registry/db.ts';
 import { DATABASES, freshDatabase, T0, DAY, type FreshDb } from './helpers.ts';
 
 it('rewrites ? placeholders for PostgreSQL, leaving quoted text alone', () => {

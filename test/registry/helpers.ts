@@ -5,8 +5,8 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { buildHttpApp, type HttpApp } from '../../orchestrator/http.ts';
-import { openRegistry, registryApi, cliActor, type Registry, type Role } from '../../orchestrator/index.ts';
+import { buildHttpApp, type HttpApp } from '../../http/index.ts';
+import { openRegistry, registryApi, cliActor, type Registry, type Role } from '../../registry/index.ts';
 import { tempDir } from '../support/servers.ts';
 
 export const DATABASES = ['sqlite', 'postgres'] as const;
@@ -87,6 +87,7 @@ export interface Api {
 export async function apiFor(registry: Registry): Promise<Api> {
   const app = await buildHttpApp({
     health: () => ({ status: 'ok', uptimeS: 0, version: 'test', roles: {} }),
+    authenticate: (token) => registry.authenticate(token),
     plugins: [registryApi({ registry })],
   });
   await app.ready();

@@ -1,0 +1,87 @@
+// The HTTP face of the centre: one fastify app that every role adds its routes to as an
+// encapsulated plugin. The shell owns what all routes share: authentication (auth.ts), the error
+// handler (errors.ts), schema helpers (schemas.ts), the OpenAPI document and its browser (/docs),
+// /health and /metrics (health.ts). fastify + TypeBox: one schema validates the request,
+// serialises the reply and documents the route in /openapi.json, so the three cannot disagree.
+
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
+import type { Logger } from '../lib/log.ts';
+import { type Authenticate, authPlugin } from './auth.ts';
+import { installErrorHandling } from './errors.ts';
+import { type HealthReport, healthRoutes } from './health.ts';
+
+/** A role's routes: registered on the root app, encapsulated (its hooks and decorators stay its own). */
+export type HttpPlugin = FastifyPluginAsyncTypebox;
+
+export interface HttpDeps {
+  health: () => HealthReport | Promise<HealthReport>;
+  /** Who a bearer token acts for (the registry's authenticate); without it, routes that name roles answer 503. */
+  authenticate?: Authenticate | undefined;
+  log?: Logger;
+  /** The roles' routes (registry, monitoring, dead letters, console), in registration order. */
+  plugins?: HttpPlugin[];
+}
+
+function createApp(log: Logger | undefined) {
+  // Fastify's logger type is narrower than pino's; the instance is the same object.
+  // removeAdditional off: a body with a field the schema does not know (a typo) is refused with a
+  // 400 naming it, instead of the field being dropped silently.
+  return Fastify({
+    ...(log ? { loggerInstance: log as unknown as FastifyBaseLogger } : {}),
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+}
+
+export type HttpApp = ReturnType<typeof createApp>;
+
+const DESCRIPTION =
+  'Living-lab testbed: health, metrics, dead letters, the trial registry (organisations, sites, trials, homes, ' +
+  'pseudonymous participants, devices, assignments, gateways, users, audit) and monitoring (device and gateway health, ' +
+  'completeness, alerts, site comparison). Routes that name roles need `Authorization: Bearer <token>`; create the first ' +
+  'token with `testbed token create --role admin`.';
+
+export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
+  const app = createApp(deps.log);
+  installErrorHandling(app);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'testbed',
+        version: '0.1.0',
+        description: DESCRIPTION,
+        license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
+      },
+      servers: [{ url: '/', description: 'this centre' }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token: tb1.<id>.<secret>' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(authPlugin, { authenticate: deps.authenticate });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(healthRoutes({ health: deps.health }));
+  for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  return app;
+}
+
+export async function startHttp(
+  deps: HttpDeps & { host: string; port: number },
+): Promise<{ app: HttpApp; port: number; close(): Promise<void> }> {
+  const app = await buildHttpApp(deps);
+  try {
+    await app.listen({ host: deps.host, port: deps.port });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE')
+      throw new Error(`HTTP port ${deps.port} on ${deps.host} is in use: set TESTBED_HTTP_PORT (or --http-port) to a free one`);
+    throw err;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : deps.port;
+  return { app, port, close: () => app.close() };
+}
