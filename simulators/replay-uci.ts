@@ -1,5 +1,5 @@
 // Replay of the real UCI ADL binary-sensor logs (Ordóñez et al. 2013, homes A and B; see
-// ../shared/datasets/uci-adl/SOURCE.md). Each row is an event with a start and an end; every
+// test/fixtures/uci-adl/SOURCE.md). Each row is an event with a start and an end; every
 // physical sensor becomes its own device `<home>-<place>-<location>` (lowercase), and each
 // event gives two readings: active at its start, inactive at its end.
 //

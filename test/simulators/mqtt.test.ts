@@ -5,11 +5,11 @@
 
 import { describe, it, expect, afterEach } from 'vitest';
 import { Writable } from 'node:stream';
-import { join } from 'node:path';
 import { runScenario, replayUci, runLoad, type Credentials } from '../../simulators/index.ts';
 import { startMosquitto, waitFor } from '../support/servers.ts';
 import { startAcker } from '../gateway/acker.ts';
 import { scenario, parsed } from './helpers.ts';
+import { uciSensorsPath } from '../support/datasets.ts';
 
 let cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -92,7 +92,7 @@ describe('MQTT output', () => {
   it('a UCI replay arrives in full', async () => {
     const { url, acker } = await setup();
     const res = await replayUci({
-      file: join(import.meta.dirname, '../../../shared/datasets/uci-adl/OrdonezA_Sensors.txt'),
+      file: uciSensorsPath('a'),
       home: 'a',
       url,
       credentials,

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import { checkReading } from '../../devices/index.ts';
 import { parseUciSensors, replayUci } from '../../simulators/index.ts';
+import { uciSensorsPath } from '../support/datasets.ts';
 
-const DIR = join(import.meta.dirname, '../../../shared/datasets/uci-adl');
-const FILES = { a: join(DIR, 'OrdonezA_Sensors.txt'), b: join(DIR, 'OrdonezB_Sensors.txt') };
+const FILES = { a: uciSensorsPath('a'), b: uciSensorsPath('b') };
 
 /** Independent count: rows per sensor, by a plain whitespace split of the data lines. */
 function rowsPerSensor(path: string, home: string): Map<string, number> {
