@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import { parseTopic } from '../devices/contract.ts';
 import type { Config } from '../lib/config.ts';
 import { logger, type Logger } from '../lib/log.ts';
-import { counter, gauge } from '../lib/metrics.ts';
+import { counter, everyValue, gauge } from '../lib/metrics.ts';
 import { mayPublish, maySubscribe, mayWill } from './acl.ts';
 import type { CredentialStore, Principal, ServiceRole } from './credentials.ts';
 import { listenTcp, listenTls, listenWebSocket, type Listener } from './listeners.ts';
@@ -75,6 +75,18 @@ const refusals = counter({
   name: 'testbed_broker_refusals_total',
   help: 'Connections, publishes and subscriptions the broker refused, by reason.',
   labelNames: ['reason'] as const,
+  known: {
+    reason: everyValue<RefusalReason>({
+      rate_limited: true,
+      client_id_taken: true,
+      bad_credentials: true,
+      will_denied: true,
+      publish_denied: true,
+      subscribe_denied: true,
+      packet_too_large: true,
+      topic_too_deep: true,
+    }),
+  },
 });
 const clientsGauge = gauge({ name: 'testbed_broker_clients', help: 'Clients connected to the broker (authenticated).' });
 /** Every running broker in this process, so the gauge is right when tests run several. */

@@ -1,18 +1,31 @@
 // Ingest's Prometheus metrics on the process registry (lib/metrics.ts), get-or-create so that
 // two ingest instances in one process (tests, `testbed up`) share them.
 
-import { counter, gauge, histogram } from '../lib/metrics.ts';
+import { counter, everyValue, gauge, histogram } from '../lib/metrics.ts';
+import type { DeadLetterClass } from './dead-letters.ts';
 
 export const ingestMetrics = {
   readings: counter<'result'>({
     name: 'testbed_ingest_readings_total',
     help: 'Readings handled by ingest: stored (new) or duplicate (already confirmed).',
     labelNames: ['result'],
+    known: { result: ['stored', 'duplicate'] },
   }),
   deadLetters: counter<'reason'>({
     name: 'testbed_ingest_dead_letters_total',
     help: 'Payloads or readings refused and kept as dead letters, by short reason class.',
     labelNames: ['reason'],
+    known: {
+      reason: everyValue<DeadLetterClass>({
+        invalid_topic: true,
+        invalid_json: true,
+        invalid_batch: true,
+        invalid_reading: true,
+        foreign_gateway: true,
+        oversize: true,
+        store_rejected: true,
+      }),
+    },
   }),
   batches: counter({ name: 'testbed_ingest_batches_total', help: 'Up messages received from gateways (valid or not).' }),
   acks: counter({ name: 'testbed_ingest_acks_total', help: 'Acks published to gateways.' }),
