@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { LogLimiter } from '../../ingest/pipeline.ts';
 import { DeadLetterStore, rawPayload } from '../../ingest/dead-letters.ts';
-import { backoff } from '../../ingest/influx-store.ts';
+import { backoffDelayMs } from '../../lib/retry.ts';
 
 describe('dead-letter logging is rate-limited per gateway', () => {
   it('logs a burst per window, then one summary line; other gateways are unaffected', () => {
@@ -50,7 +50,7 @@ describe('DeadLetterStore', () => {
 describe('retry backoff', () => {
   it('grows exponentially with jitter and stays within its bounds', () => {
     for (let attempt = 0; attempt < 30; attempt++) {
-      const d = backoff(attempt, 100, 5000);
+      const d = backoffDelayMs(attempt, { minMs: 100, maxMs: 5000 });
       expect(d).toBeGreaterThanOrEqual(50);
       expect(d).toBeLessThanOrEqual(Math.min(5000, 100 * 2 ** attempt));
     }
