@@ -15,7 +15,8 @@ export const COMMAND_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 const GATEWAY_PUBLISH_CHANNELS = ['up', 'state', 'health', 'events'] as const;
 
-function basicPublishCheck(topic: string): string | null {
+/** Why nobody may publish on `topic` (empty, `$`-prefixed, wildcard), or null. */
+function topicRefusal(topic: string): string | null {
   if (typeof topic !== 'string' || topic.length === 0) return 'empty topic';
   if (topic.startsWith('$')) return `'${topic}' is a broker topic ($-prefixed); nobody publishes there`;
   if (topic.includes('+') || topic.includes('#')) return `'${topic}' contains a wildcard; PUBLISH needs a concrete topic`;
@@ -25,8 +26,9 @@ function basicPublishCheck(topic: string): string | null {
 /** Topic levels of a gateway's own root, e.g. ['lab','v1','s','g']. */
 const ownRoot = (p: { site: string; gateway: string }) => `${TOPIC_ROOT}/${p.site}/${p.gateway}`;
 
-export function mayPublish(principal: Principal, topic: string): string | null {
-  const basic = basicPublishCheck(topic);
+/** Why `principal` may not publish on `topic`, or null when it may. */
+export function publishRefusal(principal: Principal, topic: string): string | null {
+  const basic = topicRefusal(topic);
   if (basic) return basic;
   if (principal.type === 'gateway') {
     const root = ownRoot(principal);
@@ -83,7 +85,7 @@ export function filterCovers(pattern: string, filter: string): boolean {
 }
 
 /** Malformed filters are refused here too (aedes also checks), so the ACL never reasons about them. */
-function filterProblem(filter: string): string | null {
+function malformedFilterReason(filter: string): string | null {
   if (typeof filter !== 'string' || filter.length === 0) return 'empty filter';
   const levels = filter.split('/');
   for (let i = 0; i < levels.length; i++) {
@@ -94,8 +96,9 @@ function filterProblem(filter: string): string | null {
   return null;
 }
 
-export function maySubscribe(principal: Principal, filter: string): string | null {
-  const malformed = filterProblem(filter);
+/** Why `principal` may not subscribe to `filter`, or null when every topic it matches is allowed. */
+export function subscribeRefusal(principal: Principal, filter: string): string | null {
+  const malformed = malformedFilterReason(filter);
   if (malformed) return malformed;
   // `$SYS/…` and `$share/…` are not ours to hand out; and a leading wildcard never matches `$`
   // topics anyway (MQTT-4.7.2-1).
@@ -127,10 +130,10 @@ function allowedFilters(principal: Principal): string[] {
  * `state` topic (the "offline" notice monitoring relies on); a service's will is held to what
  * it may publish.
  */
-export function mayWill(principal: Principal, topic: string): string | null {
+export function willRefusal(principal: Principal, topic: string): string | null {
   if (principal.type === 'gateway') {
     const own = `${ownRoot(principal)}/state`;
     return topic === own ? null : `gateway ${principal.username}'s will must be ${own}, not '${topic}'`;
   }
-  return mayPublish(principal, topic);
+  return publishRefusal(principal, topic);
 }

@@ -1,8 +1,8 @@
 // Who may connect to the broker. Gateways come from a directory that a second process (the CLI's
-// `testbed gateway add`, the orchestrator API) can add to or revoke in while the broker runs:
+// `testbed gateway add`, the registry API) can add to or revoke in while the broker runs:
 // every verify reads the record again, so a new gateway is accepted and a revoked one refused on
 // its very next connect, without restarting the broker. The directory is the trial registry
-// (orchestrator/, SQLite or PostgreSQL) when `testbed` runs; given a data dir instead, the store
+// (registry/, SQLite or PostgreSQL) when `testbed` runs; given a data dir instead, the store
 // keeps its own SQLite table (credentials.db), which is what the broker's own tests use. Service
 // accounts (ingest, monitor, admin) are per-process configuration and only kept in memory.
 

@@ -12,7 +12,7 @@ import { parseTopic } from '../devices/contract.ts';
 import type { Config } from '../lib/config.ts';
 import { logger, type Logger } from '../lib/log.ts';
 import { counter, everyValue, gauge } from '../lib/metrics.ts';
-import { mayPublish, maySubscribe, mayWill } from './acl.ts';
+import { publishRefusal, subscribeRefusal, willRefusal } from './acl.ts';
 import type { CredentialStore, Principal, ServiceRole } from './credentials.ts';
 import { listenTcp, listenTls, listenWebSocket, type Listener } from './listeners.ts';
 import { limitPacketSize, PacketTooLargeError } from './packet-limit.ts';
@@ -29,7 +29,7 @@ export {
   type GatewayCredential,
   type GatewayDirectory,
 } from './credentials.ts';
-export { mayPublish, maySubscribe, mayWill, filterCovers } from './acl.ts';
+export { publishRefusal, subscribeRefusal, willRefusal, filterCovers } from './acl.ts';
 export { hashPassword, verifyPassword, randomPassword, GENERATED_SECRET_COST } from './password.ts';
 export { BindError } from './listeners.ts';
 
@@ -177,7 +177,7 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
           }
           const willTopic = connections.get(client)?.willTopic;
           if (willTopic !== undefined) {
-            const why = mayWill(principal, willTopic);
+            const why = willRefusal(principal, willTopic);
             if (why) {
               principals.set(client, principal);
               refuse('will_denied', client, why, willTopic);
@@ -217,7 +217,7 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
     authorizePublish(client, packet, cb) {
       if (!client) {
         // Only wills of clients of a dead cluster node arrive without a client; each was checked
-        // against mayWill when its client connected, and a will is always a `state` topic.
+        // against willRefusal when its client connected, and a will is always a `state` topic.
         const t = parseTopic(packet.topic);
         if (t && t.channel === 'state' && t.rest.length === 0) return cb(null);
         refuse('publish_denied', null, 'publish without a client', packet.topic);
@@ -235,7 +235,7 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
         refuse('packet_too_large', client, `payload of ${size} bytes exceeds ${maxBytes} (TESTBED_MQTT_MAX_PACKET_BYTES)`, packet.topic);
         return cb(refusedError('payload too large'));
       }
-      const why = mayPublish(principal, packet.topic);
+      const why = publishRefusal(principal, packet.topic);
       if (why) {
         // MQTT 3.1.1 has no negative PUBACK: aedes closes the connection on this error, which is
         // what we want from a gateway writing outside its own topics.
@@ -247,7 +247,7 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
 
     authorizeSubscribe(client, sub, cb) {
       const principal = principals.get(client);
-      const why = principal ? maySubscribe(principal, sub.topic) : 'not authenticated';
+      const why = principal ? subscribeRefusal(principal, sub.topic) : 'not authenticated';
       if (why) {
         // Negate (SUBACK 0x80) rather than disconnect: a refused filter is a configuration
         // error worth seeing on the client, not a reason to drop its other subscriptions.

@@ -14,7 +14,7 @@ import { registerGatewayCommands } from './gateway.ts';
 import { onShutdown } from './shutdown.ts';
 import { registerDashboardCommands } from '../dashboards/cli.ts';
 
-// The roles' modules (broker, ingest, HTTP API, orchestrator, simulators, monitor) are loaded by
+// The roles' modules (broker, ingest, HTTP API, registry, simulators, monitor) are loaded by
 // the commands that run them: `testbed gateway run` on a Pi does not carry them (about 60 MB of
 // resident memory, measured by bench/gateway.ts).
 const registryModule = () => import('../registry/index.ts');

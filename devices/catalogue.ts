@@ -35,7 +35,7 @@ export interface KindSpec {
   readonly reporting: Reporting;
   /** Where the reporting defaults come from, for the data dictionary. */
   readonly reportingSource: string;
-  /** Real devices of this kind (vendor model), for orientation; see research/zigbee.md. */
+  /** Real devices of this kind (vendor model), for orientation. */
   readonly examples: readonly string[];
 }
 

@@ -1,5 +1,5 @@
 // The gateway's outbox: every reading a gateway accepts waits here until the centre has acked the
-// batch that carried it. This is the edge half of "nothing lost" (DESIGN.md): a reading is given
+// batch that carried it. This is the edge half of "no reading lost" (ingest/ is the other): a reading is given
 // its per-device `seq` and stored in one transaction, so once `accept` returns it survives a
 // crash or a power cut (SqliteOutbox: WAL + synchronous=FULL), and it leaves only through `ack`.
 //

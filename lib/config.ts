@@ -213,7 +213,7 @@ export const SETTINGS = {
     key: 'admin.username',
     parse: str,
     default: 'svc-admin',
-    description: 'Service account the orchestrator uses on the broker to send gateway commands (permit join).',
+    description: 'Service account the registry uses on the broker to send gateway commands (permit join).',
   }),
   adminPassword: setting({
     env: 'TESTBED_ADMIN_PASSWORD',

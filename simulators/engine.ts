@@ -2,7 +2,7 @@
 // the residents' days, collects the readings their devices make, gives them per-device
 // sequence numbers as a gateway would, applies the delivery faults, and yields what the
 // gateways deliver, in delivery order, merged across homes. Pure and synchronous: the same
-// scenario and seed give the same deliveries. Output sinks (sinks.ts) write or publish them.
+// scenario and seed give the same deliveries. Output sinks (output.ts) write or publish them.
 
 import { KINDS, type NdjsonReading, type Value } from '../devices/index.ts';
 import { Rng } from './prng.ts';

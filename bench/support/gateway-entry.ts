@@ -1,6 +1,6 @@
 // A minimal entry for the edge gateway: only the gateway's own modules (config, log, gateway/),
 // without the CLI. bench/gateway.ts runs it beside `testbed gateway run` to show what the CLI
-// adds. (When the CLI imported every role — broker, ingest, HTTP API, orchestrator, simulators,
+// adds. (When the CLI imported every role — broker, ingest, HTTP API, registry, simulators,
 // monitor — it added ~58 MB: 173 MB against 115 MB; since cli/main.ts loads them lazily, nothing.)
 //
 //   TESTBED_… node bench/support/gateway-entry.ts

@@ -1,7 +1,7 @@
 // Virtual Zigbee devices of real models: what each answers in an interview (node descriptor,
 // endpoints, genBasic), the attributes it holds, and what it reports on its own. The layouts
 // follow the real devices as zigbee-herdsman-converters 26.112.0 identifies and decodes them
-// (research/zigbee.md §4); a test checks each model is recognised and its reports decode.
+// (their definitions there); a test checks each model is recognised and its reports decode.
 
 import { Zcl } from 'zigbee-herdsman';
 

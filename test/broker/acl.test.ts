@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mayPublish, maySubscribe, mayWill, filterCovers } from '../../broker/acl.ts';
+import { publishRefusal, subscribeRefusal, willRefusal, filterCovers } from '../../broker/acl.ts';
 import type { Principal } from '../../broker/credentials.ts';
 
 const gw: Principal = { type: 'gateway', username: 's1.g1', site: 's1', gateway: 'g1' };
@@ -34,7 +34,7 @@ describe('filterCovers', () => {
 
 describe('gateway publish', () => {
   it.each(['up', 'state', 'health', 'events', 'cmd/permit_join/reply', 'cmd/restart/reply'])('own %s allowed', (ch) => {
-    allowed(mayPublish(gw, `lab/v1/s1/g1/${ch}`));
+    allowed(publishRefusal(gw, `lab/v1/s1/g1/${ch}`));
   });
   it.each([
     ['own ack (only ingest acks)', 'lab/v1/s1/g1/ack'],
@@ -54,12 +54,12 @@ describe('gateway publish', () => {
     ['a wildcard', 'lab/v1/s1/g1/+'],
     ['empty', ''],
   ])('%s refused', (_what, topic) => {
-    refused(mayPublish(gw, topic));
+    refused(publishRefusal(gw, topic));
   });
 });
 
 describe('gateway subscribe', () => {
-  it.each(['lab/v1/s1/g1/ack', 'lab/v1/s1/g1/cmd/+', 'lab/v1/s1/g1/cmd/restart'])('%s allowed', (f) => allowed(maySubscribe(gw, f)));
+  it.each(['lab/v1/s1/g1/ack', 'lab/v1/s1/g1/cmd/+', 'lab/v1/s1/g1/cmd/restart'])('%s allowed', (f) => allowed(subscribeRefusal(gw, f)));
   it.each([
     'lab/v1/s1/+/ack',
     'lab/v1/+/g1/ack',
@@ -77,42 +77,42 @@ describe('gateway subscribe', () => {
     'lab/v1/s1/g1/a#',
     'lab/v1/s1/g1/cmd/x+',
     '',
-  ])('%s refused', (f) => refused(maySubscribe(gw, f)));
+  ])('%s refused', (f) => refused(subscribeRefusal(gw, f)));
 });
 
 describe('gateway will', () => {
-  it('own state allowed', () => allowed(mayWill(gw, 'lab/v1/s1/g1/state')));
+  it('own state allowed', () => allowed(willRefusal(gw, 'lab/v1/s1/g1/state')));
   it.each(['lab/v1/s1/g1/up', 'lab/v1/s1/g1/health', 'lab/v1/s1/g2/state', 'lab/v1/s1/alerts'])('%s refused', (t) =>
-    refused(mayWill(gw, t)),
+    refused(willRefusal(gw, t)),
   );
 });
 
 describe('ingest', () => {
-  it.each(['lab/v1/+/+/up', 'lab/v1/s1/g1/up', 'lab/v1/s1/+/up'])('subscribe %s allowed', (f) => allowed(maySubscribe(ingest, f)));
+  it.each(['lab/v1/+/+/up', 'lab/v1/s1/g1/up', 'lab/v1/s1/+/up'])('subscribe %s allowed', (f) => allowed(subscribeRefusal(ingest, f)));
   it.each(['lab/v1/#', 'lab/v1/+/+/+', 'lab/v1/+/+/state', 'lab/v1/+/+/up/#', '#', '$SYS/#'])('subscribe %s refused', (f) =>
-    refused(maySubscribe(ingest, f)),
+    refused(subscribeRefusal(ingest, f)),
   );
-  it('publishes acks', () => allowed(mayPublish(ingest, 'lab/v1/s1/g1/ack')));
+  it('publishes acks', () => allowed(publishRefusal(ingest, 'lab/v1/s1/g1/ack')));
   it.each(['lab/v1/s1/g1/up', 'lab/v1/s1/g1/ack/x', 'lab/v1/S1/g1/ack', 'lab/v1/s1/g1/cmd/restart', 'lab/v1/s1/alerts', '$SYS/x'])(
     'publish %s refused',
-    (t) => refused(mayPublish(ingest, t)),
+    (t) => refused(publishRefusal(ingest, t)),
   );
 });
 
 describe('monitor', () => {
-  it.each(['lab/v1/#', 'lab/v1/+/+/health', 'lab/v1/s1/g1/state'])('subscribe %s allowed', (f) => allowed(maySubscribe(monitor, f)));
-  it.each(['#', 'lab/#', 'lab/v2/#', '$SYS/#', 'other'])('subscribe %s refused', (f) => refused(maySubscribe(monitor, f)));
-  it('publishes alerts', () => allowed(mayPublish(monitor, 'lab/v1/s1/alerts')));
+  it.each(['lab/v1/#', 'lab/v1/+/+/health', 'lab/v1/s1/g1/state'])('subscribe %s allowed', (f) => allowed(subscribeRefusal(monitor, f)));
+  it.each(['#', 'lab/#', 'lab/v2/#', '$SYS/#', 'other'])('subscribe %s refused', (f) => refused(subscribeRefusal(monitor, f)));
+  it('publishes alerts', () => allowed(publishRefusal(monitor, 'lab/v1/s1/alerts')));
   it.each(['lab/v1/s1/g1/ack', 'lab/v1/s1/g1/cmd/restart', 'lab/v1/s1/alerts/x', 'lab/v1/Bad/alerts', 'lab/v1/s1/g1/up'])(
     'publish %s refused',
-    (t) => refused(mayPublish(monitor, t)),
+    (t) => refused(publishRefusal(monitor, t)),
   );
 });
 
 describe('admin', () => {
-  it.each(['lab/v1/#', 'lab/v1/s1/g1/cmd/+/reply'])('subscribe %s allowed', (f) => allowed(maySubscribe(admin, f)));
-  it.each(['#', '$SYS/#', 'lab/+/#'])('subscribe %s refused', (f) => refused(maySubscribe(admin, f)));
-  it.each(['lab/v1/s1/g1/cmd/permit_join', 'lab/v1/s1/alerts'])('publish %s allowed', (t) => allowed(mayPublish(admin, t)));
+  it.each(['lab/v1/#', 'lab/v1/s1/g1/cmd/+/reply'])('subscribe %s allowed', (f) => allowed(subscribeRefusal(admin, f)));
+  it.each(['#', '$SYS/#', 'lab/+/#'])('subscribe %s refused', (f) => refused(subscribeRefusal(admin, f)));
+  it.each(['lab/v1/s1/g1/cmd/permit_join', 'lab/v1/s1/alerts'])('publish %s allowed', (t) => allowed(publishRefusal(admin, t)));
   it.each([
     'lab/v1/s1/g1/cmd/permit_join/reply',
     'lab/v1/s1/g1/cmd',
@@ -120,5 +120,5 @@ describe('admin', () => {
     'lab/v1/s1/g1/up',
     'lab/v1/s1/g1/cmd/Bad',
     '$SYS/x',
-  ])('publish %s refused', (t) => refused(mayPublish(admin, t)));
+  ])('publish %s refused', (t) => refused(publishRefusal(admin, t)));
 });
