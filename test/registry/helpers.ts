@@ -1,5 +1,5 @@
 // Shared by the orchestrator tests: a fresh registry on SQLite (temp dir) or PostgreSQL (a new
-// database per call on the server at 127.0.0.1:5432, dropped afterwards), the HTTP app with the
+// database per call in the run's throwaway cluster, test/support/postgres.ts, dropped afterwards), the HTTP app with the
 // registry API, and tokens for each role. PostgreSQL not reachable → the test fails, loudly.
 
 import pg from 'pg';
@@ -8,11 +8,12 @@ import { rmSync } from 'node:fs';
 import { buildHttpApp, type HttpApp } from '../../http/index.ts';
 import { openRegistry, registryApi, cliActor, type Registry, type Role } from '../../registry/index.ts';
 import { tempDir } from '../support/servers.ts';
+import { postgresAdminUrl } from '../support/postgres.ts';
 
 export const DATABASES = ['sqlite', 'postgres'] as const;
 export type DbKind = (typeof DATABASES)[number];
 
-export const PG_ADMIN_URL = process.env.TESTBED_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const PG_ADMIN_URL = postgresAdminUrl();
 
 export interface FreshDb {
   kind: DbKind;
@@ -32,7 +33,7 @@ export async function freshDatabase(kind: DbKind): Promise<FreshDb> {
     await admin.connect();
   } catch (err) {
     throw new Error(
-      `PostgreSQL is not reachable at ${PG_ADMIN_URL} (the registry tests need it; start it or set TESTBED_TEST_PG_URL): ${(err as Error).message}`,
+      `PostgreSQL is not reachable at ${PG_ADMIN_URL} (the run's cluster from test/support/postgres.ts): ${(err as Error).message}`,
     );
   }
   try {

@@ -2,11 +2,15 @@
 // is checked to answer before the test goes on, and fails loudly (never skips) when it cannot
 // start. Stop what you start: every handle has stop(), and kill() for fault tests.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, mkdtempSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, createConnection as netConnect } from 'node:net';
+import { promisify } from 'node:util';
+import pg from 'pg';
 
 /** A port that was free a moment ago (bound to port 0 on loopback, then released). */
 export async function freePort(): Promise<number> {
@@ -71,11 +75,15 @@ async function startProcess(opts: {
   port: number;
   dir: string;
   ready: (port: number) => Promise<boolean>;
+  /** Extra spawn options (another user, environment, working directory). */
+  spawn?: SpawnOptions;
+  /** The signal that stops the server gracefully; SIGTERM unless it means something slower. */
+  stopSignal?: NodeJS.Signals;
 }): Promise<ServerHandle> {
   let log = '';
   let proc!: ChildProcess;
   const launch = async () => {
-    proc = spawn(opts.command, opts.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = spawn(opts.command, opts.args, { ...opts.spawn, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d) => (log = (log + d).slice(-20_000)));
     proc.stderr?.on('data', (d) => (log = (log + d).slice(-20_000)));
     await waitFor(
@@ -96,7 +104,7 @@ async function startProcess(opts: {
       return proc;
     },
     async stop(keepData = false) {
-      proc.kill('SIGTERM');
+      proc.kill(opts.stopSignal ?? 'SIGTERM');
       const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
       await exited(proc);
       clearTimeout(timer);
@@ -213,6 +221,97 @@ export async function startMosquitto(): Promise<ServerHandle> {
         sock.once('error', () => resolve(false));
       }),
   });
+}
+
+/** A throwaway PostgreSQL cluster: `adminUrl` connects as the superuser to the `postgres` database. */
+export interface PostgresHandle extends ServerHandle {
+  adminUrl: string;
+}
+
+/**
+ * PostgreSQL (Debian `postgresql`): initdb into a temp dir, the server on a free loopback port
+ * with its Unix socket in that dir (never the system's /var/run/postgresql), password auth.
+ * initdb and postgres refuse to run as root, so under root (CI) both run as the `postgres` user
+ * the Debian package creates, and the temp dir is handed to it. fsync is off: a test cluster
+ * must survive a process crash, not a power cut, and it is deleted at stop().
+ */
+export async function startPostgres(): Promise<PostgresHandle> {
+  const bin = postgresBinDir();
+  const dir = tempDir('testbed-pg-');
+  const password = randomBytes(12).toString('hex');
+  const pwfile = join(dir, 'pwfile');
+  writeFileSync(pwfile, `${password}\n`);
+  const owner = process.getuid?.() === 0 ? systemUser('postgres') : undefined;
+  if (owner) for (const path of [dir, pwfile]) chownSync(path, owner.uid, owner.gid);
+  const spawnOptions = { cwd: dir, env: { ...process.env, LC_ALL: 'C.UTF-8' }, ...owner };
+  const data = join(dir, 'data');
+  const initdb = ['-D', data, '-U', 'postgres', '--pwfile', pwfile, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '-N'];
+  await promisify(execFile)(join(bin, 'initdb'), initdb, spawnOptions).catch((err: Error & { stderr?: string }) => {
+    throw new Error(`initdb failed: ${err.stderr || err.message}`);
+  });
+  // freePort() only says a port was free a moment ago: when another process takes it first,
+  // postgres exits with "could not bind", and a new port is tried.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+    try {
+      const handle = await startProcess({
+        name: 'postgres',
+        command: join(bin, 'postgres'),
+        args: ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'],
+        port,
+        dir,
+        ready: () => servesDataDir(adminUrl, data),
+        spawn: spawnOptions,
+        // SIGTERM is a "smart" shutdown that waits for every client to leave; SIGINT ends them.
+        stopSignal: 'SIGINT',
+      });
+      return Object.assign(handle, { adminUrl });
+    } catch (err) {
+      if (attempt >= 3 || !/could not bind/.test(String(err))) {
+        rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+    }
+  }
+}
+
+/** The newest PostgreSQL server's binaries, /usr/lib/postgresql/<major>/bin (Debian's layout). */
+function postgresBinDir(): string {
+  const root = '/usr/lib/postgresql';
+  const majors = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))) : [];
+  if (majors.length === 0) throw new Error(`${root}/*/bin/initdb not found: install the Debian package 'postgresql' (.ci/run does this)`);
+  const newest = majors.sort((a, b) => Number(a) - Number(b)).at(-1) as string;
+  return join(root, newest, 'bin');
+}
+
+function systemUser(name: string): { uid: number; gid: number } {
+  let entry: string;
+  try {
+    entry = execFileSync('getent', ['passwd', name], { encoding: 'utf8' });
+  } catch {
+    throw new Error(
+      `running as root, and initdb refuses root: no '${name}' user to run it as (the Debian package 'postgresql' creates it)`,
+    );
+  }
+  const [, , uid, gid] = entry.trim().split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** True when the server on `url` is ours: it accepts our password and serves our data dir. */
+async function servesDataDir(url: string, dataDir: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ dir: string }>(`SELECT current_setting('data_directory') AS dir`);
+    if (rows[0]?.dir !== dataDir) throw new Error(`127.0.0.1 answers with another cluster (${rows[0]?.dir}), not ${dataDir}`);
+    return true;
+  } catch (err) {
+    if (String(err).includes('another cluster')) throw err;
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 function createConnection(port: number) {
