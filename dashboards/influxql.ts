@@ -10,10 +10,11 @@
 
 import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import type { DataSourceRef } from '@grafana/grafana-foundation-sdk/common';
+import { quoteInfluxIdent, quoteInfluxString } from '../lib/quote.ts';
 
-const ident = (s: string) => (s === '*' || /^\/.*\/$/.test(s) ? s : `"${s.replace(/"/g, '\\"')}"`);
-const literal = (v: string | number | boolean) =>
-  typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : String(v);
+/** A name quoted as an identifier; `*` and a regex (`/^$kind$/`) are kept as they are. */
+const ident = (s: string) => (s === '*' || /^\/.*\/$/.test(s) ? s : quoteInfluxIdent(s));
+const literal = (v: string | number | boolean) => (typeof v === 'string' ? quoteInfluxString(v) : String(v));
 
 /** A field expression: `"intake_ml"`, `sum("intake_ml")`, `count("seq") AS "n"`. */
 export const field = (name: string) => ident(name);

@@ -7,6 +7,7 @@
 
 import { join } from 'node:path';
 import { openSqlite, transaction, type DatabaseSync } from '../lib/sqlite.ts';
+import { quoteSqlString } from '../lib/quote.ts';
 import { KIND_NAMES, isKind, type Kind } from '../devices/index.ts';
 import {
   DAY_MS,
@@ -104,7 +105,8 @@ export class SqliteStore implements ReadingStore {
     const rejected: WriteResult['rejected'] = [];
     if (points.length === 0) return { rejected };
     const insert = this.#db.prepare(
-      'INSERT INTO readings (site, gateway, device, kind, seq, ts, received_at, v, q, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      `INSERT INTO readings (site, gateway, device, kind, seq, ts, received_at, v, q, tags)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     const now = Date.now();
     const rollup = new Rollup(this.rollupUtcOffsetMin);
@@ -164,7 +166,8 @@ export class SqliteStore implements ReadingStore {
     // The newest reading per device (SQLite's bare-column rule: with max(ts) the other columns come from that row).
     const rows = this.#db
       .prepare(
-        `SELECT site, gateway, device, kind, max(ts) AS ts, seq, tags FROM readings ${q.since !== undefined ? 'WHERE ts >= ?' : ''} GROUP BY site, gateway, device`,
+        `SELECT site, gateway, device, kind, max(ts) AS ts, seq, tags FROM readings
+         ${q.since !== undefined ? 'WHERE ts >= ?' : ''} GROUP BY site, gateway, device`,
       )
       .all(...(q.since !== undefined ? [q.since] : [])) as {
       site: string;
@@ -178,7 +181,9 @@ export class SqliteStore implements ReadingStore {
     const battery = new Map<string, number>();
     for (const b of this.#db
       .prepare(
-        `SELECT site, gateway, device, max(ts) AS ts, json_extract(q, '$.battery') AS battery FROM readings WHERE q IS NOT NULL AND json_extract(q, '$.battery') IS NOT NULL ${q.since !== undefined ? 'AND ts >= ?' : ''} GROUP BY site, gateway, device`,
+        `SELECT site, gateway, device, max(ts) AS ts, json_extract(q, '$.battery') AS battery FROM readings
+         WHERE q IS NOT NULL AND json_extract(q, '$.battery') IS NOT NULL ${q.since !== undefined ? 'AND ts >= ?' : ''}
+         GROUP BY site, gateway, device`,
       )
       .all(...(q.since !== undefined ? [q.since] : [])) as { site: string; gateway: string; device: string; battery: number }[])
       battery.set(`${b.site}/${b.gateway}/${b.device}`, Number(b.battery));
@@ -239,16 +244,13 @@ export class SqliteStore implements ReadingStore {
     const site = q.site !== undefined ? ' AND site = ?' : '';
     const args: (string | number)[] = [from, to, ...(q.site !== undefined ? [q.site] : [])];
     // Slot length per kind, as a CASE (the catalogue is code, not a table).
-    const slotCase = `CASE kind ${[...new Set(KIND_NAMES.map((k) => reportingSlotMs(k)))]
-      .flatMap((ms) => {
-        const ks = KIND_NAMES.filter((k) => reportingSlotMs(k) === ms);
-        return ks.map((k) => `WHEN '${k}' THEN ${ms}`);
-      })
-      .join(' ')} ELSE 3600000 END`;
+    const whens = KIND_NAMES.map((k) => `WHEN ${quoteSqlString(k)} THEN ${reportingSlotMs(k)}`);
+    const slotCase = `CASE kind ${whens.join(' ')} ELSE 3600000 END`;
     const dayExpr = `((ts + ${off}) / ${DAY_MS})`;
     const out = new Map<string, DeviceDay>();
     for (const r of this.#db
-      .prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, count(*) AS n, min(seq) AS lo, max(seq) AS hi, count(DISTINCT (ts + ${off}) / (${slotCase})) AS slots
+      .prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, count(*) AS n, min(seq) AS lo, max(seq) AS hi,
+          count(DISTINCT (ts + ${off}) / (${slotCase})) AS slots
         FROM readings WHERE ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`)
       .all(...args) as {
       site: string;
@@ -283,28 +285,26 @@ export class SqliteStore implements ReadingStore {
       }
     };
     type Agg = { site: string; gateway: string; device: string; kind: string; d: number; x: number };
-    add(
-      this.#db
-        .prepare(
-          `SELECT site, gateway, device, kind, ${dayExpr} AS d, sum(json_extract(v, '$.intake_ml')) AS x FROM readings WHERE kind = 'hydration' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`,
-        )
-        .all(...args) as Agg[],
-      'intakeMl',
-    );
+    // One value per device and day of one kind: `x` computed over that kind's readings.
+    const perDay = (x: string, kind: Kind) =>
+      `SELECT site, gateway, device, kind, ${dayExpr} AS d, ${x} AS x FROM readings
+       WHERE kind = ${quoteSqlString(kind)} AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`;
+    add(this.#db.prepare(perDay(`sum(json_extract(v, '$.intake_ml'))`, 'hydration')).all(...args) as Agg[], 'intakeMl');
     const hour = `(((ts + ${off}) % ${DAY_MS}) / 3600000)`;
     add(
       this.#db
         .prepare(
-          `SELECT site, gateway, device, kind, ${dayExpr} AS d, sum(CASE WHEN json_extract(v, '$.flush') AND (${hour} >= ${NIGHT_FROM_H} OR ${hour} < ${NIGHT_TO_H}) THEN 1 ELSE 0 END) AS x FROM readings WHERE kind = 'toilet' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`,
+          perDay(
+            `sum(CASE WHEN json_extract(v, '$.flush') AND (${hour} >= ${NIGHT_FROM_H} OR ${hour} < ${NIGHT_TO_H}) THEN 1 ELSE 0 END)`,
+            'toilet',
+          ),
         )
         .all(...args) as Agg[],
       'nightFlushes',
     );
     add(
       this.#db
-        .prepare(
-          `SELECT site, gateway, device, kind, ${dayExpr} AS d, count(DISTINCT CASE WHEN json_extract(v, '$.occupied') THEN (ts + ${off}) / 3600000 END) * 3600000 AS x FROM readings WHERE kind = 'bed' AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`,
-        )
+        .prepare(perDay(`count(DISTINCT CASE WHEN json_extract(v, '$.occupied') THEN (ts + ${off}) / 3600000 END) * 3600000`, 'bed'))
         .all(...args) as Agg[],
       'bedMs',
     );
@@ -373,9 +373,11 @@ class Rollup {
   flush(db: DatabaseSync): void {
     if (this.#rows.size === 0) return;
     const up =
-      db.prepare(`INSERT INTO device_days (site, gateway, device, kind, day, off, n, lo, hi, hours, intake, night_flushes, bed_hours) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (off, day, site, gateway, device, kind) DO UPDATE SET n = n + excluded.n, lo = min(lo, excluded.lo), hi = max(hi, excluded.hi), hours = hours | excluded.hours,
-        intake = intake + excluded.intake, night_flushes = night_flushes + excluded.night_flushes, bed_hours = bed_hours | excluded.bed_hours`);
+      db.prepare(`INSERT INTO device_days (site, gateway, device, kind, day, off, n, lo, hi, hours, intake, night_flushes, bed_hours)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (off, day, site, gateway, device, kind) DO UPDATE SET n = n + excluded.n, lo = min(lo, excluded.lo),
+        hi = max(hi, excluded.hi), hours = hours | excluded.hours, intake = intake + excluded.intake,
+        night_flushes = night_flushes + excluded.night_flushes, bed_hours = bed_hours | excluded.bed_hours`);
     for (const r of this.#rows.values())
       up.run(r.site, r.gateway, r.device, r.kind, r.day, this.#off / 60_000, r.n, r.lo, r.hi, r.hours, r.intake, r.night, r.bed);
     this.#rows.clear();
