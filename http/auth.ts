@@ -48,10 +48,14 @@ export function actorOf(req: FastifyRequest): Actor {
   return req.actor;
 }
 
+/** A public route is documented as such (`security: []`); one with roles, with the bearer scheme and 401/403. */
 function documentRoles(route: RouteOptions): void {
   const roles = route.config?.roles;
-  if (!roles) return;
   const schema = (route.schema ?? {}) as Record<string, unknown>;
+  if (!roles) {
+    if (!schema.hide) route.schema = { ...schema, security: [] };
+    return;
+  }
   const response = (schema.response ?? {}) as Record<string, unknown>;
   const rolesLine = `Roles: ${roles.join(', ')}.`;
   route.schema = {

@@ -18,9 +18,19 @@ export const ErrorBody = Type.Object(
   { title: 'Error' },
 );
 
+/** What each error status means on this API, as its OpenAPI response description. */
+const MEANING: Record<number, string> = {
+  400: 'The request is not valid: the message names the field and why',
+  401: 'No bearer token, or one that is not valid (unknown, revoked, expired, or its user disabled)',
+  403: 'The token’s role may not do this, or the object is outside what it may see',
+  404: 'No such object',
+  409: 'The change conflicts with the object’s current state',
+  503: 'A part this route needs is not running in this process',
+};
+
 /** The error responses an operation documents, by status; each is the shared Error body. */
 export function errorResponses(...statuses: number[]): Record<number, typeof ErrorBody> {
-  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+  return Object.fromEntries(statuses.map((s) => [s, { ...ErrorBody, description: MEANING[s] ?? STATUS_CODES[s] ?? 'Error' }]));
 }
 
 function body(status: number, code: string, message: string) {

@@ -5,9 +5,9 @@ import { type Static, type TSchema, Type } from 'typebox';
 import { ID_PATTERN } from '../devices/index.ts';
 
 /**
- * Nullable as OpenAPI 3.0's `nullable: true` where the schema has a type: ajv then accepts null as
- * is. (As `anyOf [T, null]`, fastify's type coercion turns a null into 0 or "" in the first branch
- * before the second is tried.)
+ * Nullable as ajv's `nullable: true` where the schema has a type: ajv then accepts null as is. (As
+ * `anyOf [T, null]`, fastify's type coercion turns a null into 0 or "" in the first branch before
+ * the second is tried.) The OpenAPI 3.1 document shows it as a type list with "null".
  */
 export const Nullable = <T extends TSchema>(t: T) =>
   'type' in t ? Type.Unsafe<Static<T> | null>({ ...t, nullable: true }) : Type.Union([t, Type.Null()]);

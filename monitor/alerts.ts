@@ -1,4 +1,4 @@
-// Alerts: rules evaluated in TypeScript on what arrives, and their lifecycle.
+// Alerts: their lifecycle and events. The rules that raise and clear them are alert-rules.ts.
 //
 //   open ──ack──▶ acknowledged ──resolve──▶ resolved        (staff, or the condition clearing)
 //     └──────────────resolve───────────────▶ resolved
@@ -15,17 +15,14 @@
 //
 // Seam for Node-RED: `raise()` and `clear()` are the whole contract a rule needs. A coordinator-
 // edited flow (subscribing to lab/v1/+/+/up like this module) can raise alerts through the same
-// calls over the API later; the built-in rules below would then be switched off per scope with
+// calls over the API later; the built-in rules (alert-rules.ts) would then be switched off per scope with
 // `thresholds.rules`.
 
 import { randomBytes } from 'node:crypto';
-import type { Reading } from '../devices/index.ts';
 import type { MonitorDb } from './db.ts';
 import { ApiError } from '../lib/errors.ts';
-import type { HealthTracker } from './health.ts';
-import type { Maintenance } from './maintenance.ts';
 import type { RegistryView } from './registry-view.ts';
-import { SEVERITY, clockMin, type RuleName, type Severity, type ThresholdStore, type Thresholds } from './thresholds.ts';
+import { SEVERITY, type RuleName, type Severity, type ThresholdStore, type Thresholds } from './thresholds.ts';
 
 export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
 export type AlertEventType = 'opened' | 'acknowledged' | 'escalated' | 'resolved' | 'labelled';
@@ -133,8 +130,6 @@ export interface AlertEngineOptions {
   db: MonitorDb;
   thresholds: ThresholdStore;
   view: RegistryView;
-  health: HealthTracker;
-  maintenance: Maintenance;
   clock?: () => number;
   onEvent?: (e: AlertEvent) => void;
 }
@@ -143,23 +138,15 @@ export class AlertEngine {
   readonly #db: MonitorDb;
   readonly #t: ThresholdStore;
   readonly #view: RegistryView;
-  readonly #health: HealthTracker;
-  readonly #maint: Maintenance;
   readonly clock: () => number;
   readonly #listeners = new Set<(e: AlertEvent) => void>();
   /** key → id of its alert that is not resolved. */
   readonly #active = new Map<string, string>();
-  readonly #seenFalls = new Set<string>();
-  /** Per device: when it last reported a drink (measured), and since when it has been wet. */
-  readonly lastDrink = new Map<string, number>();
-  readonly wetSince = new Map<string, number>();
 
   constructor(o: AlertEngineOptions) {
     this.#db = o.db;
     this.#t = o.thresholds;
     this.#view = o.view;
-    this.#health = o.health;
-    this.#maint = o.maintenance;
     this.clock = o.clock ?? Date.now;
     if (o.onEvent) this.#listeners.add(o.onEvent);
     for (const r of this.#db.db.prepare("SELECT id, key FROM alerts WHERE status <> 'resolved'").all() as { id: string; key: string }[])
@@ -206,7 +193,8 @@ export class AlertEngine {
   eventsAfter(afterId: number, limit = 1000): AlertEvent[] {
     const rows = this.#db.db
       .prepare(
-        'SELECT e.id AS eid, e.type, e.at, e.actor, a.* FROM alert_events e JOIN alerts a ON a.id = e.alert_id WHERE e.id > ? ORDER BY e.id LIMIT ?',
+        'SELECT e.id AS eid, e.type, e.at, e.actor, a.* FROM alert_events e JOIN alerts a ON a.id = e.alert_id ' +
+          'WHERE e.id > ? ORDER BY e.id LIMIT ?',
       )
       .all(afterId, limit) as Record<string, unknown>[];
     return rows.map((r) => ({
@@ -243,7 +231,8 @@ export class AlertEngine {
       if (!r.countRepeat) return null;
       this.#db.db
         .prepare(
-          "UPDATE alerts SET details = json_set(details, '$.repeats', coalesce(json_extract(details, '$.repeats'), 0) + 1, '$.lastMeasuredAt', ?) WHERE id = ?",
+          "UPDATE alerts SET details = json_set(details, '$.repeats', coalesce(json_extract(details, '$.repeats'), 0) + 1, " +
+            "'$.lastMeasuredAt', ?) WHERE id = ?",
         )
         .run(r.measuredAt, activeId);
       return null;
@@ -276,7 +265,8 @@ export class AlertEngine {
     };
     this.#db.db
       .prepare(
-        'INSERT INTO alerts (id, key, rule, severity, status, site, gateway, device, home, participant, message, opened_at, measured_at, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO alerts (id, key, rule, severity, status, site, gateway, device, home, participant, message, opened_at, ' +
+          'measured_at, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
       .run(
         alert.id,
@@ -347,174 +337,12 @@ export class AlertEngine {
     return a;
   }
 
-  // ── rules on arrival ──
-
-  #suppressed(
-    site: string,
-    gateway: string | null,
-    device: string | null,
-    home: string | null,
-    participant: string | null,
-    ts: number,
-  ): string | null {
-    const m = this.#maint.active(site, gateway, device, ts);
-    if (m) return `maintenance${m.reason ? `: ${m.reason}` : ''}`;
-    const a = this.#view.absentAt(participant, home, ts);
-    if (a) return `participant absent (${a.reason})`;
-    return null;
-  }
-
-  /** Every arriving reading passes here (after the health tracker saw it). */
-  onReading(site: string, gateway: string, r: Reading): void {
-    if (r.kind === 'fall') {
-      if (r.v.fall !== true) return;
-      const seen = `${site}/${gateway}/${r.dev}#${r.seq}`;
-      if (this.#seenFalls.has(seen)) return; // a resend
-      this.#seenFalls.add(seen);
-      if (this.#seenFalls.size > 100_000) this.#seenFalls.delete(this.#seenFalls.values().next().value!);
-      const t = this.thresholdsFor(site);
-      if (!t.rules.includes('fall')) return;
-      const who = this.#view.attribute(r.dev, r.ts);
-      // Maintenance suppresses a fall (a technician testing the radar); an absence does not (a visitor may fall).
-      if (this.#maint.active(site, gateway, r.dev, r.ts)) return;
-      this.raise({
-        rule: 'fall',
-        countRepeat: true,
-        site,
-        gateway,
-        device: r.dev,
-        home: who?.home ?? null,
-        participant: who?.participant ?? null,
-        measuredAt: r.ts,
-        message: `Fall reported by ${r.dev}${who?.participant ? ` (participant ${who.participant})` : ''}`,
-        details: { seq: r.seq, state: r.v.state ?? null, confidencePct: r.v.confidence_pct ?? null, delayMs: this.clock() - r.ts },
-      });
-      return;
-    }
-    const key = `${site}/${gateway}/${r.dev}`;
-    if (r.kind === 'hydration' && typeof r.v.intake_ml === 'number' && r.v.intake_ml > 0) {
-      if (r.ts > (this.lastDrink.get(key) ?? 0)) this.lastDrink.set(key, r.ts);
-      this.clear(`no-drink/${site}/${gateway}/${r.dev}`, 'drank again');
-    }
-    if (r.kind === 'incontinence') {
-      if (r.v.wet === true) {
-        if (!this.wetSince.has(key)) this.wetSince.set(key, r.ts);
-      } else if (r.v.wet === false) {
-        this.wetSince.delete(key);
-        this.clear(`wet/${site}/${gateway}/${r.dev}`, 'dry again');
-      }
-    }
-  }
-
-  // ── rules on the clock ──
-
-  tick(now = this.clock()): void {
-    this.#health.sweep(now);
-    const trialSites = new Map<string, Thresholds>();
-    const th = (site: string) => {
-      let t = trialSites.get(site);
-      if (!t) trialSites.set(site, (t = this.thresholdsFor(site)));
-      return t;
-    };
-    // Gateways offline.
-    for (const g of this.#health.gateways.values()) {
-      const t = th(g.site);
-      const key = `gateway-offline/${g.site}/${g.gateway}/`;
-      if (g.online === false && g.offlineSince !== null) {
-        if (!t.rules.includes('gateway-offline') || now - g.offlineSince < t.gatewayOfflineMinutes * 60_000) continue;
-        const why = this.#suppressed(g.site, g.gateway, null, null, null, now);
-        if (why) continue;
-        this.raise({
-          rule: 'gateway-offline',
-          site: g.site,
-          gateway: g.gateway,
-          measuredAt: g.offlineSince,
-          message: `Gateway ${g.site}/${g.gateway} offline since ${new Date(g.offlineSince).toISOString()}`,
-        });
-      } else if (g.online === true) this.clear(key, 'gateway back online');
-    }
-    // Devices: silent, battery low, no drink, wet.
-    for (const d of this.#health.devices.values()) {
-      const t = th(d.site);
-      const who = this.#view.attribute(d.device, now);
-      const st = this.#health.deviceStatus(d, now, t.batteryLowPct);
-      const base = `${d.site}/${d.gateway}/${d.device}`;
-      const why = this.#suppressed(d.site, d.gateway, d.device, who?.home ?? null, who?.participant ?? null, now);
-      if (st.status === 'silent') {
-        // A silent device behind an offline gateway is the gateway's alert, not one per device.
-        if (t.rules.includes('device-silent') && !why && st.cause !== 'gateway-offline')
-          this.raise({
-            rule: 'device-silent',
-            site: d.site,
-            gateway: d.gateway,
-            device: d.device,
-            home: who?.home ?? null,
-            participant: who?.participant ?? null,
-            measuredAt: d.lastTs,
-            message: `${d.kind} device ${d.device} silent: ${st.reason}`,
-            details: { cause: st.cause, kind: d.kind },
-          });
-      } else if (st.status !== 'late') this.clear(`device-silent/${base}`, 'reporting again');
-      if (d.battery !== null) {
-        if (d.battery <= t.batteryLowPct && st.status !== 'silent') {
-          if (t.rules.includes('battery-low') && !why)
-            this.raise({
-              rule: 'battery-low',
-              site: d.site,
-              gateway: d.gateway,
-              device: d.device,
-              home: who?.home ?? null,
-              participant: who?.participant ?? null,
-              measuredAt: d.lastTs,
-              message: `Battery of ${d.kind} device ${d.device} at ${d.battery} %`,
-              details: { battery: d.battery },
-            });
-        } else if (d.battery > t.batteryLowPct + 5) this.clear(`battery-low/${base}`, 'battery replaced or recharged');
-      }
-      if (d.kind === 'hydration' && t.rules.includes('no-drink') && st.status === 'ok' && !why) {
-        const local = ((((now + t.utcOffsetMin * 60_000) % 86_400_000) + 86_400_000) % 86_400_000) / 60_000;
-        const from = clockMin(t.daytimeFrom);
-        const to = clockMin(t.daytimeTo);
-        if (local >= from && local < to) {
-          const dayStart = now - (local - from) * 60_000;
-          const since = Math.max(this.lastDrink.get(base) ?? 0, dayStart);
-          if (now - since >= t.noDrinkHours * 3_600_000)
-            this.raise({
-              rule: 'no-drink',
-              site: d.site,
-              gateway: d.gateway,
-              device: d.device,
-              home: who?.home ?? null,
-              participant: who?.participant ?? null,
-              measuredAt: since,
-              key: `no-drink/${base}`,
-              message: `No drink for ${((now - since) / 3_600_000).toFixed(1)} h in the daytime (threshold ${t.noDrinkHours} h)`,
-              details: { lastDrinkAt: this.lastDrink.get(base) ?? null },
-            });
-        }
-      }
-      if (d.kind === 'incontinence' && t.rules.includes('wet') && !why) {
-        const since = this.wetSince.get(base);
-        if (since !== undefined && now - since >= t.wetMinutes * 60_000)
-          this.raise({
-            rule: 'wet',
-            site: d.site,
-            gateway: d.gateway,
-            device: d.device,
-            home: who?.home ?? null,
-            participant: who?.participant ?? null,
-            measuredAt: since,
-            key: `wet/${base}`,
-            message: `Wet for ${Math.round((now - since) / 60_000)} min (threshold ${t.wetMinutes} min)`,
-          });
-      }
-    }
-    // Escalation of open, unacknowledged alerts.
+  /** Escalates each open alert not acknowledged within its severity's escalateMinutes (once). */
+  escalate(now: number, thresholdsOf: (site: string) => Thresholds): void {
     for (const id of this.#active.values()) {
       const a = this.get(id);
       if (!a || a.status !== 'open' || a.escalatedAt !== null) continue;
-      const after = th(a.site).escalateMinutes[a.severity] * 60_000;
-      if (now - a.openedAt < after) continue;
+      if (now - a.openedAt < thresholdsOf(a.site).escalateMinutes[a.severity] * 60_000) continue;
       this.#db.db.prepare('UPDATE alerts SET escalated_at = ?, escalations = escalations + 1 WHERE id = ?').run(now, id);
       this.#event(this.#must(id), 'escalated', SYSTEM, now);
     }

@@ -121,7 +121,8 @@ export const METHODS = {
     'mean of per-participant completeness (covered/expected reporting slots), Student t 95% CI across participants, clamped to [0, 1]',
   deviceUptime: 'mean over devices of the share of expected device-days with at least one reading, Student t 95% CI across devices',
   alertsPerParticipantWeek:
-    'alerts opened / participant-weeks (enrolled days minus absences ÷ 7), exact Poisson (Garwood) 95% CI; care = fall, no-drink, wet; technical = device-silent, gateway-offline, battery-low',
+    'alerts opened / participant-weeks (enrolled days minus absences ÷ 7), exact Poisson (Garwood) 95% CI; ' +
+    'care = fall, no-drink, wet; technical = device-silent, gateway-offline, battery-low',
   falseAlarmRate: 'alerts labelled false / alerts labelled, Wilson score 95% CI',
   outcomes: 'per-participant mean of daily values (days whose device delivered ≥ 50% of its slots), Student t 95% CI across participants',
   difference: 'intervention − baseline per participant present in both, paired t 95% CI',

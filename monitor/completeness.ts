@@ -238,7 +238,9 @@ export class Completeness {
             const missing = expected - covered;
             const text: Record<GapCause, string> = {
               complete: '',
-              'gateway-offline': `gateway ${gw} offline ${(off / 3_600_000).toFixed(1)} h${stillOffline ? ' and still offline: readings wait in its outbox' : ''}`,
+              'gateway-offline':
+                `gateway ${gw} offline ${(off / 3_600_000).toFixed(1)} h` +
+                (stillOffline ? ' and still offline: readings wait in its outbox' : ''),
               'lost-in-transit': `${lost} reading${lost === 1 ? '' : 's'} lost in transit (seq gaps)`,
               'device-silent': 'device silent all day',
               'partly-silent': 'device silent part of the day',
@@ -336,4 +338,26 @@ export class Completeness {
       };
     });
   }
+}
+
+/**
+ * Participant-days with their sum over the period. Without `detail`, each day lists only the
+ * devices that explain a gap (not complete, or with readings lost in transit).
+ */
+export function completenessReport(days: ParticipantDay[], period: { from: number; to: number }, detail: boolean) {
+  const sum = (pick: (d: ParticipantDay) => number) => days.reduce((a, d) => a + pick(d), 0);
+  const expectedSlots = sum((d) => d.expectedSlots);
+  const coveredSlots = sum((d) => d.coveredSlots);
+  return {
+    ...period,
+    summary: {
+      participantDays: days.length,
+      expectedSlots,
+      coveredSlots,
+      completeness: expectedSlots ? coveredSlots / expectedSlots : null,
+      received: sum((d) => d.received),
+      lost: sum((d) => d.lost),
+    },
+    days: detail ? days : days.map((d) => ({ ...d, devices: d.devices.filter((v) => v.cause !== 'complete' || v.lost > 0) })),
+  };
 }

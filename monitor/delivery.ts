@@ -81,7 +81,8 @@ export class Webhooks {
   add(w: { url: string; secret?: string | null | undefined; sites?: string[] | null | undefined }, by: string): Webhook {
     this.#db.db
       .prepare(
-        'INSERT INTO webhooks (url, secret, sites, created_by, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET secret = excluded.secret, sites = excluded.sites',
+        'INSERT INTO webhooks (url, secret, sites, created_by, created_at) VALUES (?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (url) DO UPDATE SET secret = excluded.secret, sites = excluded.sites',
       )
       .run(w.url, w.secret ?? null, w.sites ? JSON.stringify(w.sites) : null, by, Date.now());
     return this.list().find((x) => x.url === w.url)!;
@@ -130,7 +131,8 @@ export class Webhooks {
   async #drain(): Promise<void> {
     const due = this.#db.db
       .prepare(
-        'SELECT o.id, o.body, o.attempts, o.event_id, w.url, w.secret FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_at <= ? ORDER BY o.id LIMIT 100',
+        'SELECT o.id, o.body, o.attempts, o.event_id, w.url, w.secret FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id ' +
+          'WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_at <= ? ORDER BY o.id LIMIT 100',
       )
       .all(Date.now()) as { id: number; body: string; attempts: number; event_id: number; url: string; secret: string | null }[];
     await Promise.all(due.map((d) => this.#send(d)));

@@ -236,7 +236,9 @@ export class HealthTracker {
         status,
         ageS,
         cause: 'gateway-offline',
-        reason: `gateway ${d.gateway} offline since ${new Date(g.offlineSince ?? d.lastTs).toISOString()}; readings wait in its outbox and will arrive when it reconnects`,
+        reason:
+          `gateway ${d.gateway} offline since ${new Date(g.offlineSince ?? d.lastTs).toISOString()}; ` +
+          'readings wait in its outbox and will arrive when it reconnects',
       };
     if (d.battery !== null && d.battery <= batteryLowPct)
       return { status, ageS, cause: 'battery-depleted', reason: `no reading since ${since}; last battery ${d.battery} %: probably flat` };
@@ -244,7 +246,9 @@ export class HealthTracker {
       status,
       ageS,
       cause: 'device-silent',
-      reason: `no reading since ${since} while its gateway is online (expected every ${r.intervalS / 60} min; silent after ${r.silentAfterS / 3600} h)`,
+      reason:
+        `no reading since ${since} while its gateway is online ` +
+        `(expected every ${r.intervalS / 60} min; silent after ${r.silentAfterS / 3600} h)`,
     };
   }
 }

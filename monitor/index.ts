@@ -17,7 +17,9 @@ import { silentLogger, type Logger } from '../lib/log.ts';
 import type { HttpPlugin } from '../http/index.ts';
 import type { Database } from '../registry/index.ts';
 import { AlertEngine, type AlertEvent } from './alerts.ts';
-import { monitorApi } from './api.ts';
+import { AlertRules } from './alert-rules.ts';
+import { Periods } from './periods.ts';
+import { monitorApi } from './routes/index.ts';
 import { Completeness } from './completeness.ts';
 import { MonitorDb } from './db.ts';
 import { SseHub, Webhooks, eventBody } from './delivery.ts';
@@ -34,7 +36,8 @@ export { wilson, meanT, poissonRate, pairedT, type Interval } from './stats.ts';
 export { DEFAULT_THRESHOLDS, ThresholdStore, type Thresholds } from './thresholds.ts';
 export { MonitorDb } from './db.ts';
 export { RegistryView } from './registry-view.ts';
-export { monitorApi } from './api.ts';
+export { AlertRules } from './alert-rules.ts';
+export { monitorApi, type MonitorApiDeps } from './routes/index.ts';
 export { registerDemoTrial } from './demo-registry.ts';
 
 export interface MonitorOptions {
@@ -98,8 +101,10 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
     });
     webhooks.enqueue(e);
   };
-  const engine = new AlertEngine({ db, thresholds, view, health, maintenance, clock, onEvent: deliver });
+  const engine = new AlertEngine({ db, thresholds, view, clock, onEvent: deliver });
+  const rules = new AlertRules({ engine, view, health, maintenance });
   const completeness = new Completeness(opts.store, view, maintenance, db);
+  const periods = new Periods(db);
 
   // Seed: last seen per device from the store; recent drinks and wetness for the rules.
   const now0 = clock();
@@ -113,14 +118,14 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
       );
     for (const r of await opts.store.queryReadings({ kind: 'hydration', from: now0 - 86_400_000 }))
       if (typeof r.v.intake_ml === 'number' && r.v.intake_ml > 0)
-        engine.lastDrink.set(
+        rules.lastDrink.set(
           `${r.site}/${r.gateway}/${r.device}`,
-          Math.max(engine.lastDrink.get(`${r.site}/${r.gateway}/${r.device}`) ?? 0, r.ts),
+          Math.max(rules.lastDrink.get(`${r.site}/${r.gateway}/${r.device}`) ?? 0, r.ts),
         );
     for (const r of await opts.store.queryReadings({ kind: 'incontinence', from: now0 - 86_400_000 })) {
       const k = `${r.site}/${r.gateway}/${r.device}`;
-      if (r.v.wet === true) engine.wetSince.set(k, engine.wetSince.get(k) ?? r.ts);
-      else engine.wetSince.delete(k);
+      if (r.v.wet === true) rules.wetSince.set(k, rules.wetSince.get(k) ?? r.ts);
+      else rules.wetSince.delete(k);
     }
   } catch (err) {
     log.warn({ err: String(err) }, 'could not seed monitoring from the store; starting from what arrives');
@@ -137,7 +142,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
         for (const r of c.accepted) {
           readings++;
           health.observeReading(t.site, t.gateway, r, arrival);
-          engine.onReading(t.site, t.gateway, r);
+          rules.onReading(t.site, t.gateway, r);
         }
       } else if (t.channel === 'state') {
         const s = JSON.parse(payload.toString()) as GatewayState;
@@ -184,7 +189,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
             void opts.store.queryReadings({ kind: 'fall', from: since }).then(
               (rows) => {
                 for (const r of rows)
-                  engine.onReading(r.site, r.gateway, { dev: r.device, kind: r.kind, seq: r.seq, ts: r.ts, v: r.v, q: r.q });
+                  rules.onReading(r.site, r.gateway, { dev: r.device, kind: r.kind, seq: r.seq, ts: r.ts, v: r.v, q: r.q });
               },
               (e: unknown) => log.warn({ err: String(e) }, 'catch-up of falls from the store failed'),
             );
@@ -215,7 +220,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
   const tickMs = opts.tickMs ?? 1000;
   const tick = (now?: number) => {
     try {
-      engine.tick(now ?? clock());
+      rules.tick(now ?? clock());
     } catch (err) {
       log.error({ err: String(err) }, 'monitor tick failed');
     }
@@ -234,7 +239,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
     db,
     maintenance,
     thresholds,
-    plugin: monitorApi({ engine, health, completeness, view, maintenance, thresholds, webhooks, hub, db, clock, utcOffsetMin }),
+    plugin: monitorApi({ engine, health, completeness, view, maintenance, thresholds, periods, webhooks, hub, clock, utcOffsetMin }),
     observe,
     tick,
     stats: () => ({

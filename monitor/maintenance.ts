@@ -15,6 +15,11 @@ export interface MaintenanceWindow {
   createdAt: number;
 }
 
+/** How a window is named where it explains a suppressed alarm or a missing reading. */
+export function maintenanceNote(w: MaintenanceWindow): string {
+  return `maintenance${w.reason ? `: ${w.reason}` : ''}`;
+}
+
 export class Maintenance {
   readonly #db: MonitorDb;
   #list: MaintenanceWindow[] = [];

@@ -102,7 +102,8 @@ export class RegistryView {
     const rows = await this.db.tx(async (q) => ({
       version: Number((await q.get<{ v: number | null }>('SELECT max(id) AS v FROM audit_log'))?.v ?? 0),
       participants: await q.all(
-        'SELECT p.id, p.trial_id, p.home_id, h.site_id, p.enrolled_at, p.withdrawn_at, p.consent_status FROM participants p JOIN homes h ON h.id = p.home_id ORDER BY p.id',
+        'SELECT p.id, p.trial_id, p.home_id, h.site_id, p.enrolled_at, p.withdrawn_at, p.consent_status ' +
+          'FROM participants p JOIN homes h ON h.id = p.home_id ORDER BY p.id',
       ),
       absences: await q.all('SELECT participant_id, from_ts, to_ts, reason FROM absences ORDER BY participant_id, from_ts'),
       assignments: await q.all('SELECT device_id, home_id, participant_id, from_ts, to_ts FROM assignments ORDER BY device_id, from_ts'),
@@ -160,7 +161,10 @@ export class RegistryView {
     this.#snap = s;
   }
 
-  /** Home and participant of a device at `ts` (the registry's attribution rule: named participant, else the only one enrolled in the home). */
+  /**
+   * Home and participant of a device at `ts` (the registry's attribution rule: named participant,
+   * else the only one enrolled in the home).
+   */
   attribute(device: string, ts: number): { home: string; participant: string | null } | null {
     const spans = this.#snap.assignments.get(device);
     const span = spans?.find((a) => a.from <= ts && ts < a.to);

@@ -86,7 +86,8 @@ export class ThresholdStore {
   set(scope: string, patch: ThresholdPatch, by: string): void {
     this.#db.db
       .prepare(
-        'INSERT INTO thresholds (scope, body, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
+        'INSERT INTO thresholds (scope, body, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET ' +
+          'body = excluded.body, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
       )
       .run(scope, JSON.stringify(patch), Date.now(), by);
     this.#cache.set(scope, patch);

@@ -1,0 +1,174 @@
+// Alerts: list, one, acknowledge, resolve, label; and the live stream of their events (SSE).
+
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { HttpPlugin } from '../../http/index.ts';
+import { errorResponses } from '../../http/errors.ts';
+import { Ts } from '../../http/schemas.ts';
+import { ApiError } from '../../lib/errors.ts';
+import type { Alert as AlertRecord, AlertEvent } from '../alerts.ts';
+import { eventBody } from '../delivery.ts';
+import { RULES } from '../thresholds.ts';
+import { visibleAlert } from '../visibility.ts';
+import { accessOf, type MonitorApiDeps } from './deps.ts';
+import { ADMIN_COORD, Alert, AlertId } from './schemas.ts';
+
+const Note = Type.String({ maxLength: 2000 });
+
+export const alertRoutes =
+  (d: MonitorApiDeps): HttpPlugin =>
+  async (app) => {
+    /** The alert the request names, if the caller may see it: 404 or 403 otherwise. */
+    const alertOf = (req: FastifyRequest<{ Params: { id: string } }>): AlertRecord => {
+      const alert = d.engine.get(req.params.id);
+      if (!alert) throw new ApiError(404, `alert '${req.params.id}' does not exist`);
+      return visibleAlert(accessOf(d, req), alert);
+    };
+
+    app.get(
+      '/alerts',
+      {
+        config: { roles: ADMIN_COORD },
+        schema: {
+          operationId: 'listAlerts',
+          tags: ['alerts'],
+          summary: 'Alerts, newest first',
+          querystring: Type.Object({
+            status: Type.Optional(Type.Enum(['open', 'acknowledged', 'resolved', 'active'])),
+            site: Type.Optional(Type.String()),
+            rule: Type.Optional(Type.Enum([...RULES])),
+            participant: Type.Optional(Type.String()),
+            since: Type.Optional(Ts('Opened at or after')),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500 })),
+          }),
+          response: { 200: Type.Array(Alert), ...errorResponses(400) },
+        },
+      },
+      async (req) => d.engine.list({ ...req.query, sites: accessOf(d, req).sites }),
+    );
+
+    app.get(
+      '/alerts/:id',
+      {
+        config: { roles: ADMIN_COORD },
+        schema: {
+          operationId: 'getAlert',
+          tags: ['alerts'],
+          summary: 'One alert',
+          params: AlertId,
+          response: { 200: Alert, ...errorResponses(404) },
+        },
+      },
+      async (req) => alertOf(req),
+    );
+
+    app.post(
+      '/alerts/:id/ack',
+      {
+        config: { roles: ADMIN_COORD },
+        schema: {
+          operationId: 'acknowledgeAlert',
+          tags: ['alerts'],
+          summary: 'Acknowledge an open alert (stops its escalation)',
+          params: AlertId,
+          response: { 200: Alert, ...errorResponses(404, 409) },
+        },
+      },
+      async (req) => d.engine.acknowledge(alertOf(req).id, accessOf(d, req).actor.id),
+    );
+
+    app.post(
+      '/alerts/:id/resolve',
+      {
+        config: { roles: ADMIN_COORD },
+        schema: {
+          operationId: 'resolveAlert',
+          tags: ['alerts'],
+          summary: 'Resolve an alert',
+          params: AlertId,
+          body: Type.Optional(Type.Object({ note: Type.Optional(Note) }, { additionalProperties: false })),
+          response: { 200: Alert, ...errorResponses(400, 404, 409) },
+        },
+      },
+      async (req) => d.engine.resolve(alertOf(req).id, accessOf(d, req).actor.id, req.body?.note),
+    );
+
+    app.post(
+      '/alerts/:id/label',
+      {
+        config: { roles: ADMIN_COORD },
+        schema: {
+          operationId: 'labelAlert',
+          tags: ['alerts'],
+          summary: 'Label an alert a true or a false alarm',
+          description: 'Trial evidence: the false-alarm rate.',
+          params: AlertId,
+          body: Type.Object({ label: Type.Enum(['true', 'false']), note: Type.Optional(Note) }, { additionalProperties: false }),
+          response: { 200: Alert, ...errorResponses(400, 404) },
+        },
+      },
+      async (req) => d.engine.label(alertOf(req).id, accessOf(d, req).actor.id, req.body.label as 'true' | 'false', req.body.note),
+    );
+
+    await app.register(alertStream(d));
+  };
+
+/** Open streams are ended when the app closes, or close() would wait for them forever. */
+const alertStream =
+  (d: MonitorApiDeps): HttpPlugin =>
+  async (app) => {
+    const streams = new Set<FastifyReply>();
+    app.addHook('preClose', async () => {
+      for (const r of streams) r.raw.end();
+      streams.clear();
+    });
+
+    app.get(
+      '/alerts/stream',
+      {
+        config: { roles: ADMIN_COORD },
+        schema: {
+          operationId: 'streamAlertEvents',
+          tags: ['alerts'],
+          summary: 'Alert events as server-sent events',
+          description:
+            'event: opened | acknowledged | escalated | resolved | labelled; data: {event, alert}. ' +
+            'Resumes after `Last-Event-ID`: the persisted events after it are sent first.',
+          querystring: Type.Object({ site: Type.Optional(Type.String()) }),
+          response: {
+            200: {
+              description: 'An endless text/event-stream; a comment line every 15 s keeps proxies from closing it',
+              content: { 'text/event-stream': { schema: Type.String() } },
+            },
+          },
+        },
+      },
+      async (req, reply) => {
+        const access = accessOf(d, req);
+        const site = req.query.site;
+        const wanted = (s: string) => (!site || s === site) && (!access.sites || access.sites.has(s));
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        res.write('retry: 2000\n\n');
+        const send = (e: AlertEvent) => {
+          if (wanted(e.alert.site)) res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${eventBody(e)}\n\n`);
+        };
+        const last = Number(req.headers['last-event-id']);
+        if (Number.isSafeInteger(last) && last >= 0) for (const e of d.engine.eventsAfter(last)) send(e);
+        const unsubscribe = d.hub.subscribe(send);
+        const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+        streams.add(reply);
+        req.raw.on('close', () => {
+          unsubscribe();
+          clearInterval(ping);
+          streams.delete(reply);
+        });
+      },
+    );
+  };
