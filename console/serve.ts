@@ -16,8 +16,16 @@ const TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 /** Scripts and styles from here only; the API on the same origin. */
-const CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
 
 export const CONSOLE_PATH = '/console/';
 

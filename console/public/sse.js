@@ -5,7 +5,8 @@
 
 /**
  * @typedef {{ id: string, type: string, data: any }} SseEvent
- * @param {{ url: string, token: string, signal: AbortSignal, onEvent: (e: SseEvent) => void, onState?: (s: 'connecting' | 'open' | 'closed', detail?: string) => void }} o
+ * @typedef {(s: 'connecting' | 'open' | 'closed', detail?: string) => void} OnState
+ * @param {{ url: string, token: string, signal: AbortSignal, onEvent: (e: SseEvent) => void, onState?: OnState }} o
  */
 export async function readSse(o) {
   let lastId = '';
