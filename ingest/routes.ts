@@ -3,6 +3,7 @@
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { errorResponses } from '../http/errors.ts';
 import { Nullable, Ts } from '../http/schemas.ts';
 import type { DeadLetter, DeadLetterQuery } from './dead-letters.ts';
 
@@ -51,6 +52,7 @@ export const deadLetterRoutes =
               byReason: Type.Record(Type.String(), Type.Integer()),
               items: Type.Array(DeadLetterT),
             }),
+            ...errorResponses(400),
           },
         },
       },
