@@ -8,6 +8,7 @@ RUN npm ci --omit=dev && npm cache clean --force
 COPY bin ./bin
 COPY cli ./cli
 COPY lib ./lib
+COPY http ./http
 COPY devices ./devices
 COPY broker ./broker
 COPY ingest ./ingest

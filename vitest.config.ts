@@ -20,6 +20,7 @@ const UNIT_TESTS = [
   'test/simulators/replay.test.ts',
   'test/simulators/scenario.test.ts',
   'test/simulators/statistics.test.ts',
+  'test/support/metrics.test.ts',
 ];
 
 // Files run in separate processes so one crashed server cannot poison another file's run; the

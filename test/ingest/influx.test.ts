@@ -2,8 +2,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startInfluxd, startMosquitto, influxQuery, type ServerHandle } from '../support/servers.ts';
 import { startIngest, type IngestHandle } from '../../ingest/index.ts';
 import { InfluxStore } from '../../ingest/influx-store.ts';
-import { registry } from '../../lib/metrics.ts';
 import { topics, type Reading } from '../../devices/index.ts';
+import { localMetricSum } from '../support/metrics.ts';
 import { ackCollector, batchOf, climate, connect, testConfig, T0 } from './helpers.ts';
 
 let influx: ServerHandle;
@@ -19,13 +19,6 @@ afterAll(async () => {
 
 async function ingestInto(db: string, extra: Parameters<typeof testConfig>[0] = {}): Promise<IngestHandle> {
   return startIngest({ config: testConfig({ influxUrl: influx.url, influxDb: db, ...extra }), mqtt: { url: mqttUrl() } });
-}
-
-async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = registry.getSingleMetric(name);
-  if (!m) return 0;
-  const { values } = await m.get();
-  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((s, v) => s + v.value, 0);
 }
 
 describe('ingest → InfluxDB 1.x (v1 /write)', () => {
@@ -103,10 +96,10 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
       ]);
 
       // The same batch again: no new point, acked again, counted as duplicates.
-      const dupBefore = await metricValue('testbed_ingest_readings_total', { result: 'duplicate' });
+      const dupBefore = await localMetricSum('testbed_ingest_readings_total', { result: 'duplicate' });
       await pub.publishAsync(topics.up('aarhus', 'gw-1'), batchOf('gw-1', 1, readings), { qos: 1 });
       expect(await acks.waitForAck('gw-1', 1, 2)).toEqual({ batch: 1, stored: 0, duplicates: 4, rejected: 0 });
-      expect(await metricValue('testbed_ingest_readings_total', { result: 'duplicate' })).toBe(dupBefore + 4);
+      expect(await localMetricSum('testbed_ingest_readings_total', { result: 'duplicate' })).toBe(dupBefore + 4);
       const counts = await influxQuery(influx.url, 'valid', 'SELECT count(seq) FROM climate, hydration, fall');
       expect(counts.map((r) => r.count)).toEqual([1, 2, 1]);
       expect(ingest.stats()).toMatchObject({ stored: 4, duplicates: 4, acks: 2, connected: true, store: 'influx', spoolDepth: 0 });
@@ -120,7 +113,7 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
     const acks = await ackCollector(mqttUrl());
     const pub = await connect(mqttUrl());
     const up = topics.up('odense', 'gw-2');
-    const dlBefore = await metricValue('testbed_ingest_dead_letters_total');
+    const dlBefore = await localMetricSum('testbed_ingest_dead_letters_total');
     try {
       await pub.publishAsync(up, 'not json {', { qos: 1 });
       await pub.publishAsync(up, Buffer.from([0xff, 0xfe, 0x00, 0x80]), { qos: 1 });
@@ -171,7 +164,7 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
       expect(byClass('foreign_gateway')[0]).toMatchObject({ batch: 11, index: null });
       expect(JSON.parse(byClass('foreign_gateway')[0]!.raw).gw).toBe('gw-9');
       expect(byClass('oversize')[0]!.reason).toMatch(/1001 exceeds/);
-      expect(await metricValue('testbed_ingest_dead_letters_total')).toBe(dlBefore + 7);
+      expect(await localMetricSum('testbed_ingest_dead_letters_total')).toBe(dlBefore + 7);
 
       // Still running: the next valid batch is stored and acked.
       await pub.publishAsync(up, batchOf('gw-2', 13, [climate('c7', 1)]), { qos: 1 });
