@@ -5,8 +5,14 @@
 // The SQL is shared; where the dialects differ (an auto-increment key, triggers, PostgreSQL's
 // exclusion constraint) a migration gives one text per dialect. `{{serial}}` stands for an
 // auto-incrementing integer primary key.
+//
+// The enum CHECKs take their lists from schemas/enums.ts, where each list is written once. A
+// released migration's text must not change: adding a value to an enum therefore needs a new
+// migration that replaces the CHECK (test/registry/db.test.ts compares migration 1 with its
+// released text).
 
 import type { Database, Dialect } from './db.ts';
+import { ABSENCE_REASONS, CONSENT_STATUSES, LEGAL_BASES, ORG_TYPES, PAST_DATA, PHASES, ROLES, sqlIn } from './schemas/enums.ts';
 
 export interface Migration {
   version: number;
@@ -24,7 +30,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE organisations (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
-        type TEXT NOT NULL CHECK (type IN ('region', 'municipality', 'company', 'university', 'other')),
+        type TEXT NOT NULL CHECK (type IN (${sqlIn(ORG_TYPES)})),
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL
       );
@@ -41,7 +47,7 @@ export const MIGRATIONS: readonly Migration[] = [
         id TEXT PRIMARY KEY,
         org_id TEXT NOT NULL REFERENCES organisations (id),
         name TEXT NOT NULL,
-        phase TEXT NOT NULL CHECK (phase IN ('micro-trial', 'pilot', 'scale-up')),
+        phase TEXT NOT NULL CHECK (phase IN (${sqlIn(PHASES)})),
         protocol_version TEXT NOT NULL,
         start_at BIGINT NOT NULL,
         end_at BIGINT,
@@ -68,10 +74,10 @@ export const MIGRATIONS: readonly Migration[] = [
         home_id TEXT NOT NULL REFERENCES homes (id),
         enrolled_at BIGINT NOT NULL,
         withdrawn_at BIGINT,
-        consent_status TEXT NOT NULL CHECK (consent_status IN ('pending', 'consented', 'declined', 'withdrawn')),
+        consent_status TEXT NOT NULL CHECK (consent_status IN (${sqlIn(CONSENT_STATUSES)})),
         consent_scope TEXT NOT NULL DEFAULT '[]',
-        legal_basis TEXT NOT NULL CHECK (legal_basis IN ('consent', 'public-task', 'legitimate-interests', 'scientific-research')),
-        past_data TEXT CHECK (past_data IS NULL OR past_data IN ('retain', 'exclude')),
+        legal_basis TEXT NOT NULL CHECK (legal_basis IN (${sqlIn(LEGAL_BASES)})),
+        past_data TEXT CHECK (past_data IS NULL OR past_data IN (${sqlIn(PAST_DATA)})),
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL
       );
@@ -82,7 +88,7 @@ export const MIGRATIONS: readonly Migration[] = [
         participant_id TEXT NOT NULL REFERENCES participants (id),
         from_ts BIGINT NOT NULL,
         to_ts BIGINT,
-        reason TEXT NOT NULL CHECK (reason IN ('hospital-stay', 'travel', 'device-removed', 'respite-care', 'other')),
+        reason TEXT NOT NULL CHECK (reason IN (${sqlIn(ABSENCE_REASONS)})),
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL,
         CHECK (to_ts IS NULL OR to_ts > from_ts)
@@ -129,7 +135,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE users (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
-        role TEXT NOT NULL CHECK (role IN ('admin', 'coordinator', 'company', 'researcher')),
+        role TEXT NOT NULL CHECK (role IN (${sqlIn(ROLES)})),
         org_id TEXT REFERENCES organisations (id),
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL,

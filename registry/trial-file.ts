@@ -13,7 +13,8 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { ApiError } from '../lib/errors.ts';
-import type { Actor, Assignment, Registry } from './registry.ts';
+import type { Actor, Registry } from './registry.ts';
+import { AbsenceReason, type Assignment, ConsentStatus, LegalBasis, OrgType, PastData, Phase } from './schemas/index.ts';
 
 const When = Type.Union([Type.String({ minLength: 4 }), Type.Integer({ minimum: 0 })], {
   description: 'ISO 8601 date or time, or epoch ms',
@@ -23,11 +24,7 @@ const Obj = <P extends Parameters<typeof Type.Object>[0]>(p: P) => Type.Object(p
 export const TrialFileSchema = Obj({
   apiVersion: Type.Literal('testbed/v1'),
   kind: Type.Literal('Trial'),
-  organisations: Type.Optional(
-    Type.Array(
-      Obj({ id: Type.String(), name: Type.String(), type: Type.Enum(['region', 'municipality', 'company', 'university', 'other']) }),
-    ),
-  ),
+  organisations: Type.Optional(Type.Array(Obj({ id: Type.String(), name: Type.String(), type: OrgType }))),
   sites: Type.Optional(
     Type.Array(
       Obj({
@@ -43,7 +40,7 @@ export const TrialFileSchema = Obj({
     id: Type.String(),
     org: Type.String(),
     name: Type.String(),
-    phase: Type.Enum(['micro-trial', 'pilot', 'scale-up']),
+    phase: Phase,
     protocolVersion: Type.String(),
     start: When,
     end: Type.Optional(Type.Union([When, Type.Null()])),
@@ -59,17 +56,17 @@ export const TrialFileSchema = Obj({
         home: Type.String(),
         enrolled: When,
         consent: Obj({
-          status: Type.Enum(['pending', 'consented', 'declined', 'withdrawn']),
+          status: ConsentStatus,
           scope: Type.Optional(Type.Array(Type.String())),
-          legalBasis: Type.Enum(['consent', 'public-task', 'legitimate-interests', 'scientific-research']),
+          legalBasis: LegalBasis,
         }),
-        withdrawn: Type.Optional(Obj({ at: When, pastData: Type.Enum(['retain', 'exclude']) })),
+        withdrawn: Type.Optional(Obj({ at: When, pastData: PastData })),
         absences: Type.Optional(
           Type.Array(
             Obj({
               from: When,
               to: Type.Optional(Type.Union([When, Type.Null()])),
-              reason: Type.Enum(['hospital-stay', 'travel', 'device-removed', 'respite-care', 'other']),
+              reason: AbsenceReason,
             }),
           ),
         ),

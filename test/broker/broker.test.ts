@@ -9,6 +9,7 @@ import { silentLogger } from '../../lib/log.ts';
 import { registry } from '../../lib/metrics.ts';
 import { freePort, tempDir, waitFor } from '../support/servers.ts';
 import { startTestBroker, connect, connectOutcome, closed, run, refusals, collect, type TestBroker } from './helpers.ts';
+import { sleep, withTimeout } from '../../lib/timeout.ts';
 
 const MAX_PACKET = 64 * 1024;
 
@@ -235,10 +236,11 @@ describe('broker', () => {
     const before = await refusals('packet_too_large');
     const sock = createConnection({ host: '127.0.0.1', port: b.handle.ports.tcp });
     await new Promise((r) => sock.once('connect', r));
-    const closedAt = new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the broker kept the connection open, waiting for the body')), 3000);
-      sock.once('close', () => (clearTimeout(timer), resolve(Date.now())));
-    });
+    const closedAt = withTimeout(
+      new Promise<number>((resolve) => sock.once('close', () => resolve(Date.now()))),
+      3000,
+      'the broker kept the connection open, waiting for the body',
+    );
     sock.on('error', () => {});
     // CONNECT announcing 200 MiB of remaining length (varint 0x80 0x80 0x80 0x64), then 10 bytes.
     const sentAt = Date.now();
@@ -465,7 +467,7 @@ describe('broker limits and lifecycle', () => {
     const raw = createConnection({ host: '127.0.0.1', port: t.handle.ports.tcp }); // never sends CONNECT
     raw.on('error', () => {});
     await new Promise((r) => raw.once('connect', r));
-    await new Promise((r) => setTimeout(r, 200)); // let the broker accept it
+    await sleep(200); // let the broker accept it
     const rawClosed = new Promise((r) => raw.once('close', r));
     const gone = Promise.all([closed(c), closed(ws)]);
     const started = Date.now();

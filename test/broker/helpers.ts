@@ -11,6 +11,7 @@ import { registry } from '../../lib/metrics.ts';
 import { startBroker, type BrokerHandle, type ServiceAccount } from '../../broker/index.ts';
 import { CredentialStore } from '../../broker/credentials.ts';
 import { randomPassword } from '../../broker/password.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 import { tempDir } from '../support/servers.ts';
 
 export interface TestBroker {
@@ -90,12 +91,9 @@ export async function connectOutcome(
   }
 }
 
-export function closed(client: MqttClient, timeoutMs = 5000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!client.connected && client.disconnected) return resolve();
-    const timer = setTimeout(() => reject(new Error('client was not disconnected')), timeoutMs);
-    client.once('close', () => (clearTimeout(timer), resolve()));
-  });
+export async function closed(client: MqttClient, timeoutMs = 5000): Promise<void> {
+  if (!client.connected && client.disconnected) return;
+  await withTimeout(new Promise<void>((resolve) => client.once('close', () => resolve())), timeoutMs, 'client was not disconnected');
 }
 
 export function run(cmd: string, args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {

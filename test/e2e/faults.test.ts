@@ -9,6 +9,7 @@ import { startInfluxd, tempDir, influxQuery, waitFor, type ServerHandle } from '
 import { runTestbed, testbed, type CliProcess } from '../support/centre.ts';
 import { SqliteOutbox, Uplink } from '../../gateway/index.ts';
 import { silentLogger } from '../../lib/log.ts';
+import { sleep } from '../../lib/timeout.ts';
 
 const DEVICES = [
   { dev: 'motion-hall', kind: 'motion' as const, v: (i: number) => ({ motion: i % 2 === 0 }) },
@@ -73,27 +74,26 @@ describe('nothing lost through crashes and outages', () => {
         }
         uplink.kick();
         i++;
-        await new Promise((r) => setTimeout(r, 2));
+        await sleep(2);
       }
     })();
-    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-    await pause(1500);
+    await sleep(1500);
     // 1. ingest dies without warning, misses what is in flight, comes back on its data dir.
     await ingest.kill('SIGKILL');
-    await pause(1500);
+    await sleep(1500);
     ingest = await runTestbed(['ingest'], ingestEnv, { httpPort: ingestHttp });
-    await pause(1500);
+    await sleep(1500);
     // 2. InfluxDB goes away; ingest spools to disk, then drains when it is back.
     await influx.stop(true);
-    await pause(2500);
+    await sleep(2500);
     await influx.restart();
-    await pause(1500);
+    await sleep(1500);
     // 3. The broker dies (aedes acks QoS 1 before forwarding: in-flight batches are lost there).
     await broker.kill('SIGKILL');
-    await pause(1500);
+    await sleep(1500);
     broker = await runTestbed(['broker'], brokerEnv, { mqttPort, httpPort: broker.httpPort });
-    await pause(1500);
+    await sleep(1500);
     producing = false;
     await producer;
 

@@ -4,6 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { sleep } from '../../lib/timeout.ts';
 import { startInfluxd, tempDir, influxQuery, waitFor, type ServerHandle } from '../support/servers.ts';
 import { runTestbed, testbed, metric, type CliProcess } from '../support/centre.ts';
 
@@ -109,7 +110,7 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
 
   it('stores a valid batch once in InfluxDB and acks it', async () => {
     const acks = sub(cred, 'lab/v1/halmstad/home-1/ack', 1);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect((await pub(cred, 'lab/v1/halmstad/home-1/up', batch(1))).code).toBe(0);
     const [ack] = await acks;
     expect(JSON.parse(ack!)).toEqual({ batch: 1, stored: 5, duplicates: 0, rejected: 0 });
@@ -125,7 +126,7 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
 
   it('a resent batch changes nothing and is acked again as duplicates', async () => {
     const acks = sub(cred, 'lab/v1/halmstad/home-1/ack', 1);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     await pub(cred, 'lab/v1/halmstad/home-1/up', batch(1));
     expect(JSON.parse((await acks)[0]!)).toEqual({ batch: 1, stored: 0, duplicates: 5, rejected: 0 });
     expect(await countStored()).toBe(5);
@@ -172,7 +173,7 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
   it("one gateway cannot write into another gateway's topics", async () => {
     const r = await pub(cred, 'lab/v1/halmstad/home-2/up', batch(3, 'home-2'));
     expect(r.code).not.toBe(0);
-    await new Promise((res) => setTimeout(res, 500));
+    await sleep(500);
     expect(await countStored('home-2')).toBe(0);
     // …while home-2 itself can.
     expect((await pub(other, 'lab/v1/halmstad/home-2/up', batch(3, 'home-2'))).code).toBe(0);

@@ -56,5 +56,3 @@ export function missingSeqs(acker: TestAcker, gw: string, lastSeq: Map<string, n
   }
   return out;
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { SqliteOutbox } from '../../gateway/index.ts';
 import { startMosquitto, tempDir, waitFor } from '../support/servers.ts';
 import { startAcker } from './acker.ts';
-import { deviceIds, sleep } from './helpers.ts';
+import { sleep } from '../../lib/timeout.ts';
+import { deviceIds } from './helpers.ts';
 
 const DEVICES = 10;
 const PER_DEVICE = 600;

@@ -26,6 +26,7 @@ import {
 import { checkReading, type Reading } from '../../devices/contract.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { silentLogger } from '../../lib/log.ts';
+import { sleep } from '../../lib/timeout.ts';
 
 zhc.setLogger({ debug: () => undefined, info: () => undefined, warning: () => undefined, error: () => undefined });
 
@@ -247,7 +248,7 @@ describe('sources against a real Mosquitto', () => {
       );
       await pub.publishAsync('z2m/bathroom/leak/set', JSON.stringify({ water_leak: true }), { qos: 1 });
       await waitFor('readings', async () => sink.readings.length >= 5 && sink.events.some((e) => e.type === 'device_joined'), 10_000);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       const leakReadings = sink.readings.filter((r) => r.dev === '0x00158d0001aabbcc');
       // The battery-only change (91 → 90) made no reading; wet → dry did.
       expect(leakReadings.map((r) => r.v)).toEqual([{ wet: true }, { wet: false }]);
@@ -278,7 +279,7 @@ describe('sources against a real Mosquitto', () => {
     await src.start(sink);
     try {
       await waitFor('vendor source up', async () => src.state() === 'up', 10_000);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       await pub.publishAsync('acme/h1/cup/cup-1', JSON.stringify({ ml: 120 }), { qos: 1 });
       await pub.publishAsync('acme/h1/cup/cup-1', 'not json', { qos: 1 });
       await pub.publishAsync('acme/h1/cup/cup-1', JSON.stringify({ other: 1 }), { qos: 1 });
@@ -326,7 +327,7 @@ describe('sources against a real Mosquitto', () => {
     try {
       await gw.uplink.waitConnected(10_000);
       await waitFor('vendor source up', async () => gw.sources[0]!.state() === 'up', 10_000);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       for (let i = 0; i < 8; i++) await pub.publishAsync(`cap/wc-${i}`, JSON.stringify({ f: true }), { qos: 1 });
       await waitFor(
         'outbox_cap_hit event',

@@ -13,7 +13,8 @@ import { SqliteOutbox, MemoryOutbox, Uplink, type Outbox } from '../../gateway/i
 import { startMosquitto, tempDir, waitFor } from '../support/servers.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { startAcker, firstArrivalOrder, isIncreasing, type TestAcker } from './acker.ts';
-import { deviceIds, missingSeqs, reading, sleep, startProducer } from './helpers.ts';
+import { sleep } from '../../lib/timeout.ts';
+import { deviceIds, missingSeqs, reading, startProducer } from './helpers.ts';
 
 const SITE = 'site-a';
 let cleanup: (() => Promise<void> | void)[] = [];

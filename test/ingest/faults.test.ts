@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { startInfluxd, startMosquitto, influxQuery, waitFor } from '../support/servers.ts';
 import { startIngest } from '../../ingest/index.ts';
 import { ResendingPublisher, testConfig } from './helpers.ts';
+import { sleep } from '../../lib/timeout.ts';
 
 /** count, distinct count and max of seq per device must all equal the device's last seq. */
 async function expectExactlyOnce(influxUrl: string, db: string, expected: Map<string, number>): Promise<void> {
@@ -42,9 +43,9 @@ describe('faults', () => {
       await pub.start();
       await waitFor('a third acked', async () => pub.acked >= 100, 30_000, 5);
       await influx.stop(true);
-      await new Promise((r) => setTimeout(r, 500)); // acks of writes confirmed just before the exit are still on their way
+      await sleep(500); // acks of writes confirmed just before the exit are still on their way
       const ackedWhenStopped = pub.acked;
-      await new Promise((r) => setTimeout(r, 3000)); // the publisher keeps sending and resending
+      await sleep(3000); // the publisher keeps sending and resending
       const depth = ingest.stats().spoolDepth;
       expect(depth).toBeGreaterThan(0);
       expect(pub.acked).toBe(ackedWhenStopped); // nothing acked that InfluxDB has not confirmed
@@ -112,7 +113,7 @@ describe('faults', () => {
       const spool = new DatabaseSync(join(config.dataDir, 'influx-spool.sqlite'), { readOnly: true });
       const spooledAtKill = Number((spool.prepare('SELECT coalesce(sum(n), 0) AS n FROM spool').get() as { n: number }).n);
       spool.close();
-      await new Promise((r) => setTimeout(r, 1000)); // batches published now are lost at the broker (clean session) and resent
+      await sleep(1000); // batches published now are lost at the broker (clean session) and resent
       child = await launch();
       await pub.done;
       expect(ackedAtKill).toBeLessThan(300);

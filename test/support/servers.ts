@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createServer, createConnection as netConnect } from 'node:net';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { sleep } from '../../lib/timeout.ts';
 
 /** A port that was free a moment ago (bound to port 0 on loopback, then released). */
 export async function freePort(): Promise<number> {
@@ -40,7 +41,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     } catch (err) {
       lastError = err;
     }
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
 }

@@ -8,6 +8,7 @@ import { HerdsmanSource, type SourceSink } from '../../gateway/index.ts';
 import type { Reading } from '../../devices/contract.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { tempDir, waitFor } from '../support/servers.ts';
+import { sleep } from '../../lib/timeout.ts';
 
 const LEAK = '0x00158d0001a10001';
 const CLIMATE = '0x00124b0002c10007';
@@ -88,7 +89,7 @@ describe('emulator faults against the real herdsman', () => {
       10_000,
     );
     const n = readings.filter((r) => r.dev === LEAK).length;
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     emu.trigger(LEAK);
     await waitFor('a reading from the new address', async () => readings.filter((r) => r.dev === LEAK).length > n, 10_000);
   }, 30_000);
@@ -98,7 +99,7 @@ describe('emulator faults against the real herdsman', () => {
     const lastSeen = src.devices()[CLIMATE]!.lastSeen;
     const n = readings.filter((r) => r.dev === CLIMATE).length;
     emu.trigger(CLIMATE);
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     expect(readings.filter((r) => r.dev === CLIMATE).length).toBe(n);
     expect(src.devices()[CLIMATE]!.lastSeen).toBe(lastSeen);
     emu.silence(CLIMATE, false);

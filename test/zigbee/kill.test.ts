@@ -11,6 +11,7 @@ import { DEFAULT_DEVICES } from '../../simulators/zstack/models.ts';
 import { runTestbed, type CliProcess } from '../support/centre.ts';
 import { tempDir, waitFor } from '../support/servers.ts';
 import { startCentre, storedReadings, byDevice, gatewayEnv, type TestCentre } from './helpers.ts';
+import { sleep } from '../../lib/timeout.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -25,8 +26,6 @@ function outboxDepth(dir: string): number {
     db.close();
   }
 }
-
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('gateway kill -9 during a centre outage', () => {
   it("stores every Zigbee device's seq exactly once, contiguous, after the centre outage and a gateway kill -9", async () => {
@@ -54,12 +53,12 @@ describe('gateway kill -9 during a centre outage', () => {
 
     // 1. The centre goes away (broker, ingest, store); the gateway keeps accepting readings.
     await centre.proc.kill('SIGKILL');
-    await pause(2500);
+    await sleep(2500);
     // 2. The gateway is killed -9 in the middle of the outage, with a backlog in its outbox.
     const backlog = outboxDepth(gwDir);
     expect(backlog).toBeGreaterThan(10);
     await gw.kill('SIGKILL');
-    await pause(500);
+    await sleep(500);
     gw = await runTestbed(['gateway', 'run'], { ...env, TESTBED_ZIGBEE_PERMIT_JOIN_S: '0' }, { waitForHttp: false });
     // The restarted gateway resumes the network and queues new readings during the outage.
     await waitFor(

@@ -15,6 +15,7 @@ import { runTestbed, metric, type CliProcess } from '../support/centre.ts';
 import { tempDir, waitFor } from '../support/servers.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { startCentre, storedReadings, byDevice, gatewayEnv, type TestCentre } from './helpers.ts';
+import { sleep } from '../../lib/timeout.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -33,7 +34,6 @@ function outbox(dir: string): { depth: number; lastSeqs: Map<string, number> } {
   }
 }
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DEVICES = fleet(10);
 
 describe('the link to the centre cut by a TCP proxy', () => {
@@ -71,19 +71,19 @@ describe('the link to the centre cut by a TCP proxy', () => {
     const storedBefore = storedReadings(centre).length;
     for (let i = 0; i < 4; i++) {
       await waitFor('the gateway reconnected through the proxy', async () => proxy.stats().live >= 1, 15_000, 50);
-      await pause(700 + i * 300);
+      await sleep(700 + i * 300);
       proxy.cut();
     }
     // The link stays down for a while: reconnects are accepted and closed at once.
     await waitFor('the gateway reconnected through the proxy', async () => proxy.stats().live >= 1, 15_000, 50);
-    await pause(500);
+    await sleep(500);
     proxy.pause();
     proxy.cut();
-    await pause(4500);
+    await sleep(4500);
     expect(proxy.stats().refused).toBeGreaterThanOrEqual(1);
     proxy.resume();
     await waitFor('the gateway reconnected after the pause', async () => proxy.stats().live >= 1, 15_000, 50);
-    await pause(1000);
+    await sleep(1000);
 
     // Quiet the devices, let the gateway drain, then check the store against the outbox's seqs.
     await emu.stop();

@@ -1,0 +1,240 @@
+// Participants and their absences. Every read of participant data is audited, in the same
+// transaction as the read. Researchers see consented participants only; companies none.
+
+import type { Static } from 'typebox';
+import { badRequest, conflict, forbidden } from '../../lib/errors.ts';
+import { type Actor, mustBeSiteInScope, mustBeTrialInScope, mustHaveRole, type Scope, scopeOf } from '../access.ts';
+import { audit, checkInterval, iso, type RegistryContext, write } from '../context.ts';
+import type { Queryable } from '../db.ts';
+import { newId, newPseudonym, PSEUDONYM_PATTERN } from '../ids.ts';
+import { type ListOptions, page, where } from '../rows.ts';
+import type {
+  Absence,
+  AbsencePatch,
+  NewAbsence,
+  NewParticipant,
+  Participant,
+  ParticipantPatch,
+  Role,
+  Withdrawal,
+} from '../schemas/index.ts';
+import { absences, homes, participants } from '../tables.ts';
+import { findTrial } from './trials.ts';
+
+const READERS: readonly Role[] = ['admin', 'coordinator', 'researcher'];
+
+/** A participant lives in a home at one of their trial's sites, within the actor's scope. */
+async function checkPlace(q: Queryable, s: Scope, trialId: string, homeId: string, what: string): Promise<void> {
+  const trial = await findTrial(q, trialId);
+  if (!trial) throw badRequest(`trial '${trialId}' does not exist`);
+  mustBeTrialInScope(s, trialId, what);
+  const home = await homes.get(q, homeId, 'home', 400);
+  mustBeSiteInScope(s, home.siteId, what);
+  if (!trial.siteIds.includes(home.siteId))
+    throw badRequest(
+      `${what}: home '${homeId}' is at site '${home.siteId}', ` +
+        `which is not one of trial '${trialId}''s sites (${trial.siteIds.join(', ') || 'none'})`,
+    );
+}
+
+function isVisible(s: Scope, p: { trialId: string; consentStatus: string }): boolean {
+  if (s.actor.role === 'researcher') return p.consentStatus === 'consented';
+  if (s.trials) return s.trials.has(p.trialId);
+  return true;
+}
+
+/** The participant, when the actor may see them; ApiError `status` when absent, 403 when hidden. */
+async function visibleParticipant(q: Queryable, a: Actor, participantId: string, status = 404): Promise<Participant> {
+  const p = await participants.get(q, participantId, 'participant', status);
+  if (!isVisible(await scopeOf(q, a), p)) throw forbidden(`participant '${participantId}' is not visible to you`);
+  return p;
+}
+
+export async function createParticipant(ctx: RegistryContext, a: Actor, body: Static<typeof NewParticipant>): Promise<Participant> {
+  mustHaveRole(a, ['admin', 'coordinator'], 'enrol participants');
+  if (body.id !== undefined && !PSEUDONYM_PATTERN.test(body.id))
+    throw badRequest(
+      `participant id '${body.id}' is not a pseudonym: expected P- and six characters of 0-9 A-Z without I, L, O, U (e.g. P-7K3Q9X)`,
+    );
+  if (body.consentStatus === 'withdrawn')
+    throw badRequest(
+      'consentStatus: a participant is enrolled as pending, consented or declined; use POST /participants/{id}/withdraw to withdraw',
+    );
+  return write(ctx, async (q) => {
+    const s = await scopeOf(q, a);
+    await checkPlace(q, s, body.trialId, body.homeId, 'participant');
+    let id = body.id;
+    if (id && (await participants.find(q, id))) throw conflict(`participant '${id}' already exists`);
+    while (!id || (await participants.find(q, id))) id = newPseudonym();
+    const now = Date.now();
+    const p: Participant = {
+      id,
+      trialId: body.trialId,
+      homeId: body.homeId,
+      enrolledAt: body.enrolledAt,
+      withdrawnAt: null,
+      consentStatus: body.consentStatus,
+      consentScope: body.consentScope ?? [],
+      legalBasis: body.legalBasis,
+      pastData: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await participants.insert(q, p);
+    const { trialId, homeId, consentStatus, consentScope, legalBasis } = p;
+    await audit(q, a, 'create', 'participant', id, { trialId, homeId, consentStatus, consentScope, legalBasis });
+    return p;
+  });
+}
+
+export async function getParticipant(ctx: RegistryContext, a: Actor, id: string): Promise<Participant> {
+  mustHaveRole(a, READERS, 'read participant data');
+  return ctx.db.tx(async (q) => {
+    const p = await participants.get(q, id, 'participant');
+    if (!isVisible(await scopeOf(q, a), p))
+      throw forbidden(
+        a.role === 'researcher'
+          ? `participant '${id}' has not consented; researchers see consented participants only`
+          : `participant '${id}' is not in your organisation's trials`,
+      );
+    await audit(q, a, 'read', 'participant', id);
+    return p;
+  });
+}
+
+export async function listParticipants(
+  ctx: RegistryContext,
+  a: Actor,
+  o: ListOptions & { trialId?: string | undefined; homeId?: string | undefined },
+): Promise<Participant[]> {
+  mustHaveRole(a, READERS, 'read participant data');
+  return ctx.db.tx(async (q) => {
+    const s = await scopeOf(q, a);
+    const rows = await participants.list(q, [
+      ['trial_id', o.trialId],
+      ['home_id', o.homeId],
+    ]);
+    const items = page(
+      rows.filter((p) => isVisible(s, p)),
+      o,
+    );
+    await audit(q, a, 'read', 'participant', null, { filter: { trialId: o.trialId, homeId: o.homeId }, ids: items.map((p) => p.id) });
+    return items;
+  });
+}
+
+export async function updateParticipant(
+  ctx: RegistryContext,
+  a: Actor,
+  id: string,
+  patch: Static<typeof ParticipantPatch>,
+): Promise<Participant> {
+  mustHaveRole(a, ['admin', 'coordinator'], 'change participants');
+  return write(ctx, async (q) => {
+    const cur = await participants.get(q, id, 'participant');
+    const s = await scopeOf(q, a);
+    mustBeTrialInScope(s, cur.trialId, `participant '${id}'`);
+    if (cur.withdrawnAt !== null && patch.consentStatus !== undefined && patch.consentStatus !== 'withdrawn')
+      throw conflict(
+        `participant '${id}' withdrew on ${iso(cur.withdrawnAt)}; consent cannot be changed afterwards (enrol again with a new pseudonym)`,
+      );
+    if (cur.withdrawnAt === null && patch.consentStatus === 'withdrawn')
+      throw badRequest(`consentStatus: use POST /participants/${id}/withdraw to withdraw`);
+    if (patch.homeId && patch.homeId !== cur.homeId) await checkPlace(q, s, cur.trialId, patch.homeId, `participant '${id}'`);
+    const changed = await participants.update(q, cur, patch, Date.now());
+    const action = changed.consentStatus || changed.consentScope || changed.legalBasis ? 'consent-change' : 'update';
+    if (Object.keys(changed).length) await audit(q, a, action, 'participant', id, { changed });
+    return participants.get(q, id, 'participant');
+  });
+}
+
+export async function withdrawParticipant(
+  ctx: RegistryContext,
+  a: Actor,
+  id: string,
+  body: Static<typeof Withdrawal>,
+): Promise<Participant> {
+  mustHaveRole(a, ['admin', 'coordinator'], 'withdraw participants');
+  return write(ctx, async (q) => {
+    const cur = await participants.get(q, id, 'participant');
+    mustBeTrialInScope(await scopeOf(q, a), cur.trialId, `participant '${id}'`);
+    if (cur.withdrawnAt !== null) throw conflict(`participant '${id}' already withdrew on ${iso(cur.withdrawnAt)}`);
+    const at = body.at ?? Date.now();
+    if (at < cur.enrolledAt) throw badRequest(`at: withdrawal (${iso(at)}) cannot be before enrolment (${iso(cur.enrolledAt)})`);
+    await q.run("UPDATE participants SET withdrawn_at = ?, consent_status = 'withdrawn', past_data = ?, updated_at = ? WHERE id = ?", [
+      at,
+      body.pastData,
+      Date.now(),
+      id,
+    ]);
+    await audit(q, a, 'withdraw', 'participant', id, { at, pastData: body.pastData, previousConsent: cur.consentStatus });
+    return participants.get(q, id, 'participant');
+  });
+}
+
+export async function createAbsence(ctx: RegistryContext, a: Actor, body: Static<typeof NewAbsence>): Promise<Absence> {
+  mustHaveRole(a, ['admin', 'coordinator'], 'record absences');
+  checkInterval('absence', body.from, body.to);
+  return write(ctx, async (q) => {
+    await visibleParticipant(q, a, body.participantId, 400);
+    const now = Date.now();
+    const ab: Absence = {
+      id: newId('abs'),
+      participantId: body.participantId,
+      from: body.from,
+      to: body.to ?? null,
+      reason: body.reason,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await absences.insert(q, ab);
+    await audit(q, a, 'create', 'absence', ab.id, { participantId: ab.participantId, from: ab.from, to: ab.to, reason: ab.reason });
+    return ab;
+  });
+}
+
+export async function getAbsence(ctx: RegistryContext, a: Actor, id: string): Promise<Absence> {
+  mustHaveRole(a, READERS, 'read participant data');
+  return ctx.db.tx(async (q) => {
+    const ab = await absences.get(q, id, 'absence');
+    await visibleParticipant(q, a, ab.participantId);
+    await audit(q, a, 'read', 'absence', id, { participantId: ab.participantId });
+    return ab;
+  });
+}
+
+export async function listAbsences(
+  ctx: RegistryContext,
+  a: Actor,
+  o: ListOptions & { participantId?: string | undefined },
+): Promise<Absence[]> {
+  mustHaveRole(a, READERS, 'read participant data');
+  return ctx.db.tx(async (q) => {
+    const s = await scopeOf(q, a);
+    const w = where([['a.participant_id', o.participantId]]);
+    const rows = await q.all(
+      'SELECT a.*, p.trial_id AS p_trial, p.consent_status AS p_consent ' +
+        `FROM absences a JOIN participants p ON p.id = a.participant_id${w.sql} ORDER BY a.from_ts, a.id`,
+      w.params,
+    );
+    const visible = rows.filter((r) => isVisible(s, { trialId: String(r.p_trial), consentStatus: String(r.p_consent) }));
+    const items = page(
+      visible.map((r) => absences.decode(r)),
+      o,
+    );
+    await audit(q, a, 'read', 'absence', null, { filter: { participantId: o.participantId }, ids: items.map((x) => x.id) });
+    return items;
+  });
+}
+
+export async function updateAbsence(ctx: RegistryContext, a: Actor, id: string, patch: Static<typeof AbsencePatch>): Promise<Absence> {
+  mustHaveRole(a, ['admin', 'coordinator'], 'change absences');
+  return write(ctx, async (q) => {
+    const cur = await absences.get(q, id, 'absence');
+    await visibleParticipant(q, a, cur.participantId);
+    checkInterval(`absence '${id}'`, patch.from ?? cur.from, patch.to === undefined ? cur.to : patch.to);
+    const changed = await absences.update(q, cur, patch, Date.now());
+    if (Object.keys(changed).length) await audit(q, a, 'update', 'absence', id, { changed });
+    return absences.get(q, id, 'absence');
+  });
+}

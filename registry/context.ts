@@ -1,0 +1,71 @@
+// What every aggregate's operations share: the database, the hooks, the write rule (one
+// transaction holding the change and its audit entries; a failed write leaves neither), and the
+// checks of ids and intervals that requests and trial files both need.
+
+import { ApiError, badRequest } from '../lib/errors.ts';
+import type { Actor } from './access.ts';
+import { type Database, DbConstraintError, type Queryable } from './db.ts';
+import { ID_PATTERN } from './ids.ts';
+
+export interface RegistryHooks {
+  /** After every committed write (the attribution cache reloads). */
+  changed?: () => Promise<void> | void;
+  /** Drops live broker connections of a gateway (when the broker runs in this process). */
+  disconnect?: (username: string) => number;
+  /** Sends a command to a gateway and resolves with its reply (rejects with ApiError 504 on timeout). */
+  command?: (site: string, gateway: string, name: string, payload: Record<string, unknown>) => Promise<unknown>;
+}
+
+/** The Registry is one: aggregates receive it as this. */
+export interface RegistryContext {
+  readonly db: Database;
+  hooks: RegistryHooks;
+}
+
+/** A write: one transaction with its audit entries, then the change hook. */
+export async function write<T>(ctx: RegistryContext, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await ctx.db.tx(fn);
+  } catch (err) {
+    // The registry checks first to answer clearly; the database's own constraints are the backstop.
+    if (err instanceof DbConstraintError) {
+      const status = err.kind === 'unique' || err.kind === 'exclusion' || err.kind === 'refused' ? 409 : 400;
+      throw new ApiError(status, `refused by the database (${err.kind}): ${err.message}`);
+    }
+    throw err;
+  }
+  await ctx.hooks.changed?.();
+  return result;
+}
+
+/** Appends an audit entry; call it inside the transaction of what it records. */
+export async function audit(
+  q: Queryable,
+  a: Actor,
+  action: string,
+  type: string,
+  id: string | null,
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  await q.run(
+    'INSERT INTO audit_log (at, actor, role, token_id, action, resource_type, resource_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    [Date.now(), a.id, a.role, a.tokenId ?? null, action, type, id, JSON.stringify(details)],
+  );
+}
+
+/** The id, when it is a slug; ApiError 400 saying what one looks like otherwise. */
+export function checkedSlug(what: string, id: unknown): string {
+  if (typeof id !== 'string' || !ID_PATTERN.test(id))
+    throw badRequest(
+      `${what} id '${String(id)}' is not valid: lowercase letters, digits and dashes, 1–63 characters, starting with a letter or digit`,
+    );
+  return id;
+}
+
+export function checkInterval(what: string, from: number, to: number | null | undefined): void {
+  if (to !== null && to !== undefined && to <= from)
+    throw badRequest(`${what}: the end (${new Date(to).toISOString()}) must be after the start (${new Date(from).toISOString()})`);
+}
+
+export const iso = (t: number | null) => (t === null ? 'open-ended' : new Date(t).toISOString());
