@@ -10,6 +10,7 @@ import { registry } from '../../lib/metrics.ts';
 import { freePort, tempDir, waitFor } from '../support/servers.ts';
 import { startTestBroker, connect, connectOutcome, closed, run, refusals, collect, type TestBroker } from './helpers.ts';
 import { sleep, withTimeout } from '../../lib/timeout.ts';
+import { runCommand } from '../support/processes.ts';
 
 const MAX_PACKET = 64 * 1024;
 
@@ -22,7 +23,7 @@ beforeAll(async () => {
   const certDir = tempDir('testbed-cert-');
   certFile = join(certDir, 'cert.pem');
   const keyFile = join(certDir, 'key.pem');
-  const gen = await run('/usr/bin/openssl', [
+  const gen = await runCommand('/usr/bin/openssl', [
     'req',
     '-x509',
     '-newkey',
@@ -77,7 +78,7 @@ describe('broker', () => {
   it('delivers a gateway publish (mosquitto_pub) to its up topic to the ingest service (mqtt.js), and back the other way', async () => {
     const cred = gateway('home-a', 'gw-1');
     const { got } = await ingest();
-    const pub = await run('mosquitto_pub', [
+    const pub = await runCommand('mosquitto_pub', [
       ...mosquittoAuth(b.handle.ports.tcp, cred.username, cred.password),
       '-q',
       '1',
@@ -91,7 +92,7 @@ describe('broker', () => {
     expect(got[0]).toEqual({ topic: 'lab/v1/home-a/gw-1/up', payload: '{"batch":1}' });
 
     // mqtt.js gateway → mosquitto_sub as the ingest service.
-    const sub = run('mosquitto_sub', [
+    const sub = runCommand('mosquitto_sub', [
       ...mosquittoAuth(b.handle.ports.tcp, b.services.ingest.username, b.services.ingest.password),
       '-q',
       '1',
@@ -114,7 +115,7 @@ describe('broker', () => {
   it('refuses a wrong password (mosquitto_pub: not authorised), logs it and counts it', async () => {
     const cred = gateway('home-a', 'gw-pw');
     const before = await refusals('bad_credentials');
-    const pub = await run('mosquitto_pub', [
+    const pub = await runCommand('mosquitto_pub', [
       ...mosquittoAuth(b.handle.ports.tcp, cred.username, cred.password + 'x'),
       '-t',
       'lab/v1/home-a/gw-pw/up',
@@ -130,7 +131,7 @@ describe('broker', () => {
   });
 
   it('refuses unknown users and connects without credentials', async () => {
-    const pub = await run('mosquitto_pub', [
+    const pub = await runCommand('mosquitto_pub', [
       ...mosquittoAuth(b.handle.ports.tcp, 'home-z.gw-9', 'whatever'),
       '-t',
       'lab/v1/home-z/gw-9/up',
@@ -139,7 +140,7 @@ describe('broker', () => {
     ]);
     expect(pub.code).not.toBe(0);
     expect(pub.stderr).toMatch(/not authori[sz]ed/i);
-    const anon = await run('mosquitto_pub', [
+    const anon = await runCommand('mosquitto_pub', [
       '-h',
       '127.0.0.1',
       '-p',
@@ -204,7 +205,7 @@ describe('broker', () => {
     expect(snooped).toEqual([{ topic: 'lab/v1/home-c/gw-1/ack', payload: '{"batch":8}' }]);
 
     // mosquitto_sub reports the denial too (it exits 0 for it; -d shows the granted code).
-    const sub = await run('mosquitto_sub', [
+    const sub = await runCommand('mosquitto_sub', [
       ...mosquittoAuth(b.handle.ports.tcp, g1.username, g1.password),
       '-t',
       'lab/v1/home-c/gw-2/ack',
@@ -338,7 +339,7 @@ describe('broker', () => {
     const ca = readFileSync(certFile);
     const gw = track(await connect(url, cred.username, cred.password, { ca, rejectUnauthorized: true }));
     await gw.publishAsync('lab/v1/home-i/gw-tls/up', 'over-tls', { qos: 1 });
-    const pub = await run('mosquitto_pub', [
+    const pub = await runCommand('mosquitto_pub', [
       ...mosquittoAuth(b.handle.ports.tls!, cred.username, cred.password),
       '--cafile',
       certFile,
@@ -354,7 +355,7 @@ describe('broker', () => {
     expect(got.map((m) => m.payload).sort()).toEqual(['over-tls', 'over-tls-cli']);
     // It is real TLS: a client that does not trust the certificate fails, plain MQTT on it fails.
     expect(await connectOutcome(url, cred.username, cred.password, { rejectUnauthorized: true })).toMatch(/self[- ]signed|SELF_SIGNED/i);
-    const plain = await run('mosquitto_pub', [
+    const plain = await runCommand('mosquitto_pub', [
       ...mosquittoAuth(b.handle.ports.tls!, cred.username, cred.password),
       '-t',
       'lab/v1/home-i/gw-tls/up',
@@ -388,7 +389,7 @@ describe('broker', () => {
   it('survived all of the above: a valid client still works', async () => {
     const cred = gateway('home-z', 'gw-last');
     const { got } = await ingest('lab/v1/home-z/+/up');
-    const pub = await run('mosquitto_pub', [
+    const pub = await runCommand('mosquitto_pub', [
       ...mosquittoAuth(b.handle.ports.tcp, cred.username, cred.password),
       '-q',
       '1',
@@ -411,7 +412,7 @@ describe('broker limits and lifecycle', () => {
       expect(await connectOutcome(t.url, cred.username, cred.password)).toBe('connected');
       expect(await connectOutcome(t.url, cred.username, 'wrong')).toBe(5); // failed attempts count too
       expect(await connectOutcome(t.url, cred.username, cred.password)).toBe('connected');
-      const pub = await run('mosquitto_pub', [
+      const pub = await runCommand('mosquitto_pub', [
         ...mosquittoAuth(t.handle.ports.tcp, cred.username, cred.password),
         '-t',
         'lab/v1/s/g/up',
@@ -420,7 +421,7 @@ describe('broker limits and lifecycle', () => {
       ]);
       expect(pub.code, pub.stderr).toBe(0);
       expect(await connectOutcome(t.url, cred.username, cred.password)).toBe(3);
-      const refused = await run('mosquitto_pub', [
+      const refused = await runCommand('mosquitto_pub', [
         ...mosquittoAuth(t.handle.ports.tcp, cred.username, cred.password),
         '-t',
         'lab/v1/s/g/up',

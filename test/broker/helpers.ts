@@ -1,7 +1,6 @@
 // Shared by the broker tests: a broker on ephemeral ports in a temp data dir, real clients
 // (mqtt.js and Mosquitto's CLI), and readers for the refusal log and counter.
 
-import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { rmSync } from 'node:fs';
 import { pino } from 'pino';
@@ -94,19 +93,6 @@ export async function connectOutcome(
 export async function closed(client: MqttClient, timeoutMs = 5000): Promise<void> {
   if (!client.connected && client.disconnected) return;
   await withTimeout(new Promise<void>((resolve) => client.once('close', () => resolve())), timeoutMs, 'client was not disconnected');
-}
-
-export function run(cmd: string, args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
-    p.on('close', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
-  });
 }
 
 export async function refusals(reason: string): Promise<number> {

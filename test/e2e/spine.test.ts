@@ -2,13 +2,12 @@
 // a credential from `testbed gateway add`, and Mosquitto's own CLI clients as the gateway.
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 import { sleep } from '../../lib/timeout.ts';
+import { runCommand, type CommandResult } from '../support/processes.ts';
 import { startInfluxd, tempDir, influxQuery, waitFor, type ServerHandle } from '../support/servers.ts';
 import { runTestbed, testbed, metric, type CliProcess } from '../support/centre.ts';
 
-const execFileP = promisify(execFile);
 let influx: ServerHandle;
 let centre: CliProcess;
 let env: Record<string, string>;
@@ -32,29 +31,24 @@ const batch = (n: number, gw = 'home-1', count = 5) =>
     })),
   });
 
-async function pub(c: { username: string; password: string }, topic: string, message: string): Promise<{ code: number; stderr: string }> {
-  try {
-    const r = await execFileP('mosquitto_pub', [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(centre.mqttPort),
-      '-u',
-      c.username,
-      '-P',
-      c.password,
-      '-q',
-      '1',
-      '-t',
-      topic,
-      '-m',
-      message,
-    ]);
-    return { code: 0, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stderr: string };
-    return { code: e.code, stderr: e.stderr };
-  }
+async function pub(c: { username: string; password: string }, topic: string, message: string): Promise<CommandResult> {
+  const port = String(centre.mqttPort);
+  return runCommand('mosquitto_pub', [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    port,
+    '-u',
+    c.username,
+    '-P',
+    c.password,
+    '-q',
+    '1',
+    '-t',
+    topic,
+    '-m',
+    message,
+  ]);
 }
 
 /** Subscribes with mosquitto_sub and resolves with the first `count` messages. */

@@ -2,13 +2,13 @@
 // missing identity clearly.
 
 import { describe, it, expect } from 'vitest';
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { testbedBin } from '../support/centre.ts';
 import { tempDir, waitFor } from '../support/servers.ts';
+import { runCommand } from '../support/processes.ts';
 
 describe('testbed sim zstack / gateway run', () => {
   it('sim zstack prints its url, answers an MT SYS ping and keeps its state file', async () => {
@@ -48,19 +48,10 @@ describe('testbed sim zstack / gateway run', () => {
   }, 30_000);
 
   it('gateway run without a site id fails with a clear message', async () => {
-    const err = await promisify(execFile)(process.execPath, [testbedBin, 'gateway', 'run'], {
-      env: {
-        ...process.env,
-        TESTBED_DATA_DIR: tempDir('testbed-zb-cli-'),
-        TESTBED_LOG_LEVEL: 'warn',
-        TESTBED_GATEWAY_SITE: '',
-        TESTBED_GATEWAY_ID: '',
-      },
-    }).then(
-      () => null,
-      (e: { code: number; stderr: string }) => e,
-    );
-    expect(err?.code).toBe(1);
-    expect(err?.stderr).toMatch(/TESTBED_GATEWAY_SITE must be set/);
+    const result = await runCommand(process.execPath, [testbedBin, 'gateway', 'run'], {
+      env: { TESTBED_DATA_DIR: tempDir('testbed-zb-cli-'), TESTBED_LOG_LEVEL: 'warn', TESTBED_GATEWAY_SITE: '', TESTBED_GATEWAY_ID: '' },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/TESTBED_GATEWAY_SITE must be set/);
   }, 30_000);
 });
