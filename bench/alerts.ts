@@ -16,6 +16,7 @@ import { fork } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { tempDir, freePort, startInfluxd } from '../test/support/servers.ts';
+import { sleep } from '../lib/timeout.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -135,7 +136,7 @@ async function latency(): Promise<void> {
   const probe = await mqtt.connectAsync(centre.mqttUrl, { username: probeCreds.username, password: probeCreds.password });
   process.stderr.write(`latency: ${homes} load gateways at ${rate} readings/s for ${duration} s, a fall every 250 ms…\n`);
   // Let the load connect and ramp up before probing.
-  await new Promise((r) => setTimeout(r, 3000));
+  await sleep(3000);
   let n = 0;
   const until = Date.now() + (duration - 4) * 1000;
   while (Date.now() < until) {
@@ -152,10 +153,10 @@ async function latency(): Promise<void> {
       }),
       { qos: 1 },
     );
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   const load = await loadDone;
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   const stats = centre.ingest!.stats();
   console.log(`\n== alert latency (publish of a fall → alert event), ${n} falls, background load ${homes} gateways at ${rate}/s target ==`);
   console.log(

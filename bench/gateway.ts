@@ -42,6 +42,7 @@ import { runTestbed, spawnNode, type CliProcess } from '../test/support/centre.t
 import { startMosquitto, tempDir, waitFor, type ServerHandle } from '../test/support/servers.ts';
 import { startCentre, recorder, gatewayEnv, type Recorder, type TestCentre } from '../test/zigbee/helpers.ts';
 import { sampleWindow, peakRssMb, rssMb, type RssWindow } from './support/proc.ts';
+import { settledWithin, sleep } from '../lib/timeout.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -64,7 +65,6 @@ const GW = 'gw-bench';
 const DEVICES = fleet(N);
 const root = new URL('../', import.meta.url).pathname;
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (m: string) => process.stderr.write(`bench/gateway: ${m}\n`);
 const mb = (n: number) => `${Math.round(n)} MB`;
 
@@ -169,7 +169,7 @@ async function measureNoZigbee(
   const gw = await startGatewayProcess(c, tempDir('testbed-bench-gw0-'), '', entry, extra);
   try {
     await waitOnline(rec, gw, since);
-    await pause(3000);
+    await sleep(3000);
     return await sampleWindow(gw.proc.pid!, 8000);
   } finally {
     await gw.kill();
@@ -238,7 +238,7 @@ async function main(): Promise<void> {
       60_000,
       100,
     );
-    await pause(5000);
+    await sleep(5000);
     const idle = await sampleWindow(pid, 10_000);
     rows.push({
       what: `testbed gateway run, coordinator up, 0 of ${N} devices joined`,
@@ -272,7 +272,7 @@ async function main(): Promise<void> {
     const pairS = (performance.now() - tPair) / 1000;
     await rec.client.publishAsync(`lab/v1/${SITE}/${GW}/cmd/permit_join`, JSON.stringify({ id: 'bench-close', seconds: 0 }), { qos: 1 });
     say(`paired in ${pairS.toFixed(0)} s; warming up 10 s, then measuring for ${WINDOW_S} s…`);
-    await pause(10_000);
+    await sleep(10_000);
     const before = outboxSnapshot(gwDir);
     const reports0 = emu.stats().reports;
     const busy = await sampleWindow(pid, WINDOW_S * 1000);
@@ -470,12 +470,12 @@ async function measureZ2m(
   cleanup.push(async () => {
     if (proc.exitCode !== null) return;
     proc.kill('SIGTERM');
-    await Promise.race([new Promise((r) => proc.once('exit', r)), pause(10_000)]);
+    await settledWithin(new Promise((r) => proc.once('exit', r)), 10_000);
     proc.kill('SIGKILL');
   });
   const handle = { proc, output: () => log };
   await waitFor('Zigbee2MQTT online', async () => (alive(handle, 'Zigbee2MQTT'), online), 120_000, 200);
-  await pause(5000);
+  await sleep(5000);
   const idle = await sampleWindow(proc.pid!, 10_000);
   say(`Zigbee2MQTT: pairing ${N} devices…`);
   const t = performance.now();
@@ -489,7 +489,7 @@ async function measureZ2m(
   const pairS = (performance.now() - t) / 1000;
   await client.publishAsync('zigbee2mqtt/bridge/request/permit_join', JSON.stringify({ time: 0 }));
   say(`Zigbee2MQTT: paired in ${pairS.toFixed(0)} s; warming up 10 s, then measuring for ${WINDOW_S} s…`);
-  await pause(10_000);
+  await sleep(10_000);
   const m0 = messages;
   const r0 = emu.stats().reports;
   const busy = await sampleWindow(proc.pid!, WINDOW_S * 1000);

@@ -46,6 +46,7 @@ import {
 import { silentLogger, type Logger } from '../lib/log.ts';
 import { counter, gauge } from '../lib/metrics.ts';
 import type { Outbox } from './outbox.ts';
+import { Waiters, settledWithin } from '../lib/timeout.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 export interface UplinkOptions {
@@ -150,8 +151,8 @@ export class Uplink {
   private errorLogged = false;
   private lastDepth = 0;
   private lastInFlight = 0;
-  private drainWaiters: { resolve: () => void; reject: (err: Error) => void; timer?: NodeJS.Timeout }[] = [];
-  private connectWaiters: (() => void)[] = [];
+  private readonly drainWaiters = new Waiters();
+  private readonly connectWaiters = new Waiters();
   private readonly counts = { sent: 0, resent: 0, acked: 0, ackedReadings: 0, duplicateAcks: 0, rejected: 0, connects: 0 };
 
   constructor(opts: UplinkOptions) {
@@ -227,40 +228,22 @@ export class Uplink {
   /** Resolves when the outbox is empty (everything acked); rejects after timeoutMs. */
   drained(timeoutMs?: number): Promise<void> {
     if (this.outbox.stats().depth === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const waiter: (typeof this.drainWaiters)[number] = { resolve, reject };
-      if (timeoutMs !== undefined) {
-        waiter.timer = setTimeout(() => {
-          this.drainWaiters = this.drainWaiters.filter((w) => w !== waiter);
-          const s = this.outbox.stats();
-          reject(
-            new Error(
-              `uplink ${this.opts.gateway}: outbox not drained after ${timeoutMs} ms (depth ${s.depth}, unbatched ${s.unbatched}, batches in flight ${s.inFlightBatches}, connected ${this.ready})`,
-            ),
-          );
-        }, timeoutMs);
-      }
-      this.drainWaiters.push(waiter);
+    return this.drainWaiters.wait(timeoutMs, () => {
+      const s = this.outbox.stats();
+      return (
+        `uplink ${this.opts.gateway}: outbox not drained after ${timeoutMs} ms ` +
+        `(depth ${s.depth}, unbatched ${s.unbatched}, batches in flight ${s.inFlightBatches}, connected ${this.ready})`
+      );
     });
   }
 
   /** Resolves once connected and subscribed (now, if already); rejects after timeoutMs. */
   waitConnected(timeoutMs?: number): Promise<void> {
     if (this.ready) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        if (timer) clearTimeout(timer);
-        resolve();
-      };
-      this.connectWaiters.push(done);
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          this.connectWaiters = this.connectWaiters.filter((w) => w !== done);
-          reject(new Error(`uplink ${this.opts.gateway}: not connected to ${this.opts.url} after ${timeoutMs} ms`));
-        }, timeoutMs);
-      }
-    });
+    return this.connectWaiters.wait(
+      timeoutMs,
+      () => `uplink ${this.opts.gateway}: not connected to ${this.opts.url} after ${timeoutMs} ms`,
+    );
   }
 
   /**
@@ -312,25 +295,16 @@ export class Uplink {
     this.timer = undefined;
     if (this.ready) {
       const offline = client.publishAsync(this.stateTopic, this.statePayload(false), { qos: 1, retain: true });
-      await Promise.race([offline.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+      await settledWithin(offline, 2000);
     }
     // Batches still on the wire stay in the outbox; mqtt.js need not wait for their PUBACKs.
     for (const id of Object.keys(client.outgoing)) client.removeOutgoingMessage(Number(id));
-    await new Promise<void>((resolve) => {
-      const forced = setTimeout(() => client.end(true, () => resolve()), 2000);
-      client.end(false, () => {
-        clearTimeout(forced);
-        resolve();
-      });
-    });
+    const ended = (force: boolean) => new Promise<void>((resolve) => client.end(force, () => resolve()));
+    if (!(await settledWithin(ended(false), 2000))) await ended(true);
     this.ready = false;
     this.inflight.clear();
     this.client = undefined;
-    for (const w of this.drainWaiters) {
-      if (w.timer) clearTimeout(w.timer);
-      w.reject(new Error(`uplink ${this.opts.gateway} stopped before the outbox drained`));
-    }
-    this.drainWaiters = [];
+    this.drainWaiters.rejectAll(new Error(`uplink ${this.opts.gateway} stopped before the outbox drained`));
     this.updateGauges(true);
   }
 
@@ -377,7 +351,7 @@ export class Uplink {
       this.inflight.clear();
       this.pending = this.outbox.unackedBatches();
       this.pendingAt = 0;
-      for (const w of this.connectWaiters.splice(0)) w();
+      this.connectWaiters.resolveAll();
       this.pump();
       this.updateGauges();
     });
@@ -492,11 +466,8 @@ export class Uplink {
   }
 
   private checkDrained(): void {
-    if (this.drainWaiters.length === 0 || this.outbox.stats().depth !== 0) return;
-    for (const w of this.drainWaiters.splice(0)) {
-      if (w.timer) clearTimeout(w.timer);
-      w.resolve();
-    }
+    if (this.drainWaiters.size === 0 || this.outbox.stats().depth !== 0) return;
+    this.drainWaiters.resolveAll();
   }
 
   /** Each uplink adds its own share to the process-wide gauges. */

@@ -23,6 +23,7 @@ import { InfluxStore } from './influx-store.ts';
 import { Pipeline, type Enrich, type PipelineStats } from './pipeline.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { ReadingStore } from './types.ts';
+import { settledWithin, withTimeout } from '../lib/timeout.ts';
 
 export {
   DeadLetterStore,
@@ -147,23 +148,14 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
   c.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
 
   const timeoutMs = opts.connectTimeoutMs ?? 30_000;
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      subscribed,
-      new Promise<never>(
-        (_, reject) =>
-          (timer = setTimeout(() => reject(new Error(`ingest could not subscribe at ${opts.mqtt.url} within ${timeoutMs} ms`)), timeoutMs)),
-      ),
-    ]);
+    await withTimeout(subscribed, timeoutMs, `ingest could not subscribe at ${opts.mqtt.url} within ${timeoutMs} ms`);
   } catch (err) {
     await c.endAsync(true).catch(() => undefined);
     await pipeline.close(0);
     if (ownStore) await store.close();
     if (ownDeadLetters) deadLetters.close();
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
 
   let closed: Promise<void> | undefined;
@@ -177,9 +169,7 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
         await c.unsubscribeAsync(topics.allUp).catch(() => undefined);
         await pipeline.close();
         // Let the last acks reach the broker, then disconnect.
-        let t: NodeJS.Timeout | undefined;
-        await Promise.race([c.endAsync(false).catch(() => undefined), new Promise((r) => (t = setTimeout(r, 2000)))]);
-        clearTimeout(t);
+        await settledWithin(c.endAsync(false), 2000);
         if (!c.disconnected) await c.endAsync(true).catch(() => undefined);
         if (ownStore) await store.close();
         if (ownDeadLetters) deadLetters.close();

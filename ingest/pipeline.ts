@@ -21,6 +21,7 @@ import { rawPayload, type DeadLetterInput, type DeadLetterStore } from './dead-l
 import { SeqWindow } from './dedupe.ts';
 import { ingestMetrics } from './metrics.ts';
 import type { ReadingStore, StorePoint } from './types.ts';
+import { settledWithin } from '../lib/timeout.ts';
 
 /** The registry's seam: extra tags for a reading (home, participant pseudonym…). Not built yet. */
 export type Enrich = (reading: Reading, site: string, gateway: string) => Record<string, string> | undefined;
@@ -394,9 +395,7 @@ export class Pipeline {
     this.#closed = true;
     while (this.#inbox.length) this.#process();
     this.#flush();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([...this.#flushes]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    await settledWithin(Promise.allSettled([...this.#flushes]), timeoutMs);
     this.#closing = false;
   }
 }

@@ -50,3 +50,45 @@ export async function settledWithin(promise: Promise<unknown>, ms: number): Prom
     clearTimeout(timer);
   }
 }
+
+/**
+ * Callers waiting for a condition (an outbox drained, a connection up), each with its own
+ * deadline. The owner calls resolveAll() when the condition holds and rejectAll() when it never
+ * will; a waiter whose deadline passes first is rejected with the message `timeoutMessage` gives.
+ */
+export class Waiters {
+  #waiting = new Set<{ resolve: () => void; reject: (err: Error) => void; timer?: NodeJS.Timeout }>();
+
+  get size(): number {
+    return this.#waiting.size;
+  }
+
+  /** Resolves at the next resolveAll(); rejects at rejectAll() or after `timeoutMs` (never, when undefined). */
+  wait(timeoutMs: number | undefined, timeoutMessage: () => string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const w: { resolve: () => void; reject: (err: Error) => void; timer?: NodeJS.Timeout } = { resolve, reject };
+      if (timeoutMs !== undefined) {
+        w.timer = setTimeout(() => {
+          this.#waiting.delete(w);
+          reject(new Error(timeoutMessage()));
+        }, timeoutMs);
+      }
+      this.#waiting.add(w);
+    });
+  }
+
+  resolveAll(): void {
+    for (const w of this.#take()) w.resolve();
+  }
+
+  rejectAll(err: Error): void {
+    for (const w of this.#take()) w.reject(err);
+  }
+
+  #take() {
+    const all = [...this.#waiting];
+    this.#waiting.clear();
+    for (const w of all) clearTimeout(w.timer);
+    return all;
+  }
+}

@@ -8,6 +8,7 @@ import { MemoryOutbox, Uplink } from '../gateway/index.ts';
 import { silentLogger, type Logger } from '../lib/log.ts';
 import { Rng } from './prng.ts';
 import type { Credentials } from './output.ts';
+import { sleep } from '../lib/timeout.ts';
 
 export interface LoadOptions {
   url: string;
@@ -133,7 +134,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
           await g.uplink.start();
         }),
       );
-      await new Promise((r) => setTimeout(r, (1000 * wave.length) / connectPerSecond));
+      await sleep((1000 * wave.length) / connectPerSecond);
     }
   })();
 
@@ -201,7 +202,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
       touched.add(g);
     }
     for (const g of touched) g.uplink?.kick();
-    await new Promise((r) => setTimeout(r, tickMs));
+    await sleep(tickMs);
   }
   const producedAt = Date.now();
   await starting;

@@ -10,6 +10,7 @@ import { topics, type NdjsonReading, type Reading } from '../devices/index.ts';
 import { MemoryOutbox, Uplink } from '../gateway/index.ts';
 import { silentLogger, type Logger } from '../lib/log.ts';
 import type { Speed } from './scenario.ts';
+import { settledWithin, sleep } from '../lib/timeout.ts';
 
 export type Credentials = (site: string, gateway: string) => Promise<{ username: string; password: string }>;
 
@@ -67,18 +68,6 @@ export interface DriveOptions {
   onProgress?: (p: Progress) => void;
   progressEveryMs?: number;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /** Feeds `items` to `sink` at the pace of `speed`. Resolves with the final progress (aborted or not). */
 export async function drive(items: Iterable<Item>, sink: Sink, opts: DriveOptions): Promise<Progress & { aborted: boolean }> {
@@ -322,7 +311,7 @@ export class MqttSink implements Sink {
     const max = this.opts.maxPending ?? 50_000;
     let waited = 0;
     while (this.pending() > max) {
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
       if ((waited += 20) % 10_000 === 0) this.log.warn({ pending: this.pending() }, 'sim: outboxes are not draining (is ingest acking?)');
     }
   }
@@ -374,9 +363,9 @@ export class MqttSink implements Sink {
           const raw = g.raw;
           const deadline = Date.now() + (drain ? 15_000 : 1000);
           const unsent = () => (raw.connected ? 0 : 1) + Object.keys(raw.outgoing).length + raw.queue.length;
-          while (unsent() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          while (unsent() > 0 && Date.now() < deadline) await sleep(20);
           if (unsent() > 0) this.log.warn({ site: g.site, gateway: g.gw }, 'sim: malformed payloads not delivered before close');
-          await Promise.race([raw.endAsync(false).catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+          await settledWithin(raw.endAsync(false), 2000);
           raw.end(true);
         }
         g.outbox.close();

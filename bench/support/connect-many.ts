@@ -1,6 +1,7 @@
 // Opens `count` MQTT connections (the shape of a fleet of idle gateways) and closes them again;
 // resolves with how many connected. For peer measurements of connection cost.
 import mqtt from 'mqtt';
+import { sleep } from '../../lib/timeout.ts';
 
 export async function connectMany(url: string, count: number, perBatch = 200): Promise<number> {
   const clients: mqtt.MqttClient[] = [];
@@ -14,7 +15,7 @@ export async function connectMany(url: string, count: number, perBatch = 200): P
     );
     await Promise.all(batch);
   }
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   await Promise.all(clients.map((c) => c.endAsync(true)));
   return connected;
 }

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { sleep } from '../../lib/timeout.ts';
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
 export const CLK_TCK = (() => {
@@ -58,7 +59,7 @@ export async function sampleWindow(pid: number, ms: number, everyMs = 500): Prom
   const t0 = performance.now();
   while (performance.now() - t0 < ms) {
     samples.push(rssMb(pid));
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
   const cpu1 = cpuTimes(pid);
   const seconds = (performance.now() - t0) / 1000;

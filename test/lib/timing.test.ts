@@ -2,7 +2,7 @@
 
 import { describe, it, expect } from 'vitest';
 import { backoffDelayMs } from '../../lib/retry.ts';
-import { settledWithin, sleep, withTimeout } from '../../lib/timeout.ts';
+import { Waiters, settledWithin, sleep, withTimeout } from '../../lib/timeout.ts';
 
 describe('backoffDelayMs', () => {
   it('with jitter: between min/2 and the doubling ceiling, capped at max', () => {
@@ -35,5 +35,22 @@ describe('timeouts', () => {
     setTimeout(() => ac.abort(), 20);
     await sleep(5000, ac.signal);
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('Waiters', () => {
+  it('resolves every waiter at once, rejects on its own deadline or with rejectAll', async () => {
+    const w = new Waiters();
+    const a = w.wait(undefined, () => 'never');
+    const b = w.wait(5000, () => 'late');
+    const late = w.wait(10, () => 'waited 10 ms');
+    await expect(late).rejects.toThrow('waited 10 ms');
+    expect(w.size).toBe(2);
+    w.resolveAll();
+    await expect(Promise.all([a, b])).resolves.toEqual([undefined, undefined]);
+    const c = w.wait(5000, () => 'late');
+    w.rejectAll(new Error('stopped'));
+    await expect(c).rejects.toThrow('stopped');
+    expect(w.size).toBe(0);
   });
 });
