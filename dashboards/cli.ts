@@ -9,7 +9,8 @@ export function registerDashboardCommands(program: Command): void {
   cmd
     .command('build')
     .description(
-      'Write the dashboards (DIR/dashboards/*.json) and Grafana provisioning (DIR/provisioning/{datasources,dashboards}/testbed.yaml). docker-compose.yml mounts ./dashboards/dist.',
+      'Write the dashboards (DIR/dashboards/*.json) and Grafana provisioning ' +
+        '(DIR/provisioning/{datasources,dashboards}/testbed.yaml). docker-compose.yml mounts ./dashboards/dist.',
     )
     .option('--out <dir>', 'output folder', 'dashboards/dist')
     .option('--influx-url <url>', 'InfluxDB as Grafana reaches it', 'http://influxdb:8086')
