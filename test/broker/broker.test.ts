@@ -6,9 +6,9 @@ import type { MqttClient } from 'mqtt';
 import { CredentialStore } from '../../broker/credentials.ts';
 import { startBroker } from '../../broker/index.ts';
 import { silentLogger } from '../../lib/log.ts';
-import { registry } from '../../lib/metrics.ts';
 import { freePort, tempDir, waitFor } from '../support/servers.ts';
-import { startTestBroker, connect, connectOutcome, closed, run, refusals, collect, type TestBroker } from './helpers.ts';
+import { localMetricSum } from '../support/metrics.ts';
+import { startTestBroker, connect, connectOutcome, closed, refusals, collect, type TestBroker } from './helpers.ts';
 import { sleep, withTimeout } from '../../lib/timeout.ts';
 import { runCommand } from '../support/processes.ts';
 
@@ -380,8 +380,7 @@ describe('broker', () => {
   });
 
   it('exports the client gauge', async () => {
-    const text = await registry.getSingleMetricAsString('testbed_broker_clients');
-    const value = Number(/testbed_broker_clients (\d+)/.exec(text)?.[1]);
+    const value = await localMetricSum('testbed_broker_clients');
     expect(value).toBe(b.handle.clients());
     expect(value).toBeGreaterThan(0);
   });
