@@ -79,7 +79,8 @@ describe('the InfluxQL builder', () => {
         .fill(0)
         .build(),
     ).toBe(
-      `SELECT count("n") AS "hours" FROM (SELECT count("seq") AS "n" FROM /^$kind$/ WHERE "site" =~ /^$site$/ AND "state" = 'it\\'s' AND $timeFilter GROUP BY time(1h), "device") GROUP BY "device" fill(0)`,
+      `SELECT count("n") AS "hours" FROM (SELECT count("seq") AS "n" FROM /^$kind$/ WHERE "site" =~ /^$site$/ AND "state" = 'it\\'s' ` +
+        `AND $timeFilter GROUP BY time(1h), "device") GROUP BY "device" fill(0)`,
     );
     expect(new InfluxQL().select('"fall"').from('fall').where('fall', '=', true).orderByTimeDesc().limit(5).build()).toBe(
       `SELECT "fall" FROM "fall" WHERE "fall" = true ORDER BY time DESC LIMIT 5`,

@@ -55,7 +55,8 @@ describe('faults', () => {
       await waitFor('spool empty', async () => ingest.stats().spoolDepth === 0, 10_000);
       await expectExactlyOnce(influx.url, 'fault_a', pub.expected);
       console.log(
-        `fault (a): ${pub.total} readings, spool peaked ≥ ${depth} points while influxd was down, ${pub.resends} resends, done in ${elapsed.toFixed(1)} s; stats ${JSON.stringify(ingest.stats())}`,
+        `fault (a): ${pub.total} readings, spool peaked ≥ ${depth} points while influxd was down, ${pub.resends} resends, ` +
+          `done in ${elapsed.toFixed(1)} s; stats ${JSON.stringify(ingest.stats())}`,
       );
     } finally {
       await pub.stop();
@@ -119,7 +120,8 @@ describe('faults', () => {
       expect(ackedAtKill).toBeLessThan(300);
       await expectExactlyOnce(influx.url, 'fault_b', pub.expected);
       console.log(
-        `fault (b): ${pub.total} readings, killed at ${ackedAtKill}/300 batches acked with ${spooledAtKill} points left in the spool, ${pub.resends} resends`,
+        `fault (b): ${pub.total} readings, killed at ${ackedAtKill}/300 batches acked ` +
+          `with ${spooledAtKill} points left in the spool, ${pub.resends} resends`,
       );
     } finally {
       await pub.stop();

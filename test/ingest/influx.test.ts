@@ -22,7 +22,9 @@ async function ingestInto(db: string, extra: Parameters<typeof testConfig>[0] = 
 }
 
 describe('ingest → InfluxDB 1.x (v1 /write)', () => {
-  it('creates the database when missing, stores a valid batch exactly once with the right tags, fields and types, and acks it', async () => {
+  const storesOnce =
+    'creates the database when missing, stores a valid batch exactly once with the right tags, fields and types, and acks it';
+  it(storesOnce, async () => {
     const ingest = await ingestInto('valid');
     const acks = await ackCollector(mqttUrl());
     const pub = await connect(mqttUrl());
@@ -108,7 +110,9 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
     }
   });
 
-  it('dead-letters malformed JSON, wrong types, unknown kinds, implausible values, a foreign gw and oversize batches — and keeps running', async () => {
+  const deadLetters =
+    'dead-letters malformed JSON, wrong types, unknown kinds, implausible values, a foreign gw and oversize batches — and keeps running';
+  it(deadLetters, async () => {
     const ingest = await ingestInto('bad');
     const acks = await ackCollector(mqttUrl());
     const pub = await connect(mqttUrl());

@@ -24,7 +24,8 @@ describe('line protocol', () => {
       q: { battery: 87, lqi: 120 },
     };
     expect(toLine(climate, { site: 'aarhus', gateway: 'gw-1' })).toBe(
-      'climate,device=a-living-climate,gateway=gw-1,site=aarhus temperature_c=21,humidity_pct=40.5,battery=87i,lqi=120i,seq=42i 1700000000123000042',
+      'climate,device=a-living-climate,gateway=gw-1,site=aarhus ' +
+        'temperature_c=21,humidity_pct=40.5,battery=87i,lqi=120i,seq=42i 1700000000123000042',
     );
     const hydration: Reading = { dev: 'cup', kind: 'hydration', seq: 7, ts: T, v: { intake_ml: 150 } };
     expect(toLine(hydration, { site: 's', gateway: 'g' })).toBe(

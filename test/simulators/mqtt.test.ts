@@ -85,7 +85,8 @@ describe('MQTT output', () => {
       5000,
     );
     console.log(
-      `[sim] mqtt: ${result.readings} readings delivered, ${acker.counts.unique} unique at the acker, ${acker.counts.duplicates} duplicates, ${acker.counts.batches} batches`,
+      `[sim] mqtt: ${result.readings} readings delivered, ${acker.counts.unique} unique at the acker, ` +
+        `${acker.counts.duplicates} duplicates, ${acker.counts.batches} batches`,
     );
   });
 

@@ -63,7 +63,8 @@ describe('resident statistics over 30 days × 6 residents', () => {
       expect(days.length).toBe(lastFullDay - firstFullDay + 1);
       const mean = days.reduce((a, b) => a + b, 0) / days.length;
       console.log(
-        `[sim] ${h.id}: intake ${Math.round(mean)} ml/day (profile ${profile.drinkMlPerDay}), range ${Math.min(...days)}–${Math.max(...days)}`,
+        `[sim] ${h.id}: intake ${Math.round(mean)} ml/day (profile ${profile.drinkMlPerDay}), ` +
+          `range ${Math.min(...days)}–${Math.max(...days)}`,
       );
       expect(Math.abs(mean - profile.drinkMlPerDay) / profile.drinkMlPerDay).toBeLessThan(0.15);
       for (const v of days) {

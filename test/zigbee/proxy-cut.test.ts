@@ -106,7 +106,8 @@ describe('the link to the centre cut by a TCP proxy', () => {
     expect(s.live).toBeGreaterThanOrEqual(1);
     const duplicates = await metric(centre.proc.httpUrl, 'testbed_ingest_readings_total', 'result="duplicate"');
     console.log(
-      `proxy-cut: ${storedReadings(centre).length} readings from ${DEVICES.length} devices; proxy ${JSON.stringify(s)}; resent readings deduped by ingest: ${duplicates}`,
+      `proxy-cut: ${storedReadings(centre).length} readings from ${DEVICES.length} devices; proxy ${JSON.stringify(s)}; ` +
+        `resent readings deduped by ingest: ${duplicates}`,
     );
   }, 90_000);
 });

@@ -25,7 +25,9 @@ await emu.start();
 const dir = tempDir('z2m-data-');
 writeFileSync(
   `${dir}/configuration.yaml`,
-  `homeassistant:\n  enabled: false\nfrontend:\n  enabled: false\nmqtt:\n  base_topic: zigbee2mqtt\n  server: ${mqttUrl}\nserial:\n  port: ${emu.url}\n  adapter: zstack\nadvanced:\n  network_key: GENERATE\n  pan_id: GENERATE\n  ext_pan_id: GENERATE\n  log_level: warning\navailability:\n  enabled: true\nversion: 4\n`,
+  `homeassistant:\n  enabled: false\nfrontend:\n  enabled: false\nmqtt:\n  base_topic: zigbee2mqtt\n  server: ${mqttUrl}\n` +
+    `serial:\n  port: ${emu.url}\n  adapter: zstack\nadvanced:\n  network_key: GENERATE\n  pan_id: GENERATE\n  ext_pan_id: GENERATE\n` +
+    `  log_level: warning\navailability:\n  enabled: true\nversion: 4\n`,
 );
 const z2m = spawn(process.execPath, [`${Z2M}/node_modules/zigbee2mqtt/index.js`], {
   cwd: Z2M,
