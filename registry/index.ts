@@ -12,7 +12,7 @@ export { openDatabase, SqliteDatabase, PgDatabase, DbConstraintError, type Datab
 export { migrate, MIGRATIONS } from './migrations.ts';
 export { Attribution } from './attribution.ts';
 export { GatewayCommander } from './commands.ts';
-export { registryApi } from './api.ts';
+export { registryApi } from './routes/index.ts';
 export { newPseudonym, PSEUDONYM_PATTERN } from './ids.ts';
 
 /** Opens the registry database (TESTBED_DATABASE_URL, else registry.sqlite in the data dir) and brings its schema up to date. */
