@@ -6,12 +6,12 @@ import { rmSync } from 'node:fs';
 import { pino } from 'pino';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { loadConfig, type Config } from '../../lib/config.ts';
-import { registry } from '../../lib/metrics.ts';
 import { startBroker, type BrokerHandle, type ServiceAccount } from '../../broker/index.ts';
 import { CredentialStore } from '../../broker/credentials.ts';
 import { randomPassword } from '../../broker/password.ts';
 import { withTimeout } from '../../lib/timeout.ts';
 import { tempDir } from '../support/servers.ts';
+import { localMetricSum } from '../support/metrics.ts';
 
 export interface TestBroker {
   handle: BrokerHandle;
@@ -96,10 +96,7 @@ export async function closed(client: MqttClient, timeoutMs = 5000): Promise<void
 }
 
 export async function refusals(reason: string): Promise<number> {
-  const metric = registry.getSingleMetric('testbed_broker_refusals_total');
-  if (!metric) return 0;
-  const { values } = await metric.get();
-  return values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  return localMetricSum('testbed_broker_refusals_total', { reason });
 }
 
 /** Collects messages on a subscribed client. */

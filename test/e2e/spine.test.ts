@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { sleep } from '../../lib/timeout.ts';
 import { runCommand, type CommandResult } from '../support/processes.ts';
 import { startInfluxd, tempDir, influxQuery, waitFor, type ServerHandle } from '../support/servers.ts';
-import { runTestbed, testbed, metric, type CliProcess } from '../support/centre.ts';
+import { runTestbed, testbed, type CliProcess } from '../support/centre.ts';
+import { scrapedMetricSum } from '../support/metrics.ts';
 
 let influx: ServerHandle;
 let centre: CliProcess;
@@ -127,7 +128,7 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
   });
 
   it('keeps garbage as dead letters, counts it, and keeps running', async () => {
-    const before = await metric(centre.httpUrl, 'testbed_ingest_dead_letters_total');
+    const before = await scrapedMetricSum(centre.httpUrl, 'testbed_ingest_dead_letters_total');
     await pub(cred, 'lab/v1/halmstad/home-1/up', '{this is not json');
     await pub(
       cred,
@@ -139,7 +140,10 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
         readings: [{ dev: 'cup-1', kind: 'hydration', seq: 999, ts: now, v: { intake_ml: 'lots' } }],
       }),
     );
-    await waitFor('dead letters counted', async () => (await metric(centre.httpUrl, 'testbed_ingest_dead_letters_total')) >= before + 2);
+    await waitFor(
+      'dead letters counted',
+      async () => (await scrapedMetricSum(centre.httpUrl, 'testbed_ingest_dead_letters_total')) >= before + 2,
+    );
     const url = `${centre.httpUrl}/api/v1/dead-letters?gateway=home-1`;
     // Raw payloads from every gateway: a token with an allowed role is required.
     expect((await fetch(url)).status).toBe(401);
@@ -184,7 +188,7 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
     const health = (await (await fetch(`${centre.httpUrl}/health`)).json()) as { status: string; roles: Record<string, unknown> };
     expect(health.status).toBe('ok');
     expect(Object.keys(health.roles)).toEqual(expect.arrayContaining(['broker', 'ingest']));
-    expect(await metric(centre.httpUrl, 'testbed_ingest_readings_total', 'result="stored"')).toBe(10);
+    expect(await scrapedMetricSum(centre.httpUrl, 'testbed_ingest_readings_total', { result: 'stored' })).toBe(10);
     const openapi = (await (await fetch(`${centre.httpUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/health', '/metrics', '/api/v1/dead-letters']));
   });

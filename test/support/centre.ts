@@ -86,14 +86,3 @@ export async function testbed(args: string[], env: Record<string, string>): Prom
   });
   return stdout;
 }
-
-/** Reads one Prometheus counter (summed over its labels) from /metrics. */
-export async function metric(httpUrl: string, name: string, labelFilter = ''): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{') && line.includes(labelFilter))
-      sum += Number(line.split(' ').pop());
-  }
-  return sum;
-}

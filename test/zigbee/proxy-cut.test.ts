@@ -11,7 +11,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { ZStackEmulator } from '../../simulators/zstack/emulator.ts';
 import { fleet } from '../../simulators/zstack/models.ts';
-import { runTestbed, metric, type CliProcess } from '../support/centre.ts';
+import { runTestbed, type CliProcess } from '../support/centre.ts';
+import { scrapedMetricSum } from '../support/metrics.ts';
 import { tempDir, waitFor } from '../support/servers.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { startCentre, storedReadings, byDevice, gatewayEnv, type TestCentre } from './helpers.ts';
@@ -104,7 +105,7 @@ describe('the link to the centre cut by a TCP proxy', () => {
     expect(s.cuts).toBe(5);
     expect(s.accepted).toBeGreaterThanOrEqual(6);
     expect(s.live).toBeGreaterThanOrEqual(1);
-    const duplicates = await metric(centre.proc.httpUrl, 'testbed_ingest_readings_total', 'result="duplicate"');
+    const duplicates = await scrapedMetricSum(centre.proc.httpUrl, 'testbed_ingest_readings_total', { result: 'duplicate' });
     console.log(
       `proxy-cut: ${storedReadings(centre).length} readings from ${DEVICES.length} devices; proxy ${JSON.stringify(s)}; ` +
         `resent readings deduped by ingest: ${duplicates}`,
