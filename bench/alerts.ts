@@ -9,7 +9,8 @@
 //    the embedded store (its daily rollup) or InfluxDB (--influx) and a registry with the matching
 //    trial; times participantDays() (what GET /api/v1/monitor/completeness runs) for the month.
 //
-//   node bench/alerts.ts [--rate 10000] [--homes 200] [--duration 20] [--participants 1000] [--days 30] [--skip-latency] [--skip-completeness] [--influx]
+//   node bench/alerts.ts [--rate 10000] [--homes 200] [--duration 20] [--participants 1000] [--days 30]
+//                        [--skip-latency] [--skip-completeness] [--influx]
 
 import { parseArgs } from 'node:util';
 import { fork } from 'node:child_process';
@@ -160,11 +161,13 @@ async function latency(): Promise<void> {
   const stats = centre.ingest!.stats();
   console.log(`\n== alert latency (publish of a fall → alert event), ${n} falls, background load ${homes} gateways at ${rate}/s target ==`);
   console.log(
-    `load achieved: sent ${Math.round(Number(load.sentPerS))}/s, acked ${Math.round(Number(load.ackedPerS))}/s (sent ${load.sent}, acked ${load.acked}), lag max ${(load.lagMs as { max: number }).max} ms; ingest stored ${stats.stored}`,
+    `load achieved: sent ${Math.round(Number(load.sentPerS))}/s, acked ${Math.round(Number(load.ackedPerS))}/s (sent ${load.sent}, acked ` +
+      `${load.acked}), lag max ${(load.lagMs as { max: number }).max} ms; ingest stored ${stats.stored}`,
   );
   const row = (name: string, xs: number[]) =>
     console.log(
-      `${name.padEnd(6)} n=${String(xs.length).padEnd(5)} p50 ${pct(xs, 50).toFixed(1)} ms   p99 ${pct(xs, 99).toFixed(1)} ms   max ${Math.max(...xs).toFixed(1)} ms`,
+      `${name.padEnd(6)} n=${String(xs.length).padEnd(5)} p50 ${pct(xs, 50).toFixed(1)} ms   p99 ${pct(xs, 99).toFixed(1)} ms   max ` +
+        `${Math.max(...xs).toFixed(1)} ms`,
     );
   row('SSE', viaSse);
   row('MQTT', viaMqtt);
@@ -279,11 +282,13 @@ async function completeness(): Promise<void> {
   const cov = days.reduce((x, d) => x + d.coveredSlots, 0);
   const lost = days.reduce((x, d) => x + d.lost, 0);
   console.log(
-    `\n== completeness: ${P} participants × ${D} days, ${kinds.length} devices each, ${rows.toLocaleString('en')} readings in ${store.name} ==`,
+    `\n== completeness: ${P} participants × ${D} days, ${kinds.length} devices each, ${rows.toLocaleString('en')} readings in ` +
+      `${store.name} ==`,
   );
   console.log(`set-up: registry ${((t1 - t0) / 1000).toFixed(1)} s, store ${((t2 - t1) / 1000).toFixed(1)} s`);
   console.log(
-    `all participant-days (${days.length.toLocaleString('en')}): ${((t4 - t3) / 1000).toFixed(2)} s   completeness ${(cov / exp).toFixed(4)}, lost ${lost.toLocaleString('en')}`,
+    `all participant-days (${days.length.toLocaleString('en')}): ${((t4 - t3) / 1000).toFixed(2)} s   completeness ` +
+      `${(cov / exp).toFixed(4)}, lost ${lost.toLocaleString('en')}`,
   );
   console.log(`one site (${one.length.toLocaleString('en')} participant-days): ${((t5 - t4) / 1000).toFixed(2)} s`);
   await mon.close();

@@ -91,7 +91,8 @@ function receivedSince(c: TestCentre, since: number): { n: number; first: number
   try {
     const r = db
       .prepare(
-        'SELECT COUNT(*) AS n, MIN(received_at) AS first, MAX(received_at) AS last FROM readings WHERE site = ? AND gateway = ? AND received_at >= ?',
+        'SELECT COUNT(*) AS n, MIN(received_at) AS first, MAX(received_at) AS last FROM readings WHERE site = ? AND gateway = ? AND ' +
+          'received_at >= ?',
       )
       .get(SITE, GW, since) as { n: number; first: number | null; last: number | null };
     return { n: Number(r.n), first: Number(r.first ?? NaN), last: Number(r.last ?? NaN) };
@@ -106,7 +107,8 @@ function storedSeqs(c: TestCentre): Map<string, { n: number; dups: number; min: 
   try {
     const rows = db
       .prepare(
-        'SELECT device, COUNT(*) AS n, COUNT(*) - COUNT(DISTINCT seq) AS dups, MIN(seq) AS lo, MAX(seq) AS hi FROM readings WHERE site = ? AND gateway = ? GROUP BY device',
+        'SELECT device, COUNT(*) AS n, COUNT(*) - COUNT(DISTINCT seq) AS dups, MIN(seq) AS lo, MAX(seq) AS hi FROM readings WHERE site = ' +
+          '? AND gateway = ? GROUP BY device',
       )
       .all(SITE, GW) as { device: string; n: number; dups: number; lo: number; hi: number }[];
     return new Map(rows.map((r) => [r.device, { n: Number(r.n), dups: Number(r.dups), min: Number(r.lo), max: Number(r.hi) }]));
@@ -286,7 +288,10 @@ async function main(): Promise<void> {
       steady: mb(busy.median),
       peak: mb(busy.peak),
       cpu: `${cpuPer1000.toFixed(2)} CPU-s / 1,000 readings`,
-      note: `${perSec.toFixed(1)} readings/s (${(reports / busy.seconds).toFixed(1)} reports/s), ${((100 * busy.cpuS) / busy.seconds).toFixed(1)} % of a core (${Math.round((100 * busy.sysS) / busy.cpuS)} % in the kernel); ${((busy.cpuS / reports) * 1000).toFixed(2)} CPU-s / 1,000 reports`,
+      note:
+        `${perSec.toFixed(1)} readings/s (${(reports / busy.seconds).toFixed(1)} reports/s), ` +
+        `${((100 * busy.cpuS) / busy.seconds).toFixed(1)} % of a core (${Math.round((100 * busy.sysS) / busy.cpuS)} % in the kernel); ` +
+        `${((busy.cpuS / reports) * 1000).toFixed(2)} CPU-s / 1,000 reports`,
     });
     const ours = { idle, busy, cpuPerReport: busy.cpuS / reports };
 
@@ -295,7 +300,8 @@ async function main(): Promise<void> {
     const readingsPerInterval = readings / ((busy.seconds * 1000) / INTERVAL_MS);
     const realisticIntervalMs = Math.round((readingsPerInterval / ((N * PER_DEVICE_PER_HOUR) / 3600)) * 1000);
     say(
-      `outage: stopping the centre; accumulating ${backlogTarget.toLocaleString('en')} readings (${OUTAGE_H} h × ${N} devices × ${PER_DEVICE_PER_HOUR}/h)…`,
+      `outage: stopping the centre; accumulating ${backlogTarget.toLocaleString('en')} readings (${OUTAGE_H} h × ${N} devices × ` +
+        `${PER_DEVICE_PER_HOUR}/h)…`,
     );
     await centre.proc.kill('SIGTERM');
     const tOut = performance.now();
@@ -314,7 +320,8 @@ async function main(): Promise<void> {
     const outageRss = rssMb(pid);
     const outagePeak = peakRssMb(pid);
     say(
-      `backlog ${backlog.toLocaleString('en')} readings in ${accumulateS.toFixed(0)} s (emulator at ${fastMs} ms); devices now at the realistic rate (interval ${realisticIntervalMs} ms); restarting the centre…`,
+      `backlog ${backlog.toLocaleString('en')} readings in ${accumulateS.toFixed(0)} s (emulator at ${fastMs} ms); devices now at the ` +
+        `realistic rate (interval ${realisticIntervalMs} ms); restarting the centre…`,
     );
     const wallRestart = Date.now();
     await centre.restart();
@@ -349,10 +356,17 @@ async function main(): Promise<void> {
       steady: mb(outageRss),
       peak: mb(outagePeak),
       cpu: `${Math.round(arrived.n / drainS).toLocaleString('en')} readings/s`,
-      note: `${arrived.n.toLocaleString('en')} readings stored in ${(drainS * 1000).toFixed(0)} ms (first batch at the centre → outbox empty); centre up → drained ${((wallDone - wallUp) / 1000).toFixed(2)} s, of which reconnecting ${((arrived.first - wallUp) / 1000).toFixed(2)} s (uplink retries every 2 s); all ${N} devices contiguous, no duplicate`,
+      note:
+        `${arrived.n.toLocaleString('en')} readings stored in ${(drainS * 1000).toFixed(0)} ms (first batch at the centre → outbox ` +
+        `empty); centre up → drained ${((wallDone - wallUp) / 1000).toFixed(2)} s, of which reconnecting ` +
+        `${((arrived.first - wallUp) / 1000).toFixed(2)} s (uplink retries every 2 s); all ${N} devices contiguous, no duplicate`,
     });
     notes.push(
-      `(c) compressed: the centre was stopped for ${accumulateS.toFixed(0)} s, not ${OUTAGE_H} h; the emulator reported every period × ${fastMs} ms until the outbox held ${N} devices × ${PER_DEVICE_PER_HOUR}/h × ${OUTAGE_H} h = ${backlogTarget.toLocaleString('en')} readings, then at the realistic rate (base interval ${realisticIntervalMs} ms ≈ ${PER_DEVICE_PER_HOUR} readings per device per hour) through the restart and drain. The readings carry the compressed timestamps; the drain does not depend on them.`,
+      `(c) compressed: the centre was stopped for ${accumulateS.toFixed(0)} s, not ${OUTAGE_H} h; the emulator reported every period × ` +
+        `${fastMs} ms until the outbox held ${N} devices × ${PER_DEVICE_PER_HOUR}/h × ${OUTAGE_H} h = ` +
+        `${backlogTarget.toLocaleString('en')} readings, then at the realistic rate (base interval ${realisticIntervalMs} ms ≈ ` +
+        `${PER_DEVICE_PER_HOUR} readings per device per hour) through the restart and drain. The readings carry the compressed ` +
+        `timestamps; the drain does not depend on them.`,
     );
     await gw.kill();
     await emu.stop();
@@ -366,7 +380,9 @@ async function main(): Promise<void> {
         steady: '—',
         peak: '—',
         cpu: '—',
-        note: `not measured: ${Z2M ? `${z2mIndex} not found` : 'no --z2m'}; install it aside (GPL-3.0): npm install --prefix /tmp/z2m zigbee2mqtt@2.14.1, then --z2m /tmp/z2m`,
+        note:
+          `not measured: ${Z2M ? `${z2mIndex} not found` : 'no --z2m'}; install it aside (GPL-3.0): npm install --prefix /tmp/z2m ` +
+          `zigbee2mqtt@2.14.1, then --z2m /tmp/z2m`,
       });
     } else {
       const z = await measureZ2m(Z2M, z2mIndex, cleanup);
@@ -382,10 +398,16 @@ async function main(): Promise<void> {
         steady: mb(z.busy.median),
         peak: mb(z.busy.peak),
         cpu: `${((z.busy.cpuS / z.reports) * 1000).toFixed(2)} CPU-s / 1,000 reports`,
-        note: `${(z.reports / z.busy.seconds).toFixed(1)} reports/s → ${(z.messages / z.busy.seconds).toFixed(1)} MQTT messages/s, ${((100 * z.busy.cpuS) / z.busy.seconds).toFixed(1)} % of a core (${Math.round((100 * z.busy.sysS) / Math.max(z.busy.cpuS, 1e-9))} % in the kernel); paired in ${z.pairS.toFixed(0)} s`,
+        note:
+          `${(z.reports / z.busy.seconds).toFixed(1)} reports/s → ${(z.messages / z.busy.seconds).toFixed(1)} MQTT messages/s, ` +
+          `${((100 * z.busy.cpuS) / z.busy.seconds).toFixed(1)} % of a core ` +
+          `(${Math.round((100 * z.busy.sysS) / Math.max(z.busy.cpuS, 1e-9))} % in the kernel); paired in ${z.pairS.toFixed(0)} s`,
       });
       notes.push(
-        `(d) ratio gateway / Zigbee2MQTT with ${N} devices reporting: steady RSS ${(ours.busy.median / z.busy.median).toFixed(2)}, peak ${(ours.busy.peak / z.busy.peak).toFixed(2)}, CPU per report ${(ours.cpuPerReport / (z.busy.cpuS / z.reports)).toFixed(2)}. Zigbee2MQTT publishes to a broker in the home and keeps no outbox; the gateway also writes every reading durably (SQLite, synchronous=FULL) and sends it to the centre.`,
+        `(d) ratio gateway / Zigbee2MQTT with ${N} devices reporting: steady RSS ${(ours.busy.median / z.busy.median).toFixed(2)}, peak ` +
+          `${(ours.busy.peak / z.busy.peak).toFixed(2)}, CPU per report ${(ours.cpuPerReport / (z.busy.cpuS / z.reports)).toFixed(2)}. ` +
+          `Zigbee2MQTT publishes to a broker in the home and keeps no outbox; the gateway also writes every reading durably (SQLite, ` +
+          `synchronous=FULL) and sends it to the centre.`,
       );
     }
 
@@ -398,14 +420,22 @@ async function main(): Promise<void> {
         all
           .map(
             (r) =>
-              `${r.what.padEnd(w('what'))}  ${r.steady.padStart(w('steady'))}  ${r.peak.padStart(w('peak'))}  ${r.cpu.padEnd(w('cpu'))}  ${r.note}`,
+              `${r.what.padEnd(w('what'))}  ${r.steady.padStart(w('steady'))}  ${r.peak.padStart(w('peak'))}  ${r.cpu.padEnd(w('cpu'))}  ` +
+              `${r.note}`,
           )
           .join('\n') +
         '\n\n',
     );
     notes.unshift(
-      `(a) RSS from /proc/<pid>/status of the gateway process only: steady = median of samples every 0.5 s over the window (8 s without Zigbee, 10 s idle, ${WINDOW_S} s reporting), peak = VmHWM since start (start-up and interviews included). ${N} devices = fleet(${N}): the 7 models in turn, distinct IEEE addresses; paired in ${pairS.toFixed(0)} s.`,
-      `(b) CPU from /proc/<pid>/stat utime+stime over the ${WINDOW_S} s window; devices report every period × ${INTERVAL_MS} ms (period 1–4 by model), compressed from real life (about ${PER_DEVICE_PER_HOUR}/h a device): ${readings.toLocaleString('en')} readings from ${reports.toLocaleString('en')} reports. At ${PER_DEVICE_PER_HOUR} readings per device per hour (${((N * PER_DEVICE_PER_HOUR) / 3600).toFixed(2)}/s) that is about ${((100 * idle.cpuS) / idle.seconds + (((N * PER_DEVICE_PER_HOUR) / 3600) * cpuPer1000) / 10).toFixed(2)} % of a core (idle + rate × cost).`,
+      `(a) RSS from /proc/<pid>/status of the gateway process only: steady = median of samples every 0.5 s over the window (8 s without ` +
+        `Zigbee, 10 s idle, ${WINDOW_S} s reporting), peak = VmHWM since start (start-up and interviews included). ${N} devices = ` +
+        `fleet(${N}): the 7 models in turn, distinct IEEE addresses; paired in ${pairS.toFixed(0)} s.`,
+      `(b) CPU from /proc/<pid>/stat utime+stime over the ${WINDOW_S} s window; devices report every period × ${INTERVAL_MS} ms (period ` +
+        `1–4 by model), compressed from real life (about ${PER_DEVICE_PER_HOUR}/h a device): ${readings.toLocaleString('en')} readings ` +
+        `from ${reports.toLocaleString('en')} reports. At ${PER_DEVICE_PER_HOUR} readings per device per hour ` +
+        `(${((N * PER_DEVICE_PER_HOUR) / 3600).toFixed(2)}/s) that is about ` +
+        `${((100 * idle.cpuS) / idle.seconds + (((N * PER_DEVICE_PER_HOUR) / 3600) * cpuPer1000) / 10).toFixed(2)} % of a core (idle + ` +
+        `rate × cost).`,
     );
     process.stdout.write(notes.map((n) => `* ${n}`).join('\n') + '\n');
   } finally {
@@ -427,7 +457,9 @@ async function measureZ2m(
   const data = tempDir('testbed-bench-z2m-');
   writeFileSync(
     join(data, 'configuration.yaml'),
-    `homeassistant:\n  enabled: false\nfrontend:\n  enabled: false\nmqtt:\n  base_topic: zigbee2mqtt\n  server: ${mqttUrl}\nserial:\n  port: ${emu.url}\n  adapter: zstack\nadvanced:\n  network_key: GENERATE\n  pan_id: GENERATE\n  ext_pan_id: GENERATE\n  log_level: warning\n  log_output: [console]\nversion: 4\n`,
+    `homeassistant:\n  enabled: false\nfrontend:\n  enabled: false\nmqtt:\n  base_topic: zigbee2mqtt\n  server: ${mqttUrl}\nserial:\n  ` +
+      `port: ${emu.url}\n  adapter: zstack\nadvanced:\n  network_key: GENERATE\n  pan_id: GENERATE\n  ext_pan_id: GENERATE\n  log_level: ` +
+      `warning\n  log_output: [console]\nversion: 4\n`,
   );
   const client: MqttClient = await connectAsync(mqttUrl, { clientId: `bench-z2m-${process.pid}` });
   cleanup.push(() => client.endAsync(true));

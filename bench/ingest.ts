@@ -186,7 +186,8 @@ async function main() {
     const rows = [
       ['path', 'readings/s', 'peak RSS', 'of ceiling'],
       [
-        `InfluxDB ceiling: line protocol straight to influxd (2 in flight: ${Math.round(ceil2).toLocaleString('en')}, 4: ${Math.round(ceil4).toLocaleString('en')})`,
+        `InfluxDB ceiling: line protocol straight to influxd (2 in flight: ${Math.round(ceil2).toLocaleString('en')}, 4: ` +
+          `${Math.round(ceil4).toLocaleString('en')})`,
         fmt(ceil),
         '',
         '100 %',

@@ -118,7 +118,8 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   const perHomePerS = readings / 12 / (30 * 86400);
   process.stdout.write(
-    `NDJSON: demo scenario, 30 days, 12 homes: ${readings.toLocaleString('en')} readings in ${seconds.toFixed(1)} s = ${Math.round(readings / seconds).toLocaleString('en')} readings/s\n`,
+    `NDJSON: demo scenario, 30 days, 12 homes: ${readings.toLocaleString('en')} readings in ${seconds.toFixed(1)} s = ` +
+      `${Math.round(readings / seconds).toLocaleString('en')} readings/s\n`,
   );
   process.stdout.write(
     `realistic rate per home (the demo's own): ${perHomePerS.toFixed(4)} readings/s (${Math.round(perHomePerS * 86400)} a day)\n\n`,

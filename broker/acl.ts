@@ -37,7 +37,10 @@ export function publishRefusal(principal: Principal, topic: string): string | nu
     const [channel, name, tail, ...more] = rest;
     if (rest.length === 1 && (GATEWAY_PUBLISH_CHANNELS as readonly string[]).includes(channel!)) return null;
     if (channel === 'cmd' && rest.length === 3 && tail === 'reply' && COMMAND_PATTERN.test(name!) && more.length === 0) return null;
-    return `gateway ${principal.username} may publish only ${root}/{${GATEWAY_PUBLISH_CHANNELS.join(',')}} and ${root}/cmd/{name}/reply, not '${topic}'`;
+    return (
+      `gateway ${principal.username} may publish only ${root}/{${GATEWAY_PUBLISH_CHANNELS.join(',')}} and ${root}/cmd/{name}/reply, ` +
+      `not '${topic}'`
+    );
   }
   switch (principal.role) {
     case 'ingest': {

@@ -67,7 +67,8 @@ export const gatewayUsername = (site: string, gateway: string) => `${site}.${gat
 function checkId(what: 'site' | 'gateway', id: string): void {
   if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
     throw new Error(
-      `${what} id '${String(id)}' is not valid: expected lowercase letters, digits and dashes, 1–63 characters, starting with a letter or digit (${ID_PATTERN})`,
+      `${what} id '${String(id)}' is not valid: expected lowercase letters, digits and dashes, 1–63 characters, starting with a letter ` +
+        `or digit (${ID_PATTERN})`,
     );
   }
 }

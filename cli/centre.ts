@@ -197,18 +197,24 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     const lines = [
       'testbed is up',
       broker
-        ? `  MQTT        mqtt://${cfg.mqttHost}:${broker.ports.tcp}${broker.ports.tls ? `   mqtts://…:${broker.ports.tls}` : ''}${broker.ports.ws ? `   ws://…:${broker.ports.ws}/mqtt` : ''}`
+        ? `  MQTT        mqtt://${cfg.mqttHost}:${broker.ports.tcp}` +
+          (broker.ports.tls ? `   mqtts://…:${broker.ports.tls}` : '') +
+          (broker.ports.ws ? `   ws://…:${broker.ports.ws}/mqtt` : '')
         : `  MQTT        ${mqttUrl} (external)`,
       httpPort !== undefined
-        ? `  HTTP        http://${cfg.httpHost}:${httpPort}   (/health, /metrics, /api/v1/dead-letters, /api/v1/monitor/*, /api/v1/alerts, API docs at /docs)`
+        ? `  HTTP        http://${cfg.httpHost}:${httpPort}   (/health, /metrics, /api/v1/dead-letters, /api/v1/monitor/*, ` +
+          `/api/v1/alerts, API docs at /docs)`
         : '',
       httpPort !== undefined && broker
-        ? `  console     http://${cfg.httpHost === '0.0.0.0' ? '127.0.0.1' : cfg.httpHost}:${httpPort}${CONSOLE_PATH}   (sign in with a token: testbed token create --role admin)`
+        ? `  console     http://${cfg.httpHost === '0.0.0.0' ? '127.0.0.1' : cfg.httpHost}:${httpPort}${CONSOLE_PATH}   (sign in with a ` +
+          `token: testbed token create --role admin)`
         : '',
       `  registry    ${registry.db.dialect === 'postgres' ? `PostgreSQL ${registry.db.where}` : `SQLite ${registry.db.where}`}`,
       `  store       ${cfg.influxUrl ? `InfluxDB ${cfg.influxUrl} db=${cfg.influxDb}` : `embedded SQLite in ${cfg.dataDir}`}`,
       opts.sim
-        ? `  simulation  demo pilot: 3 sites, 12 homes, ${opts.sim.speed && opts.sim.speed !== 1 ? `×${opts.sim.speed}` : `live, with the last ${opts.sim.backfillHours} h sent at once`} (seed ${opts.sim.seed}); --no-sim to turn it off`
+        ? `  simulation  demo pilot: 3 sites, 12 homes, ` +
+          (opts.sim.speed && opts.sim.speed !== 1 ? `×${opts.sim.speed}` : `live, with the last ${opts.sim.backfillHours} h sent at once`) +
+          ` (seed ${opts.sim.seed}); --no-sim to turn it off`
         : '',
       broker ? '  add a gateway: testbed gateway add --site <site> --gateway <id>; an API token: testbed token create --role admin' : '',
     ].filter(Boolean);

@@ -7,7 +7,8 @@ import { logger } from '../lib/log.ts';
 import { onShutdown } from './shutdown.ts';
 // zigbee-herdsman and the converters are loaded only by the commands that need them.
 const MODEL_NAMES =
-  'leak: Aqara SJCGQ11LM; fall: Tuya MIR-HE200-TY; bed: Tuya TS0601_bed_presence_sensor; door: Aqara MCCGQ11LM; motion: SONOFF SNZB-03; sos: Tuya TS0215A_sos; climate: SONOFF SNZB-02';
+  'leak: Aqara SJCGQ11LM; fall: Tuya MIR-HE200-TY; bed: Tuya TS0601_bed_presence_sensor; door: Aqara MCCGQ11LM; motion: SONOFF SNZB-03; ' +
+  'sos: Tuya TS0215A_sos; climate: SONOFF SNZB-02';
 
 export interface GatewayCliContext {
   config(overrides?: Partial<Config>): Config;
@@ -26,7 +27,8 @@ export function registerGatewayCommands(program: Command, ctx: GatewayCliContext
   gateway
     .command('run')
     .description(
-      'Run the edge gateway: outbox in the data dir, uplink to TESTBED_MQTT_URL, Zigbee (TESTBED_ZIGBEE_PORT), Zigbee2MQTT and vendor MQTT sources. Needs TESTBED_GATEWAY_SITE, _ID, _USERNAME, _PASSWORD.',
+      'Run the edge gateway: outbox in the data dir, uplink to TESTBED_MQTT_URL, Zigbee (TESTBED_ZIGBEE_PORT), Zigbee2MQTT and vendor ' +
+        'MQTT sources. Needs TESTBED_GATEWAY_SITE, _ID, _USERNAME, _PASSWORD.',
     )
     .option('--zigbee-port <path>', 'coordinator: serial path or tcp://host:port (TESTBED_ZIGBEE_PORT)')
     .option('--permit-join <seconds>', 'open a pairing window at start (TESTBED_ZIGBEE_PERMIT_JOIN_S)', whole('seconds'))
@@ -44,7 +46,8 @@ export function registerGatewayCommands(program: Command, ctx: GatewayCliContext
   sim
     .command('zstack')
     .description(
-      `Z-Stack coordinator emulator on tcp://127.0.0.1:<port> for zigbee-herdsman (adapter zstack), with virtual devices (${MODEL_NAMES}). Prints a line {"url": …} on stdout once listening.`,
+      `Z-Stack coordinator emulator on tcp://127.0.0.1:<port> for zigbee-herdsman (adapter zstack), with virtual devices ` +
+        `(${MODEL_NAMES}). Prints a line {"url": …} on stdout once listening.`,
     )
     .option('--port <port>', 'TCP port (0 = any free port)', whole('port'), 0)
     .option('--host <host>', 'address to listen on', '127.0.0.1')

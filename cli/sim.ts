@@ -42,7 +42,8 @@ function brokerUrl(cfg: Config): string {
 function needCredentials(ctx: SimContext, what: string): Credentials {
   if (!ctx.credentials) {
     throw new Error(
-      `${what}: publishing to the broker needs gateway credentials, and this testbed CLI cannot provision them here. Write NDJSON instead with --out FILE, or run it where the credential store is available.`,
+      `${what}: publishing to the broker needs gateway credentials, and this testbed CLI cannot provision them here. Write NDJSON ` +
+        `instead with --out FILE, or run it where the credential store is available.`,
     );
   }
   return ctx.credentials;
@@ -55,7 +56,8 @@ function progressLine(label: string) {
     const sim = Number.isFinite(p.simTime) ? new Date(p.simTime).toISOString().slice(0, 19) + 'Z' : '—';
     const mqtt = p.acked !== undefined ? `, acked ${fmt(p.acked)}, pending ${fmt(p.pending ?? 0)}` : '';
     process.stderr.write(
-      `${label}: ${fmt(p.readings)} readings${p.malformed ? ` (+${p.malformed} malformed)` : ''}, sim time ${sim}, ${fmt(p.rate)}/s${mqtt}\n`,
+      `${label}: ${fmt(p.readings)} readings${p.malformed ? ` (+${p.malformed} malformed)` : ''}, sim time ${sim}, ` +
+        `${fmt(p.rate)}/s${mqtt}\n`,
     );
   };
 }
@@ -96,7 +98,8 @@ export function registerSimCommands(program: Command, ctx: SimContext): void {
     .option('--quiet', 'no progress on stderr')
     .addHelpText(
       'after',
-      '\nNDJSON: one {site, gw, home, dev, kind, seq, ts, v, q} a line, in delivery order (= time order, except where a fault says otherwise).\nExample: testbed sim run --scenario demo --seed 7 --from 2025-01-06T00:00:00Z --days 7 --out demo.ndjson\n',
+      '\nNDJSON: one {site, gw, home, dev, kind, seq, ts, v, q} a line, in delivery order (= time order, except where a fault says ' +
+        'otherwise).\nExample: testbed sim run --scenario demo --seed 7 --from 2025-01-06T00:00:00Z --days 7 --out demo.ndjson\n',
     )
     .action(async (o: { scenario: string; seed?: string; from?: number; days?: number; speed?: Speed; out?: string; quiet?: boolean }) => {
       const cfg = ctx.config();
@@ -117,7 +120,9 @@ export function registerSimCommands(program: Command, ctx: SimContext): void {
           ? await runScenario({ ...common, out: o.out === '-' ? process.stdout : o.out })
           : await runScenario({ ...common, url: brokerUrl(cfg), credentials: needCredentials(ctx, 'sim run') });
       process.stderr.write(
-        `sim: ${result.aborted ? 'stopped' : 'done'}: ${fmt(result.readings)} readings, ${result.malformed} malformed, ${(result.wallMs / 1000).toFixed(1)} s, ${fmt(result.rate)} readings/s (seed ${result.seed}, ${new Date(result.from).toISOString()} → ${Number.isFinite(result.end) ? new Date(result.end).toISOString() : '…'})\n`,
+        `sim: ${result.aborted ? 'stopped' : 'done'}: ${fmt(result.readings)} readings, ${result.malformed} malformed, ` +
+          `${(result.wallMs / 1000).toFixed(1)} s, ${fmt(result.rate)} readings/s (seed ${result.seed}, ` +
+          `${new Date(result.from).toISOString()} → ${Number.isFinite(result.end) ? new Date(result.end).toISOString() : '…'})\n`,
       );
     });
 
@@ -125,7 +130,8 @@ export function registerSimCommands(program: Command, ctx: SimContext): void {
   replay
     .command('uci-adl')
     .description(
-      "Replay a UCI ADL binary-sensor file (OrdonezA_Sensors.txt / OrdonezB_Sensors.txt): one device per sensor, a reading at each event's start (active) and end (inactive).",
+      'Replay a UCI ADL binary-sensor file (OrdonezA_Sensors.txt / OrdonezB_Sensors.txt): one device per sensor, a reading at each ' +
+        "event's start (active) and end (inactive).",
     )
     .argument('<file>', 'the *_Sensors.txt file')
     .requiredOption('--home <id>', 'home id, e.g. a (device ids become <home>-<place>-<location>)')
@@ -184,7 +190,8 @@ export function registerSimCommands(program: Command, ctx: SimContext): void {
           );
         const devices = new Set(p.events.map((e) => e.dev)).size;
         process.stderr.write(
-          `replay: ${result.aborted ? 'stopped' : 'done'}: ${p.events.length} events from ${devices} sensors → ${fmt(result.readings)} readings; ${p.errors.length} malformed lines, ${p.outOfOrder.length} rows out of order\n`,
+          `replay: ${result.aborted ? 'stopped' : 'done'}: ${p.events.length} events from ${devices} sensors → ${fmt(result.readings)} ` +
+            `readings; ${p.errors.length} malformed lines, ${p.outOfOrder.length} rows out of order\n`,
         );
         if (p.errors.length) process.exitCode = 1;
       },
@@ -193,7 +200,8 @@ export function registerSimCommands(program: Command, ctx: SimContext): void {
   program
     .command('load')
     .description(
-      'Load test: many virtual gateways in one process, each with its own outbox and uplink, at an aggregate rate; prints sent/acked readings per second and lag.',
+      'Load test: many virtual gateways in one process, each with its own outbox and uplink, at an aggregate rate; prints sent/acked ' +
+        'readings per second and lag.',
     )
     .addOption(new Option('--homes <n>', 'virtual gateways (one home each)').default(100).argParser(positive('homes', true)))
     .addOption(new Option('--rate <r>', 'aggregate readings per second').default(1000).argParser(positive('rate')))
@@ -223,7 +231,8 @@ export function registerSimCommands(program: Command, ctx: SimContext): void {
         ...(o.anonymous ? {} : { credentials: needCredentials(ctx, 'load') }),
         onProgress: (s) =>
           process.stderr.write(
-            `load: t=${s.t}s sent ${fmt(s.sentPerS)}/s acked ${fmt(s.ackedPerS)}/s pending ${fmt(s.pending)} lag ${s.lagMs} ms connected ${s.connected}/${o.homes}\n`,
+            `load: t=${s.t}s sent ${fmt(s.sentPerS)}/s acked ${fmt(s.ackedPerS)}/s pending ${fmt(s.pending)} lag ${s.lagMs} ms connected ` +
+              `${s.connected}/${o.homes}\n`,
           ),
       });
       const { seconds: _seconds, ...summary } = report;

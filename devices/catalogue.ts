@@ -67,7 +67,8 @@ export const KINDS = {
     },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 4 * HOUR },
     reportingSource:
-      'Smart cups report each sip and an hourly status; 4 h without a drink in daytime is the common dehydration-prevention alert threshold (domain.md, Aarhus AQUATIME trial).',
+      'Smart cups report each sip and an hourly status; 4 h without a drink in daytime is the common dehydration-prevention alert ' +
+      'threshold (domain.md, Aarhus AQUATIME trial).',
     examples: ['AQUATIME smart glass', 'Vendor MQTT cups (no Zigbee model upstream)'],
   },
   fall: {
@@ -80,14 +81,16 @@ export const KINDS = {
         type: 'string',
         values: ['none', 'suspected', 'fall', 'cancelled'],
         description:
-          'Detector state as real devices report it: Heiman fall_warning→suspected, fall_alarm→fall; Tuya maybe_fall→suspected; a resident or carer cancelling → cancelled.',
+          'Detector state as real devices report it: Heiman fall_warning→suspected, fall_alarm→fall; Tuya maybe_fall→suspected; a ' +
+          'resident or carer cancelling → cancelled.',
       },
       presence: bool('Someone is within the radar field (radar detectors only).', false),
       confidence_pct: { type: 'integer', unit: '%', min: 0, max: 100, description: 'Detector confidence, where reported.' },
     },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 6 * HOUR },
     reportingSource:
-      'Radar fall detectors (Heiman HS2FD, OWON FDS315, Tuya MIR-HE200) report presence changes and an hourly status; 6 h of silence means the device, not the resident, needs attention.',
+      'Radar fall detectors (Heiman HS2FD, OWON FDS315, Tuya MIR-HE200) report presence changes and an hourly status; 6 h of silence ' +
+      'means the device, not the resident, needs attention.',
     examples: ['Heiman HS2FD-EF1-3.0', 'OWON FDS315', 'Tuya MIR-HE200-TY'],
   },
   incontinence: {
@@ -100,7 +103,8 @@ export const KINDS = {
     },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 6 * HOUR },
     reportingSource:
-      'Water-leak sensors used as incontinence sensors (Aqara SJCGQ11LM, SONOFF SNZB-05P) report changes and a periodic check-in of about an hour.',
+      'Water-leak sensors used as incontinence sensors (Aqara SJCGQ11LM, SONOFF SNZB-05P) report changes and a periodic check-in of ' +
+      'about an hour.',
     examples: ['Aqara SJCGQ11LM', 'SONOFF SNZB-05P', 'Develco FLSZB-110'],
   },
   bed: {
@@ -110,7 +114,8 @@ export const KINDS = {
     fields: { occupied: bool('Someone is in bed.') },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 20 * HOUR },
     reportingSource:
-      'Bed straps (Tuya TS0601 bed presence) report on change; a resident out of bed all day gives long quiet spells, so silence is judged at 20 h.',
+      'Bed straps (Tuya TS0601 bed presence) report on change; a resident out of bed all day gives long quiet spells, so silence is ' +
+      'judged at 20 h.',
     examples: ['Tuya TS0601_bed_presence_sensor', 'HOBEIAN ZG-210Z', 'OWON SPM915'],
   },
   chair: {
@@ -151,7 +156,8 @@ export const KINDS = {
     fields: { flush: bool('The toilet is being flushed.') },
     reporting: { mode: 'event', heartbeatS: 1 * HOUR, maxSilenceS: 16 * HOUR },
     reportingSource:
-      'Flush sensors report each flush; more than 16 h without a flush in an occupied home is unusual (UCI ADL homes: several flushes a day).',
+      'Flush sensors report each flush; more than 16 h without a flush in an occupied home is unusual (UCI ADL homes: several flushes a ' +
+      'day).',
     examples: ['UCI ADL flush sensor', 'vibration or water-flow sensors on the cistern'],
   },
   appliance: {
@@ -180,7 +186,8 @@ export const KINDS = {
     },
     reporting: { mode: 'event', heartbeatS: 4 * HOUR, maxSilenceS: 25 * HOUR },
     reportingSource:
-      'SOS buttons (Tuya TS0215A_sos, Heiman HS1EB) are sleepy end devices that check in every few hours; Zigbee2MQTT treats 25 h as offline for battery devices.',
+      'SOS buttons (Tuya TS0215A_sos, Heiman HS1EB) are sleepy end devices that check in every few hours; Zigbee2MQTT treats 25 h as ' +
+      'offline for battery devices.',
     examples: ['Tuya TS0215A_sos', 'Heiman HS1EB', 'Develco SBTZB-110'],
   },
   climate: {

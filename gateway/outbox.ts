@@ -63,7 +63,8 @@ export class OutboxFullError extends Error {
   readonly maxReadings: number;
   constructor(depth: number, maxReadings: number, count = 1) {
     super(
-      `outbox full: ${depth} of ${maxReadings} readings queued, refused ${count} new reading${count === 1 ? '' : 's'} (nothing was evicted)`,
+      `outbox full: ${depth} of ${maxReadings} readings queued, refused ${count} new reading${count === 1 ? '' : 's'} (nothing was ` +
+        `evicted)`,
     );
     this.name = 'OutboxFullError';
     this.depth = depth;
@@ -143,7 +144,8 @@ export class SqliteOutbox implements Outbox {
     this.q = {
       getSeq: this.db.prepare('SELECT last FROM outbox_seq WHERE dev = ?'),
       setSeq: this.db.prepare(
-        'INSERT INTO outbox_seq(dev, last) VALUES (?, ?) ON CONFLICT(dev) DO UPDATE SET last = excluded.last WHERE excluded.last > outbox_seq.last',
+        'INSERT INTO outbox_seq(dev, last) VALUES (?, ?) ON CONFLICT(dev) DO UPDATE SET last = excluded.last WHERE excluded.last > ' +
+          'outbox_seq.last',
       ),
       insert: this.db.prepare('INSERT INTO outbox_readings(dev, seq, ts, bytes, body) VALUES (?, ?, ?, ?, ?)'),
       getMeta: this.db.prepare('SELECT value FROM outbox_meta WHERE key = ?'),

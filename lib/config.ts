@@ -170,7 +170,8 @@ export const SETTINGS = {
     parse: str,
     default: '',
     description:
-      'Password of the ingest service account. Empty in `up`: a random one per run. Required when broker and ingest run as separate processes.',
+      'Password of the ingest service account. Empty in `up`: a random one per run. Required when broker and ingest run as separate ' +
+      'processes.',
   }),
   monitorUsername: setting({
     env: 'TESTBED_MONITOR_USERNAME',
@@ -185,7 +186,8 @@ export const SETTINGS = {
     parse: str,
     default: '',
     description:
-      'Password of the monitoring service account. Empty in `up`: a random one per run. When broker and ingest run as separate processes, set it on both: monitoring runs beside ingest only when it is set.',
+      'Password of the monitoring service account. Empty in `up`: a random one per run. When broker and ingest run as separate ' +
+      'processes, set it on both: monitoring runs beside ingest only when it is set.',
   }),
   monitorWebhooks: setting({
     env: 'TESTBED_MONITOR_WEBHOOKS',
@@ -206,7 +208,8 @@ export const SETTINGS = {
     },
     default: 60,
     description:
-      'Local time of the sites, minutes from UTC: day boundaries of completeness and the daytime of alert rules (60 = Nordic winter time). Per site over the API.',
+      'Local time of the sites, minutes from UTC: day boundaries of completeness and the daytime of alert rules (60 = Nordic winter ' +
+      'time). Per site over the API.',
   }),
   adminUsername: setting({
     env: 'TESTBED_ADMIN_USERNAME',
@@ -355,7 +358,8 @@ export const SETTINGS = {
     parse: positiveInt,
     default: 1_000_000,
     description:
-      'Most readings the gateway outbox holds while the centre is unreachable; beyond, new readings are refused loudly (event outbox_cap_hit).',
+      'Most readings the gateway outbox holds while the centre is unreachable; beyond, new readings are refused loudly (event ' +
+      'outbox_cap_hit).',
   }),
   gatewayDevicesFile: setting({
     env: 'TESTBED_GATEWAY_DEVICES_FILE',
@@ -363,7 +367,8 @@ export const SETTINGS = {
     parse: str,
     default: '',
     description:
-      'YAML/JSON file: Zigbee allow-list and per-device overrides (kind, e.g. a leak sensor used as an incontinence sensor). Re-read by the reload_config command.',
+      'YAML/JSON file: Zigbee allow-list and per-device overrides (kind, e.g. a leak sensor used as an incontinence sensor). Re-read by ' +
+      'the reload_config command.',
   }),
   zigbeePort: setting({
     env: 'TESTBED_ZIGBEE_PORT',

@@ -156,7 +156,8 @@ export class ZStackEmulator {
     this.server = server;
     for (const d of this.devices.values()) if (d.joined) this.schedule(d);
     this.log(
-      `listening on ${this.url} (${this.devices.size} virtual devices, ${[...this.devices.values()].filter((d) => d.joined).length} joined)`,
+      `listening on ${this.url} (${this.devices.size} virtual devices, ${[...this.devices.values()].filter((d) => d.joined).length} ` +
+        `joined)`,
     );
   }
 
