@@ -31,18 +31,17 @@
 //     device reports (the emulator's count: the same input for both).
 
 import { parseArgs } from 'node:util';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { connectAsync, type MqttClient } from 'mqtt';
 import { ZStackEmulator } from '../simulators/zstack/emulator.ts';
 import { fleet } from '../simulators/zstack/models.ts';
 import { runTestbed, spawnNode, type CliProcess } from '../test/support/centre.ts';
-import { startMosquitto, tempDir, waitFor, type ServerHandle } from '../test/support/servers.ts';
+import { tempDir, waitFor } from '../test/support/servers.ts';
 import { startCentre, recorder, gatewayEnv, type Recorder, type TestCentre } from '../test/zigbee/helpers.ts';
-import { sampleWindow, peakRssMb, rssMb, type RssWindow } from './support/proc.ts';
-import { settledWithin, sleep } from '../lib/timeout.ts';
+import { assertAlive, sampleWindow, peakRssMb, rssMb, type RssWindow } from './support/proc.ts';
+import { measureZ2m } from './support/zigbee2mqtt.ts';
+import { sleep } from '../lib/timeout.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -136,16 +135,12 @@ async function startGatewayProcess(
   return spawnNode(join(root, 'bench/support/gateway-entry.ts'), [], env);
 }
 
-const alive = (p: { proc: ChildProcess; output(): string }, what: string) => {
-  if (p.proc.exitCode !== null) throw new Error(`${what} exited ${p.proc.exitCode}: ${p.output().slice(-2000)}`);
-};
-
 /** The gateway is connected to the centre: its birth message (state online) newer than `since` arrived. */
 async function waitOnline(rec: Recorder, gw: CliProcess, since: number): Promise<void> {
   await waitFor(
     'gateway online at the centre',
     async () => {
-      alive(gw, 'gateway');
+      assertAlive(gw, 'gateway');
       return rec.messages.some((m) => m.topic.endsWith('/state') && m.body.online === true && Number(m.body.ts) >= since);
     },
     60_000,
@@ -236,7 +231,7 @@ async function main(): Promise<void> {
     await waitOnline(rec, gw, since);
     await waitFor(
       'adapter_up',
-      async () => (alive(gw, 'gateway'), rec.events('adapter_up').some((e) => Number(e.ts) > since)),
+      async () => (assertAlive(gw, 'gateway'), rec.events('adapter_up').some((e) => Number(e.ts) > since)),
       60_000,
       100,
     );
@@ -258,7 +253,7 @@ async function main(): Promise<void> {
     await waitFor(
       `${N} devices interviewed and reporting`,
       async () => {
-        alive(gw, 'gateway');
+        assertAlive(gw, 'gateway');
         const ok = new Set(
           rec
             .events('device_interview')
@@ -310,7 +305,7 @@ async function main(): Promise<void> {
     const base = outboxSnapshot(gwDir).depth;
     await waitFor(
       'the outage backlog',
-      async () => (alive(gw, 'gateway'), outboxSnapshot(gwDir).depth - base >= backlogTarget),
+      async () => (assertAlive(gw, 'gateway'), outboxSnapshot(gwDir).depth - base >= backlogTarget),
       30 * 60_000,
       200,
     );
@@ -331,7 +326,7 @@ async function main(): Promise<void> {
     const snap = await waitFor(
       'the backlog drained and stored',
       async () => {
-        alive(gw, 'gateway');
+        assertAlive(gw, 'gateway');
         const s = outboxSnapshot(gwDir);
         return s.depth === 0 ? s : undefined;
       },
@@ -385,7 +380,7 @@ async function main(): Promise<void> {
           `zigbee2mqtt@2.14.1, then --z2m /tmp/z2m`,
       });
     } else {
-      const z = await measureZ2m(Z2M, z2mIndex, cleanup);
+      const z = await measureZ2m({ dir: Z2M, index: z2mIndex, devices: DEVICES, intervalMs: INTERVAL_MS, windowS: WINDOW_S, cleanup, say });
       rows.push({
         what: `Zigbee2MQTT ${z.version}, coordinator up, 0 of ${N} devices joined`,
         steady: mb(z.idle.median),
@@ -441,91 +436,6 @@ async function main(): Promise<void> {
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => undefined);
   }
-}
-
-async function measureZ2m(
-  dir: string,
-  index: string,
-  cleanup: (() => Promise<unknown>)[],
-): Promise<{ version: string; idle: RssWindow; busy: RssWindow; reports: number; messages: number; pairS: number }> {
-  const mosq: ServerHandle = await startMosquitto();
-  cleanup.push(() => mosq.stop());
-  const mqttUrl = `mqtt://127.0.0.1:${mosq.port}`;
-  const emu = new ZStackEmulator({ devices: DEVICES, intervalMs: INTERVAL_MS, joinSpacingMs: 100 });
-  await emu.start();
-  cleanup.push(() => emu.stop());
-  const data = tempDir('testbed-bench-z2m-');
-  writeFileSync(
-    join(data, 'configuration.yaml'),
-    `homeassistant:\n  enabled: false\nfrontend:\n  enabled: false\nmqtt:\n  base_topic: zigbee2mqtt\n  server: ${mqttUrl}\nserial:\n  ` +
-      `port: ${emu.url}\n  adapter: zstack\nadvanced:\n  network_key: GENERATE\n  pan_id: GENERATE\n  ext_pan_id: GENERATE\n  log_level: ` +
-      `warning\n  log_output: [console]\nversion: 4\n`,
-  );
-  const client: MqttClient = await connectAsync(mqttUrl, { clientId: `bench-z2m-${process.pid}` });
-  cleanup.push(() => client.endAsync(true));
-  let online = false;
-  let messages = 0;
-  const interviewed = new Set<string>();
-  const reporting = new Set<string>();
-  let version = '2.x';
-  client.on('message', (topic, payload) => {
-    if (topic === 'zigbee2mqtt/bridge/state') online = payload.toString().includes('online');
-    else if (topic === 'zigbee2mqtt/bridge/info') {
-      try {
-        version = String((JSON.parse(payload.toString()) as { version?: string }).version ?? version);
-      } catch {
-        // keep the default
-      }
-    } else if (topic === 'zigbee2mqtt/bridge/event') {
-      try {
-        const e = JSON.parse(payload.toString()) as { type?: string; data?: { status?: string; ieee_address?: string } };
-        if (e.type === 'device_interview' && e.data?.status === 'successful' && e.data.ieee_address) interviewed.add(e.data.ieee_address);
-      } catch {
-        // not JSON
-      }
-    } else if (/^zigbee2mqtt\/0x[0-9a-f]{16}$/.test(topic)) {
-      messages++;
-      reporting.add(topic.slice('zigbee2mqtt/'.length));
-    }
-  });
-  await client.subscribeAsync('zigbee2mqtt/#');
-  say(`Zigbee2MQTT from ${dir}: starting…`);
-  let log = '';
-  // cwd outside any git checkout: Zigbee2MQTT rebuilds itself when its cwd's git hash differs.
-  const proc = spawn(process.execPath, [index], {
-    cwd: dir,
-    env: { ...process.env, ZIGBEE2MQTT_DATA: data },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  proc.stdout.on('data', (d) => (log = (log + d).slice(-20_000)));
-  proc.stderr.on('data', (d) => (log = (log + d).slice(-20_000)));
-  cleanup.push(async () => {
-    if (proc.exitCode !== null) return;
-    proc.kill('SIGTERM');
-    await settledWithin(new Promise((r) => proc.once('exit', r)), 10_000);
-    proc.kill('SIGKILL');
-  });
-  const handle = { proc, output: () => log };
-  await waitFor('Zigbee2MQTT online', async () => (alive(handle, 'Zigbee2MQTT'), online), 120_000, 200);
-  await sleep(5000);
-  const idle = await sampleWindow(proc.pid!, 10_000);
-  say(`Zigbee2MQTT: pairing ${N} devices…`);
-  const t = performance.now();
-  await client.publishAsync('zigbee2mqtt/bridge/request/permit_join', JSON.stringify({ time: 254 }));
-  await waitFor(
-    `Zigbee2MQTT: ${N} devices interviewed and reporting`,
-    async () => (alive(handle, 'Zigbee2MQTT'), interviewed.size >= N && DEVICES.every((d) => reporting.has(d.ieee))),
-    240_000,
-    500,
-  );
-  const pairS = (performance.now() - t) / 1000;
-  await client.publishAsync('zigbee2mqtt/bridge/request/permit_join', JSON.stringify({ time: 0 }));
-  say(`Zigbee2MQTT: paired in ${pairS.toFixed(0)} s; warming up 10 s, then measuring for ${WINDOW_S} s…`);
-  await sleep(10_000);
-  const m0 = messages;
-  const r0 = emu.stats().reports;
-  const busy = await sampleWindow(proc.pid!, WINDOW_S * 1000);
-  return { version, idle, busy, reports: emu.stats().reports - r0, messages: messages - m0, pairS };
 }
 
 await main();

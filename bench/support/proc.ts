@@ -2,7 +2,7 @@
 // the process, the same figures `ps`, `top` and systemd's MemoryMax see.
 
 import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { sleep } from '../../lib/timeout.ts';
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
@@ -74,4 +74,9 @@ export async function sampleWindow(pid: number, ms: number, everyMs = 500): Prom
     sysS: cpu1.system - cpu0.system,
     seconds,
   };
+}
+
+/** Throws with the tail of its output when the process has exited (a wait on it would only time out). */
+export function assertAlive(p: { proc: ChildProcess; output(): string }, what: string): void {
+  if (p.proc.exitCode !== null) throw new Error(`${what} exited ${p.proc.exitCode}: ${p.output().slice(-2000)}`);
 }
