@@ -10,10 +10,25 @@ function range(f: FieldSpec): string {
   return '';
 }
 
-function fieldRows(fields: Readonly<Record<string, FieldSpec>>): string[] {
-  return Object.entries(fields).map(
-    ([name, f]) => `| \`${name}\` | ${f.type} | ${f.unit ?? ''} | ${range(f)} | ${f.required ? 'yes' : 'no'} | ${f.description} |`,
-  );
+/**
+ * The fields as a Markdown table, its columns padded to their widest cell: the layout Biome's
+ * formatter gives a table, so formatting docs/ leaves the generated file as it is.
+ */
+function fieldTable(fields: Readonly<Record<string, FieldSpec>>): string[] {
+  const header = ['field', 'type', 'unit', 'range / values', 'required', 'meaning'];
+  const rows = Object.entries(fields).map(([name, f]) => [
+    `\`${name}\``,
+    f.type,
+    f.unit ?? '',
+    range(f),
+    f.required ? 'yes' : 'no',
+    f.description,
+  ]);
+  // Width in code points: `…` and `−` are one character each, as Biome counts them.
+  const width = (cell: string) => [...cell].length;
+  const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i]!))));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c + ' '.repeat(widths[i]! - width(c))).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
 function duration(s: number): string {
@@ -42,9 +57,7 @@ export function dataDictionary(): string {
     '',
     '## Quality fields (any kind)',
     '',
-    '| field | type | unit | range / values | required | meaning |',
-    '|---|---|---|---|---|---|',
-    ...fieldRows(QUALITY_FIELDS),
+    ...fieldTable(QUALITY_FIELDS),
     '',
     `A battery at or below ${BATTERY_LOW_PCT} % counts as battery-low.`,
     '',
@@ -59,9 +72,7 @@ export function dataDictionary(): string {
       '',
       `Real devices: ${k.examples.join('; ')}.`,
       '',
-      '| field | type | unit | range / values | required | meaning |',
-      '|---|---|---|---|---|---|',
-      ...fieldRows(k.fields),
+      ...fieldTable(k.fields),
       '',
     );
   }
