@@ -41,9 +41,9 @@ export class Table<S extends TObject> {
     this.#columns = new Map(columnsOf(schema, opts.notStored).map(([key, col, codec]) => [key, [col, codec]]));
   }
 
-  /** The column of a field: for WHERE clauses written by hand. */
-  column(key: keyof Static<S> & string): string {
-    return this.#columns.get(key)![0];
+  /** The columns the entity is stored in, in the schema's order. */
+  get columns(): string[] {
+    return [...this.#columns.values()].map(([col]) => col);
   }
 
   decode(row: Row): Static<S> {

@@ -125,10 +125,11 @@ export function parseTrialFile(text: string): TrialFile {
   }
   if (!Value.Check(TrialFileSchema, doc)) {
     const errs = [...Value.Errors(TrialFileSchema, doc)].filter((e) => e.keyword !== 'boolean').slice(0, 10);
-    throw new ApiError(
-      400,
-      `trial file is not valid:\n${errs.map((e) => `  ${e.instancePath || '/'}: ${e.message}${e.keyword === 'additionalProperties' ? ` (${JSON.stringify(e.params)})` : ''}`).join('\n')}`,
-    );
+    const lines = errs.map((e) => {
+      const extra = e.keyword === 'additionalProperties' ? ` (${JSON.stringify(e.params)})` : '';
+      return `  ${e.instancePath || '/'}: ${e.message}${extra}`;
+    });
+    throw new ApiError(400, `trial file is not valid:\n${lines.join('\n')}`);
   }
   return doc;
 }
@@ -157,7 +158,10 @@ async function exists<T>(get: () => Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** Creates or updates everything in the file. Each entity is its own transaction; a failure stops the apply with what was done so far (re-applying after a fix completes it). */
+/**
+ * Creates or updates everything in the file. Each entity is its own transaction; a failure stops
+ * the apply with what was done so far (re-applying after a fix completes it).
+ */
 export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFile): Promise<ApplyReport> {
   const report: ApplyReport = { created: [], updated: [], unchanged: 0 };
   const step = async <C>(label: string, cur: C | undefined, create: () => Promise<unknown>, patch: (cur: C) => Promise<boolean>) => {

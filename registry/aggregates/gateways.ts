@@ -73,7 +73,8 @@ export async function createGateway(
     } else {
       // Not gateways.insert: the password hash is a column the entity never carries.
       await q.run(
-        'INSERT INTO gateways (id, site_id, gateway, home_id, org_id, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO gateways (id, site_id, gateway, home_id, org_id, password_hash, created_at, updated_at) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         [username, body.siteId, body.gateway, body.homeId ?? null, body.orgId ?? null, hash, now, now],
       );
       await audit(q, a, 'create', 'gateway', username, {

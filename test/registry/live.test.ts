@@ -170,39 +170,43 @@ describe.each(DATABASES)('registry, broker and ingest together on %s', (kind) =>
     await closeRegistry?.();
   });
 
-  it('tags readings by the assignment at their time: a moved device keeps its old readings under the old home; withdrawal stops attribution', async () => {
-    const { credentials } = await ok('POST', 'gateways', { siteId: 'lab', gateway: 'gw-1', orgId: 'acme' });
-    const gw = await connectGw(credentials);
-    await ok('POST', 'assignments', { deviceId: 'cup-1', homeId: 'home-1', from: T0 });
-    // Stored while the cup is in home 1.
-    await publish(gw, 'lab', 'gw-1', [
-      { dev: 'cup-1', seq: 1, ts: T0 - DAY }, // before it was installed anywhere
-      { dev: 'cup-1', seq: 2, ts: T0 + DAY },
-    ]);
-    // The cup moves to home 2 on day 10; participant two withdraws on day 20.
-    await ok('POST', 'devices/cup-1/move', { homeId: 'home-2', at: T0 + 10 * DAY });
-    await ok('POST', `participants/${P.two}/withdraw`, { at: T0 + 20 * DAY, pastData: 'retain' });
-    await publish(gw, 'lab', 'gw-1', [
-      { dev: 'cup-1', seq: 3, ts: T0 + 2 * DAY }, // uploaded late, measured before the move
-      { dev: 'cup-1', seq: 4, ts: T0 + 11 * DAY },
-      { dev: 'cup-1', seq: 5, ts: T0 + 21 * DAY }, // after the withdrawal
-      { dev: 'cup-x', seq: 1, ts: T0 + DAY }, // a device assigned nowhere
-    ]);
-    const tags = await tagsOf('cup-1');
-    expect(tags).toEqual({
-      1: {},
-      2: { home: 'home-1', participant: P.one },
-      3: { home: 'home-1', participant: P.one },
-      4: { home: 'home-2', participant: P.two },
-      5: { home: 'home-2' },
-    });
-    expect(await tagsOf('cup-x')).toEqual({ 1: {} });
-    // The history the tags came from.
-    expect((await ok('GET', 'devices/cup-1/assignments')).map((a: { homeId: string; to: number | null }) => [a.homeId, a.to])).toEqual([
-      ['home-1', T0 + 10 * DAY],
-      ['home-2', null],
-    ]);
-  });
+  it(
+    'tags readings by the assignment at their time: a moved device keeps its old readings under the old home; ' +
+      'withdrawal stops attribution',
+    async () => {
+      const { credentials } = await ok('POST', 'gateways', { siteId: 'lab', gateway: 'gw-1', orgId: 'acme' });
+      const gw = await connectGw(credentials);
+      await ok('POST', 'assignments', { deviceId: 'cup-1', homeId: 'home-1', from: T0 });
+      // Stored while the cup is in home 1.
+      await publish(gw, 'lab', 'gw-1', [
+        { dev: 'cup-1', seq: 1, ts: T0 - DAY }, // before it was installed anywhere
+        { dev: 'cup-1', seq: 2, ts: T0 + DAY },
+      ]);
+      // The cup moves to home 2 on day 10; participant two withdraws on day 20.
+      await ok('POST', 'devices/cup-1/move', { homeId: 'home-2', at: T0 + 10 * DAY });
+      await ok('POST', `participants/${P.two}/withdraw`, { at: T0 + 20 * DAY, pastData: 'retain' });
+      await publish(gw, 'lab', 'gw-1', [
+        { dev: 'cup-1', seq: 3, ts: T0 + 2 * DAY }, // uploaded late, measured before the move
+        { dev: 'cup-1', seq: 4, ts: T0 + 11 * DAY },
+        { dev: 'cup-1', seq: 5, ts: T0 + 21 * DAY }, // after the withdrawal
+        { dev: 'cup-x', seq: 1, ts: T0 + DAY }, // a device assigned nowhere
+      ]);
+      const tags = await tagsOf('cup-1');
+      expect(tags).toEqual({
+        1: {},
+        2: { home: 'home-1', participant: P.one },
+        3: { home: 'home-1', participant: P.one },
+        4: { home: 'home-2', participant: P.two },
+        5: { home: 'home-2' },
+      });
+      expect(await tagsOf('cup-x')).toEqual({ 1: {} });
+      // The history the tags came from.
+      expect((await ok('GET', 'devices/cup-1/assignments')).map((a: { homeId: string; to: number | null }) => [a.homeId, a.to])).toEqual([
+        ['home-1', T0 + 10 * DAY],
+        ['home-2', null],
+      ]);
+    },
+  );
 
   it('a shared home tags no single participant; a personal device tags its wearer', async () => {
     const { credentials } = await ok('POST', 'gateways', { siteId: 'lab', gateway: 'gw-3' });
@@ -222,11 +226,13 @@ describe.each(DATABASES)('registry, broker and ingest together on %s', (kind) =>
     const before = attribution.stats().version;
     await registry.db.tx(async (q) => {
       await q.run(
-        "INSERT INTO assignments (id, device_id, home_id, from_ts, created_at, updated_at) VALUES ('asg-external', 'cup-x', 'home-1', ?, ?, ?)",
+        'INSERT INTO assignments (id, device_id, home_id, from_ts, created_at, updated_at) ' +
+          "VALUES ('asg-external', 'cup-x', 'home-1', ?, ?, ?)",
         [T0 + 100 * DAY, Date.now(), Date.now()],
       );
       await q.run(
-        "INSERT INTO audit_log (at, actor, role, action, resource_type, resource_id) VALUES (?, 'cli:other', 'admin', 'create', 'assignment', 'asg-external')",
+        'INSERT INTO audit_log (at, actor, role, action, resource_type, resource_id) ' +
+          "VALUES (?, 'cli:other', 'admin', 'create', 'assignment', 'asg-external')",
         [Date.now()],
       );
     });
