@@ -16,7 +16,7 @@ export interface RegistryHooks {
   command?: (site: string, gateway: string, name: string, payload: Record<string, unknown>) => Promise<unknown>;
 }
 
-/** The Registry is one: aggregates receive it as this. */
+/** What the aggregates' functions need of the Registry (which passes itself). */
 export interface RegistryContext {
   readonly db: Database;
   hooks: RegistryHooks;

@@ -29,8 +29,8 @@ export function columnsOf(schema: TObject, notStored: readonly string[] = []): [
     .map(([key, field]) => [key, RENAMED[key] ?? snakeCase(key), codecOf(field as TSchema)]);
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-export { same };
+/** Equal as stored: null and undefined alike, arrays and objects by value. */
+export const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
 export class Table<S extends TObject> {
   readonly name: string;

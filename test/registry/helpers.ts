@@ -1,4 +1,4 @@
-// Shared by the orchestrator tests: a fresh registry on SQLite (temp dir) or PostgreSQL (a new
+// Shared by the registry tests: a fresh registry on SQLite (temp dir) or PostgreSQL (a new
 // database per call in the run's throwaway cluster, test/support/postgres.ts, dropped afterwards), the HTTP app with the
 // registry API, and tokens for each role. PostgreSQL not reachable → the test fails, loudly.
 
