@@ -7,6 +7,7 @@
 // tries) up to `maxAttempts`, across restarts; then it is marked failed and logged.
 
 import { createHmac } from 'node:crypto';
+import { backoffDelayMs } from '../lib/retry.ts';
 import type { Logger } from '../lib/log.ts';
 import type { MonitorDb } from './db.ts';
 import type { AlertEvent } from './alerts.ts';
@@ -165,7 +166,7 @@ export class Webhooks {
       this.#log.warn({ url: d.url, event: d.event_id, attempts, error }, 'webhook delivery given up');
       return;
     }
-    const delay = Math.min(300_000, this.minBackoffMs * 2 ** (attempts - 1));
+    const delay = backoffDelayMs(attempts - 1, { minMs: this.minBackoffMs, maxMs: 300_000, jitter: false });
     this.#db.db
       .prepare('UPDATE webhook_outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?')
       .run(attempts, Date.now() + delay, error, d.id);

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import mqtt, { UniqueMessageIdProvider, type MqttClient } from 'mqtt';
 import { checkBatch, parseTopic, topics, type GatewayHealth, type GatewayState } from '../devices/index.ts';
 import type { ReadingStore } from '../ingest/index.ts';
+import { settledWithin, withTimeout } from '../lib/timeout.ts';
 import { silentLogger, type Logger } from '../lib/log.ts';
 import type { HttpPlugin } from '../http/index.ts';
 import type { Database } from '../registry/index.ts';
@@ -197,21 +198,13 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
         });
       });
     });
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        subscribed,
-        new Promise(
-          (_, reject) => (timer = setTimeout(() => reject(new Error(`monitor could not subscribe at ${m.url} within 30 s`)), 30_000)),
-        ),
-      ]);
+      await withTimeout(subscribed, 30_000, `monitor could not subscribe at ${m.url} within 30 s`);
     } catch (err) {
       await c.endAsync(true).catch(() => undefined);
       view.stop();
       db.close();
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
     log.info({ url: m.url }, 'monitor subscribed to up, state and health');
   }
@@ -259,9 +252,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
       view.stop();
       webhooks.close();
       if (client) {
-        let t: NodeJS.Timeout | undefined;
-        await Promise.race([client.endAsync(false).catch(() => undefined), new Promise((r) => (t = setTimeout(r, 2000)))]);
-        clearTimeout(t);
+        await settledWithin(client.endAsync(false), 2000);
         if (!client.disconnected) await client.endAsync(true).catch(() => undefined);
       }
       db.close();
