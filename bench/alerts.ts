@@ -118,8 +118,7 @@ async function latency(): Promise<void> {
       const r = await reader.read().catch(() => ({ done: true, value: undefined }));
       if (r.done) return;
       buf += Buffer.from(r.value!).toString('utf8');
-      let i: number;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
+      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
         const block = buf.slice(0, i);
         buf = buf.slice(i + 2);
         const data = block.split('\n').find((l) => l.startsWith('data:'));
@@ -222,7 +221,10 @@ async function completeness(): Promise<void> {
     await registry.createHome(a, { id: home, siteId: sites[i % sites.length]! });
     let n = i + 1;
     let s = '';
-    for (let j = 0; j < 6; j++) (s = A[n % 32] + s), (n = Math.floor(n / 32));
+    for (let j = 0; j < 6; j++) {
+      s = A[n % 32] + s;
+      n = Math.floor(n / 32);
+    }
     await registry.createParticipant(a, {
       id: `P-${s}`,
       trialId: 'bench',

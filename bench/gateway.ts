@@ -231,7 +231,10 @@ async function main(): Promise<void> {
     await waitOnline(rec, gw, since);
     await waitFor(
       'adapter_up',
-      async () => (assertAlive(gw, 'gateway'), rec.events('adapter_up').some((e) => Number(e.ts) > since)),
+      async () => {
+        assertAlive(gw, 'gateway');
+        return rec.events('adapter_up').some((e) => Number(e.ts) > since);
+      },
       60_000,
       100,
     );
@@ -305,7 +308,10 @@ async function main(): Promise<void> {
     const base = outboxSnapshot(gwDir).depth;
     await waitFor(
       'the outage backlog',
-      async () => (assertAlive(gw, 'gateway'), outboxSnapshot(gwDir).depth - base >= backlogTarget),
+      async () => {
+        assertAlive(gw, 'gateway');
+        return outboxSnapshot(gwDir).depth - base >= backlogTarget;
+      },
       30 * 60_000,
       200,
     );
@@ -432,7 +438,7 @@ async function main(): Promise<void> {
         `${((100 * idle.cpuS) / idle.seconds + (((N * PER_DEVICE_PER_HOUR) / 3600) * cpuPer1000) / 10).toFixed(2)} % of a core (idle + ` +
         `rate × cost).`,
     );
-    process.stdout.write(notes.map((n) => `* ${n}`).join('\n') + '\n');
+    process.stdout.write(`${notes.map((n) => `* ${n}`).join('\n')}\n`);
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => undefined);
   }

@@ -32,7 +32,7 @@ export function publishRefusal(principal: Principal, topic: string): string | nu
   if (basic) return basic;
   if (principal.type === 'gateway') {
     const root = ownRoot(principal);
-    if (!topic.startsWith(root + '/')) return `gateway ${principal.username} may only publish under ${root}/, not '${topic}'`;
+    if (!topic.startsWith(`${root}/`)) return `gateway ${principal.username} may only publish under ${root}/, not '${topic}'`;
     const rest = topic.slice(root.length + 1).split('/');
     const [channel, name, tail, ...more] = rest;
     if (rest.length === 1 && (GATEWAY_PUBLISH_CHANNELS as readonly string[]).includes(channel!)) return null;

@@ -194,7 +194,10 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
           if (!client.closed) {
             clientIds.set(client.id, { username: principal.username, client, clean: client.clean });
             let set = byUser.get(principal.username);
-            if (!set) byUser.set(principal.username, (set = new Set()));
+            if (!set) {
+              set = new Set();
+              byUser.set(principal.username, set);
+            }
             set.add(client);
           }
           if (principal.type === 'gateway') {

@@ -4,7 +4,7 @@
 // failure into a message that names the address and the setting to change.
 
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
@@ -71,7 +71,7 @@ export async function listenTls(
   };
   const cert = read(certFile, 'TESTBED_MQTT_TLS_CERT');
   const key = read(keyFile, 'TESTBED_MQTT_TLS_KEY');
-  let server;
+  let server: TlsServer;
   try {
     server = createTlsServer({ cert, key, minVersion: 'TLSv1.2' }, (socket: TLSSocket) =>
       onConnection(socket, socket.remoteAddress ?? 'unknown'),

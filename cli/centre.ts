@@ -218,7 +218,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         : '',
       broker ? '  add a gateway: testbed gateway add --site <site> --gateway <id>; an API token: testbed token create --role admin' : '',
     ].filter(Boolean);
-    process.stderr.write(lines.join('\n') + '\n');
+    process.stderr.write(`${lines.join('\n')}\n`);
     log.info({ roles: opts.roles, mqttUrl, httpPort }, 'started');
 
     return {

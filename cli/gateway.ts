@@ -1,7 +1,7 @@
 // `testbed gateway run` (the edge gateway) and `testbed sim zstack` (the Z-Stack coordinator
 // emulator). Registered into the existing `gateway` and `sim` commands when they exist.
 
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { Config } from '../lib/config.ts';
 import { logger } from '../lib/log.ts';
 import { onShutdown } from './shutdown.ts';
@@ -132,11 +132,11 @@ export function registerGatewayCommands(program: Command, ctx: GatewayCliContext
           );
         }
         process.stdout.write(
-          JSON.stringify({
+          `${JSON.stringify({
             url: emu.url,
             port: emu.port,
             devices: emu.listDevices().map((d) => ({ ieee: d.ieee, model: d.modelName, joined: d.joined })),
-          }) + '\n',
+          })}\n`,
         );
         onShutdown(async () => {
           for (const t of timers) clearInterval(t);

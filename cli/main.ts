@@ -127,7 +127,7 @@ gateway
     const { credentials } = await withRegistry((r, actor) =>
       r.createGateway(actor, { siteId: o.site, gateway: o.gateway }, { rotate: Boolean(o.rotate), createSite: true }),
     );
-    process.stdout.write(JSON.stringify({ username: credentials.username, password: credentials.password }) + '\n');
+    process.stdout.write(`${JSON.stringify({ username: credentials.username, password: credentials.password })}\n`);
   });
 
 gateway
@@ -135,7 +135,7 @@ gateway
   .description('List provisioned gateways (never their passwords).')
   .action(async () => {
     const list = await withRegistry((r, actor) => r.listGateways(actor, { limit: 10_000 }));
-    process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
   });
 
 gateway
@@ -167,7 +167,7 @@ token
       const t = await r.createToken(actor, user.id, { label: o.label ?? 'testbed token create' });
       return { token: t.token, tokenId: t.id, userId: user.id, role, orgId: user.orgId };
     });
-    process.stdout.write(JSON.stringify(out) + '\n');
+    process.stdout.write(`${JSON.stringify(out)}\n`);
   });
 
 const trial = program.command('trial').description('Trials as code: a YAML file with sites, homes, participants, devices and assignments.');
@@ -180,7 +180,7 @@ trial
     const { parseTrialFile, applyTrialFile } = await trialFile();
     const parsed = parseTrialFile(readFileSync(file, 'utf8'));
     const report = await withRegistry((r, actor) => applyTrialFile(r, actor, parsed));
-    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   });
 
 trial
@@ -205,7 +205,7 @@ program
     const store = new DeadLetterStore(config().dataDir);
     try {
       process.stdout.write(
-        JSON.stringify(
+        `${JSON.stringify(
           {
             total: store.count(),
             byReason: store.countByReason(),
@@ -213,7 +213,7 @@ program
           },
           null,
           2,
-        ) + '\n',
+        )}\n`,
       );
     } finally {
       store.close();
@@ -233,7 +233,7 @@ program
   .command('config')
   .description('Show every setting: its environment variable, current value and meaning.')
   .action(() => {
-    process.stdout.write(describeConfig(config()) + '\n');
+    process.stdout.write(`${describeConfig(config())}\n`);
   });
 
 // Virtual gateways of `sim run`, `replay` and `load` are provisioned in the registry like real ones

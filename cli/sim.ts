@@ -3,7 +3,7 @@
 // published to the broker from the configuration through one virtual gateway per home, whose
 // credentials come from ctx.credentials (the CLI provisions them in the credential store).
 
-import { Command, Option, InvalidArgumentError } from 'commander';
+import { type Command, Option, InvalidArgumentError } from 'commander';
 import type { Config } from '../lib/config.ts';
 import { logger } from '../lib/log.ts';
 import { parseSpeed, builtInScenarios, type Speed } from '../simulators/scenario.ts';
@@ -53,7 +53,7 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 
 function progressLine(label: string) {
   return (p: Progress) => {
-    const sim = Number.isFinite(p.simTime) ? new Date(p.simTime).toISOString().slice(0, 19) + 'Z' : '—';
+    const sim = Number.isFinite(p.simTime) ? `${new Date(p.simTime).toISOString().slice(0, 19)}Z` : '—';
     const mqtt = p.acked !== undefined ? `, acked ${fmt(p.acked)}, pending ${fmt(p.pending ?? 0)}` : '';
     process.stderr.write(
       `${label}: ${fmt(p.readings)} readings${p.malformed ? ` (+${p.malformed} malformed)` : ''}, sim time ${sim}, ` +
@@ -236,7 +236,7 @@ export function registerSimCommands(program: Command, ctx: SimContext): void {
           ),
       });
       const { seconds: _seconds, ...summary } = report;
-      if (o.json) process.stdout.write(JSON.stringify(report) + '\n');
+      if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       process.stderr.write(`load: ${JSON.stringify(summary)}\n`);
     });
 }

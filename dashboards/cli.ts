@@ -19,6 +19,6 @@ export function registerDashboardCommands(program: Command): void {
     .action(async (o: { out: string; influxUrl: string; influxDb: string; apiUrl: string }) => {
       const { writeDashboards } = await import('./index.ts');
       const files = writeDashboards(resolve(o.out), { influxUrl: o.influxUrl, influxDb: o.influxDb, apiUrl: o.apiUrl });
-      process.stdout.write(files.join('\n') + '\n');
+      process.stdout.write(`${files.join('\n')}\n`);
     });
 }

@@ -45,7 +45,7 @@ export function writeDashboards(outDir: string, o: ProvisioningOptions = {}): st
     writeFileSync(path, body);
     written.push(path);
   };
-  for (const d of buildDashboards()) put(join(outDir, 'dashboards', `${d.uid}.json`), JSON.stringify(d, null, 2) + '\n');
+  for (const d of buildDashboards()) put(join(outDir, 'dashboards', `${d.uid}.json`), `${JSON.stringify(d, null, 2)}\n`);
   const p = provisioning(o);
   put(join(outDir, 'provisioning', 'datasources', 'testbed.yaml'), p.datasources);
   put(join(outDir, 'provisioning', 'dashboards', 'testbed.yaml'), p.dashboards);

@@ -50,7 +50,8 @@ export class InfinityTarget implements cog.Builder<cog.Dataquery> {
     return this;
   }
   param(key: string, value: string): this {
-    (this.#q.url_options.params ??= []).push({ key, value });
+    this.#q.url_options.params ??= [];
+    this.#q.url_options.params.push({ key, value });
     return this;
   }
   root(selector: string): this {

@@ -8,7 +8,7 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import * as statushistory from '@grafana/grafana-foundation-sdk/statushistory';
 import { InfluxQL, fn } from './influxql.ts';
-import { InfinityTarget } from './infinity.ts';
+import type { InfinityTarget } from './infinity.ts';
 import {
   type AnyPanel,
   INFLUX_DS,
@@ -248,6 +248,7 @@ export function compare(): Dashboard {
     .withVariable(trialVar())
     .withVariable(siteVar());
   const cmp = () =>
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: '${site:csv}' is a Grafana variable, interpolated by Grafana
     api('/api/v1/monitor/compare').param('trial', '$trial').param('sites', '${site:csv}').param('from', range.from).param('to', range.to);
   const kpi = (t: InfinityTarget, key: string) =>
     t

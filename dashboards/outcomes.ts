@@ -1,7 +1,7 @@
 // The outcome dashboards — hydration, falls, incontinence — from the readings in InfluxDB, and
 // the overview that links every dashboard.
 
-import { type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
+import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';

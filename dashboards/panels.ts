@@ -20,7 +20,11 @@ export function layout(d: DashboardBuilder, panels: [AnyPanel, number, number][]
   let rowH = 0;
   panels.forEach(([p, w, h], i) => {
     if (w > 24) throw new Error(`panel ${i + 1} is ${w} columns wide`);
-    if (x + w > 24) (y += rowH), (x = 0), (rowH = 0);
+    if (x + w > 24) {
+      y += rowH;
+      x = 0;
+      rowH = 0;
+    }
     p.id(i + 1);
     p.gridPos({ x, y, w, h });
     d.withPanel(p as Parameters<DashboardBuilder['withPanel']>[0]);
@@ -69,6 +73,7 @@ export const influx = (q: InfluxQL, refId = 'A') => new InfluxTarget(q, INFLUX_D
 export const api = (path: string, refId = 'A') => new InfinityTarget(path, API_DS).refId(refId);
 /** Rows of a monitoring list narrowed to the selected sites (JSONata over the API's answer). */
 export const bySite = (list: string) => `${list}[site in [\${site:doublequote}]]`;
+// biome-ignore lint/suspicious/noTemplateCurlyInString: '${__from}' and '${__to}' are Grafana's time-range variables
 export const range = { from: '${__from}', to: '${__to}' };
 
 export function base(uid: string, title: string, description: string, tags: string[]): DashboardBuilder {

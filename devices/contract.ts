@@ -176,9 +176,9 @@ function checkField(name: string, spec: FieldSpec, value: unknown): string | nul
       if (typeof value !== 'number' || !Number.isFinite(value)) return `${name}: expected ${spec.type}, got ${describe(value)}`;
       if (spec.type === 'integer' && !Number.isInteger(value)) return `${name}: expected integer, got ${value}`;
       if (spec.min !== undefined && value < spec.min)
-        return `${name}: ${value} is implausible (below ${spec.min}${spec.unit ? ' ' + spec.unit : ''})`;
+        return `${name}: ${value} is implausible (below ${spec.min}${spec.unit ? ` ${spec.unit}` : ''})`;
       if (spec.max !== undefined && value > spec.max)
-        return `${name}: ${value} is implausible (above ${spec.max}${spec.unit ? ' ' + spec.unit : ''})`;
+        return `${name}: ${value} is implausible (above ${spec.max}${spec.unit ? ` ${spec.unit}` : ''})`;
       return null;
     }
   }
@@ -187,7 +187,7 @@ function checkField(name: string, spec: FieldSpec, value: unknown): string | nul
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
-  if (typeof value === 'string') return `string '${value.length > 40 ? value.slice(0, 40) + '…' : value}'`;
+  if (typeof value === 'string') return `string '${value.length > 40 ? `${value.slice(0, 40)}…` : value}'`;
   return typeof value === 'object' ? 'object' : `${typeof value} ${String(value)}`;
 }
 

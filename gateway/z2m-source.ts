@@ -74,7 +74,7 @@ export class Z2mSource implements Source {
   }
 
   private onMessage(topic: string, payload: Buffer): void {
-    const base = this.opts.baseTopic + '/';
+    const base = `${this.opts.baseTopic}/`;
     if (!topic.startsWith(base)) return;
     const rest = topic.slice(base.length);
     let body: unknown;

@@ -104,12 +104,21 @@ export class DeadLetterStore {
   list(q: DeadLetterQuery = {}): DeadLetter[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (q.site !== undefined) where.push('site = ?'), args.push(q.site);
-    if (q.gateway !== undefined) where.push('gateway = ?'), args.push(q.gateway);
-    if (q.since !== undefined) where.push('received_at >= ?'), args.push(q.since);
+    if (q.site !== undefined) {
+      where.push('site = ?');
+      args.push(q.site);
+    }
+    if (q.gateway !== undefined) {
+      where.push('gateway = ?');
+      args.push(q.gateway);
+    }
+    if (q.since !== undefined) {
+      where.push('received_at >= ?');
+      args.push(q.since);
+    }
     const limit = Math.max(1, Math.min(q.limit ?? 100, 100_000));
     const rows = this.#db
-      .prepare(`SELECT * FROM dead_letters ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`)
+      .prepare(`SELECT * FROM dead_letters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`)
       .all(...args) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: Number(r.id),

@@ -28,7 +28,7 @@ export class LineProtocolError extends Error {
 /** Measurement names: escape commas and spaces. */
 export function escapeMeasurement(s: string): string {
   checkNoNewline(s, 'measurement');
-  return s.replace(/[, ]/g, (c) => '\\' + c);
+  return s.replace(/[, ]/g, (c) => `\\${c}`);
 }
 
 /** Tag keys, tag values and field keys: escape commas, equals signs and spaces. */
@@ -38,12 +38,12 @@ export function escapeKey(s: string): string {
   // A trailing backslash would escape the separator after it, and InfluxDB 1.x does not unescape
   // a doubled backslash in tags: there is no faithful encoding, so refuse it.
   if (s.endsWith('\\')) throw new LineProtocolError(`tag or field ends with a backslash: ${JSON.stringify(s)}`);
-  return s.replace(/[,= ]/g, (c) => '\\' + c);
+  return s.replace(/[,= ]/g, (c) => `\\${c}`);
 }
 
 /** String field values: double quotes, backslashes escaped. */
 export function escapeStringField(s: string): string {
-  return '"' + s.replace(/[\\"]/g, (c) => '\\' + c) + '"';
+  return `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
 function checkNoNewline(s: string, what: string): void {
@@ -103,7 +103,7 @@ const PREFIX_CACHE_MAX = 100_000;
 
 function prefix(reading: Reading, tags: PointTags): string {
   const extra = tags.extra;
-  const key = `${reading.kind}\u0000${tags.site}\u0000${tags.gateway}\u0000${reading.dev}${extra ? '\u0000' + JSON.stringify(extra) : ''}`;
+  const key = `${reading.kind}\u0000${tags.site}\u0000${tags.gateway}\u0000${reading.dev}${extra ? `\u0000${JSON.stringify(extra)}` : ''}`;
   let cached = prefixCache.get(key);
   if (cached === undefined) {
     const tagMap: Record<string, string> = { ...(extra ?? {}), site: tags.site, gateway: tags.gateway, device: reading.dev };
@@ -113,7 +113,7 @@ function prefix(reading: Reading, tags: PointTags): string {
       .filter((k) => tagMap[k] !== '' && tagMap[k] !== undefined)
       .map((k) => `${escapeKey(k)}=${escapeKey(tagMap[k]!)}`)
       .join(',');
-    cached = `${escapeMeasurement(reading.kind)}${tagPart ? ',' + tagPart : ''}`;
+    cached = `${escapeMeasurement(reading.kind)}${tagPart ? `,${tagPart}` : ''}`;
     if (prefixCache.size >= PREFIX_CACHE_MAX) prefixCache.clear();
     prefixCache.set(key, cached);
   }
@@ -124,7 +124,10 @@ function prefix(reading: Reading, tags: PointTags): string {
 const fieldKeyCache = new Map<string, string>();
 function fieldKey(name: string): string {
   let k = fieldKeyCache.get(name);
-  if (k === undefined) fieldKeyCache.set(name, (k = escapeKey(name)));
+  if (k === undefined) {
+    k = escapeKey(name);
+    fieldKeyCache.set(name, k);
+  }
   return k;
 }
 

@@ -188,7 +188,7 @@ export class Pipeline {
     trackers: Tracker[],
   ): void {
     const parsed = parseTopic(m.topic);
-    if (!parsed || parsed.channel !== 'up' || parsed.rest.length) {
+    if (parsed?.channel !== 'up' || parsed.rest.length) {
       deadLetters.push({
         receivedAt: m.receivedAt,
         site: null,
@@ -268,7 +268,11 @@ export class Pipeline {
     }
     this.#stats.rejected += rejected.length;
     const indexOf = new Map<Reading, number>();
-    if (rejected.length) batch.readings.forEach((r, i) => indexOf.set(r, i));
+    if (rejected.length) {
+      batch.readings.forEach((r, i) => {
+        indexOf.set(r, i);
+      });
+    }
     accepted.forEach((reading, i) => {
       const idx = rejected.length ? (indexOf.get(reading) ?? i) : i;
       const deviceKey = `${site}/${gateway}/${reading.dev}`;
@@ -304,7 +308,10 @@ export class Pipeline {
   }
 
   #flush(): void {
-    if (this.#linger) clearTimeout(this.#linger), (this.#linger = undefined);
+    if (this.#linger) {
+      clearTimeout(this.#linger);
+      this.#linger = undefined;
+    }
     if (this.#buffer.length === 0) return;
     const items = this.#buffer;
     this.#buffer = [];
@@ -333,8 +340,10 @@ export class Pipeline {
             this.#stats.stored++;
             stored++;
             for (const w of waiters) w.duplicates++;
-            if (waiters.length)
-              (this.#stats.duplicates += waiters.length), ingestMetrics.readings.inc({ result: 'duplicate' }, waiters.length);
+            if (waiters.length) {
+              this.#stats.duplicates += waiters.length;
+              ingestMetrics.readings.inc({ result: 'duplicate' }, waiters.length);
+            }
           }
           owner.outstanding--;
           for (const w of waiters) w.outstanding--;

@@ -319,14 +319,24 @@ export class SqliteStore implements ReadingStore {
 function whereClause(q: ReadingQuery): { where: string; args: (string | number)[] } {
   const where: string[] = [];
   const args: (string | number)[] = [];
-  const eq = (col: string, v: string | undefined) => v !== undefined && (where.push(`${col} = ?`), args.push(v));
+  const eq = (col: string, v: string | undefined) => {
+    if (v === undefined) return;
+    where.push(`${col} = ?`);
+    args.push(v);
+  };
   eq('site', q.site);
   eq('gateway', q.gateway);
   eq('device', q.device);
   eq('kind', q.kind);
-  if (q.from !== undefined) where.push('ts >= ?'), args.push(q.from);
-  if (q.to !== undefined) where.push('ts < ?'), args.push(q.to);
-  return { where: where.length ? 'WHERE ' + where.join(' AND ') : '', args };
+  if (q.from !== undefined) {
+    where.push('ts >= ?');
+    args.push(q.from);
+  }
+  if (q.to !== undefined) {
+    where.push('ts < ?');
+    args.push(q.to);
+  }
+  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
 }
 
 /** Per device and local day, what a write adds to the rollup; flushed as upserts in the same transaction. */
@@ -360,7 +370,10 @@ class Rollup {
     const hour = Math.floor((local - day * DAY_MS) / 3_600_000);
     const key = `${site}\u0000${gateway}\u0000${device}\u0000${kind}\u0000${day}`;
     let r = this.#rows.get(key);
-    if (!r) this.#rows.set(key, (r = { site, gateway, device, kind, day, n: 0, lo: seq, hi: seq, hours: 0, intake: 0, night: 0, bed: 0 }));
+    if (!r) {
+      r = { site, gateway, device, kind, day, n: 0, lo: seq, hi: seq, hours: 0, intake: 0, night: 0, bed: 0 };
+      this.#rows.set(key, r);
+    }
     r.n++;
     if (seq < r.lo) r.lo = seq;
     if (seq > r.hi) r.hi = seq;

@@ -471,7 +471,7 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; ov
 function flattenKeys(tree: unknown, prefix = ''): string[] {
   if (typeof tree !== 'object' || tree === null || Array.isArray(tree)) return prefix ? [prefix] : [];
   return Object.entries(tree).flatMap(([k, v]) =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) ? flattenKeys(v, prefix + k + '.') : [prefix + k],
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? flattenKeys(v, `${prefix}${k}.`) : [prefix + k],
   );
 }
 

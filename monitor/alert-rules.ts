@@ -104,7 +104,10 @@ export class AlertRules {
     const trialSites = new Map<string, Thresholds>();
     const th = (site: string) => {
       let t = trialSites.get(site);
-      if (!t) trialSites.set(site, (t = this.#engine.thresholdsFor(site)));
+      if (!t) {
+        t = this.#engine.thresholdsFor(site);
+        trialSites.set(site, t);
+      }
       return t;
     };
     // Gateways offline.

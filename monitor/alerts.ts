@@ -175,15 +175,34 @@ export class AlertEngine {
   list(q: AlertQuery = {}): Alert[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (q.status === 'active') where.push("status <> 'resolved'");
-    else if (q.status) where.push('status = ?'), args.push(q.status);
-    if (q.site) where.push('site = ?'), args.push(q.site);
-    if (q.rule) where.push('rule = ?'), args.push(q.rule);
-    if (q.participant) where.push('participant = ?'), args.push(q.participant);
-    if (q.since !== undefined) where.push('opened_at >= ?'), args.push(q.since);
-    if (q.until !== undefined) where.push('opened_at < ?'), args.push(q.until);
+    if (q.status === 'active') {
+      where.push("status <> 'resolved'");
+    } else if (q.status) {
+      where.push('status = ?');
+      args.push(q.status);
+    }
+    if (q.site) {
+      where.push('site = ?');
+      args.push(q.site);
+    }
+    if (q.rule) {
+      where.push('rule = ?');
+      args.push(q.rule);
+    }
+    if (q.participant) {
+      where.push('participant = ?');
+      args.push(q.participant);
+    }
+    if (q.since !== undefined) {
+      where.push('opened_at >= ?');
+      args.push(q.since);
+    }
+    if (q.until !== undefined) {
+      where.push('opened_at < ?');
+      args.push(q.until);
+    }
     const rows = this.#db.db
-      .prepare(`SELECT * FROM alerts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY opened_at DESC LIMIT ?`)
+      .prepare(`SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC LIMIT ?`)
       .all(...args, q.limit ?? 1000) as Record<string, unknown>[];
     const all = rows.map(rowToAlert);
     return q.sites ? all.filter((a) => q.sites!.has(a.site)) : all;
@@ -341,7 +360,7 @@ export class AlertEngine {
   escalate(now: number, thresholdsOf: (site: string) => Thresholds): void {
     for (const id of this.#active.values()) {
       const a = this.get(id);
-      if (!a || a.status !== 'open' || a.escalatedAt !== null) continue;
+      if (a?.status !== 'open' || a.escalatedAt !== null) continue;
       if (now - a.openedAt < thresholdsOf(a.site).escalateMinutes[a.severity] * 60_000) continue;
       this.#db.db.prepare('UPDATE alerts SET escalated_at = ?, escalations = escalations + 1 WHERE id = ?').run(now, id);
       this.#event(this.#must(id), 'escalated', SYSTEM, now);

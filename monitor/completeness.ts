@@ -137,12 +137,14 @@ export class Completeness {
       const k = `${r.device}/${r.day}`;
       const prev = byKey.get(k);
       // A device seen through two gateways the same day (moved): add up.
-      if (prev)
-        (prev.readings += r.readings),
-          (prev.slots += r.slots),
-          (prev.minSeq = Math.min(prev.minSeq, r.minSeq)),
-          (prev.maxSeq = Math.max(prev.maxSeq, r.maxSeq));
-      else byKey.set(k, { ...r });
+      if (prev) {
+        prev.readings += r.readings;
+        prev.slots += r.slots;
+        prev.minSeq = Math.min(prev.minSeq, r.minSeq);
+        prev.maxSeq = Math.max(prev.maxSeq, r.maxSeq);
+      } else {
+        byKey.set(k, { ...r });
+      }
       perDevice.set(r.device, [...(perDevice.get(r.device) ?? []), r]);
       home.set(r.device, { site: r.site, gateway: r.gateway });
     }

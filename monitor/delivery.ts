@@ -125,7 +125,10 @@ export class Webhooks {
     this.#running = true;
     void this.#drain().finally(() => {
       this.#running = false;
-      if (this.#again) (this.#again = false), this.kick();
+      if (this.#again) {
+        this.#again = false;
+        this.kick();
+      }
     });
   }
 

@@ -34,7 +34,10 @@ export async function registerDemoTrial(registry: Registry, scenario: Scenario, 
       await registry.createHome(ACTOR, { id: h.id, siteId: s.id, label: `${h.profileName} resident` });
       let k = 0x5a5a + ++n * 7919;
       let id = '';
-      for (let i = 0; i < 6; i++) (id = ALPHABET[k % 32] + id), (k = Math.floor(k / 32));
+      for (let i = 0; i < 6; i++) {
+        id = ALPHABET[k % 32] + id;
+        k = Math.floor(k / 32);
+      }
       await registry.createParticipant(ACTOR, {
         id: `P-${id}`,
         trialId: TRIAL,

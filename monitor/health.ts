@@ -81,22 +81,21 @@ export class HealthTracker {
   #gw(site: string, gateway: string): GatewayTrack {
     const key = `${site}/${gateway}`;
     let g = this.gateways.get(key);
-    if (!g)
-      this.gateways.set(
-        key,
-        (g = {
-          site,
-          gateway,
-          online: null,
-          stateAt: null,
-          lastHealth: null,
-          healthAt: null,
-          healthEveryMs: null,
-          depths: [],
-          lastUpAt: null,
-          offlineSince: null,
-        }),
-      );
+    if (!g) {
+      g = {
+        site,
+        gateway,
+        online: null,
+        stateAt: null,
+        lastHealth: null,
+        healthAt: null,
+        healthEveryMs: null,
+        depths: [],
+        lastUpAt: null,
+        offlineSince: null,
+      };
+      this.gateways.set(key, g);
+    }
     return g;
   }
 
@@ -110,11 +109,10 @@ export class HealthTracker {
     const key = `${site}/${gateway}/${r.dev}`;
     const ts = arrival === null ? r.ts : Math.min(r.ts, arrival);
     let d = this.devices.get(key);
-    if (!d)
-      this.devices.set(
-        key,
-        (d = { site, gateway, device: r.dev, kind: r.kind, lastTs: ts, lastArrival: arrival, lastSeq: r.seq, battery: null }),
-      );
+    if (!d) {
+      d = { site, gateway, device: r.dev, kind: r.kind, lastTs: ts, lastArrival: arrival, lastSeq: r.seq, battery: null };
+      this.devices.set(key, d);
+    }
     if (ts >= d.lastTs) {
       d.lastTs = ts;
       d.lastSeq = r.seq;

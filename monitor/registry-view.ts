@@ -145,7 +145,10 @@ export class RegistryView {
       s.assignments.set(a.deviceId, [...(s.assignments.get(a.deviceId) ?? []), a]);
     }
     for (const r of rows.homes) s.homeSite.set(String(r.id), String(r.site_id));
-    for (const r of rows.devices) s.deviceOrg.set(String(r.id), String(r.org_id)), s.deviceKind.set(String(r.id), String(r.kind));
+    for (const r of rows.devices) {
+      s.deviceOrg.set(String(r.id), String(r.org_id));
+      s.deviceKind.set(String(r.id), String(r.kind));
+    }
     for (const r of rows.gateways) if (r.org_id !== null) s.gatewayOrg.set(`${r.site_id}/${r.gateway}`, String(r.org_id));
     for (const r of rows.sites) s.siteOrg.set(String(r.id), r.org_id === null ? null : String(r.org_id));
     const ts = new Map<string, string[]>();

@@ -41,7 +41,10 @@ export function meanT(values: number[], clamp?: [number, number]): Interval {
   const half = tQuantile(0.975, n - 1) * (sd / Math.sqrt(n));
   let lower = mean - half;
   let upper = mean + half;
-  if (clamp) (lower = Math.max(clamp[0], lower)), (upper = Math.min(clamp[1], upper));
+  if (clamp) {
+    lower = Math.max(clamp[0], lower);
+    upper = Math.min(clamp[1], upper);
+  }
   return { estimate: mean, lower, upper, n, method: 't' };
 }
 

@@ -108,7 +108,10 @@ export class Attribution {
     const byDevice = new Map<string, Span[]>();
     for (const a of assignments) {
       let spans = byDevice.get(a.device_id);
-      if (!spans) byDevice.set(a.device_id, (spans = []));
+      if (!spans) {
+        spans = [];
+        byDevice.set(a.device_id, spans);
+      }
       spans.push({
         from: Number(a.from_ts),
         to: a.to_ts === null ? Infinity : Number(a.to_ts),
@@ -126,7 +129,10 @@ export class Attribution {
       };
       all.set(p.id, r);
       let list = byHome.get(p.home_id);
-      if (!list) byHome.set(p.home_id, (list = []));
+      if (!list) {
+        list = [];
+        byHome.set(p.home_id, list);
+      }
       list.push(r);
     }
     this.#byDevice = byDevice;

@@ -56,7 +56,7 @@ export class GatewayCommander {
 
   #onReply(topic: string, payload: Buffer): void {
     const t = parseTopic(topic);
-    if (!t || t.channel !== 'cmd' || t.rest[1] !== 'reply') return;
+    if (t?.channel !== 'cmd' || t.rest[1] !== 'reply') return;
     let body: unknown;
     try {
       body = JSON.parse(payload.toString('utf8'));

@@ -179,7 +179,9 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
       () => registry.createOrganisation(a, o),
       async (cur) => {
         const d = diff(cur, { name: o.name, type: o.type });
-        return d ? (await registry.updateOrganisation(a, o.id, d), true) : false;
+        if (!d) return false;
+        await registry.updateOrganisation(a, o.id, d);
+        return true;
       },
     );
   }
@@ -191,7 +193,9 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
       () => registry.createSite(a, { id: s.id, ...want }),
       async (cur) => {
         const d = diff(cur, want);
-        return d ? (await registry.updateSite(a, s.id, d), true) : false;
+        if (!d) return false;
+        await registry.updateSite(a, s.id, d);
+        return true;
       },
     );
   }
@@ -215,7 +219,9 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
           `trial ${t.id} is coordinated by '${cur.orgId}' in the registry, not '${t.org}'; a trial cannot change organisation`,
         );
       const d = diff(cur, trialWant);
-      return d ? (await registry.updateTrial(a, t.id, d), true) : false;
+      if (!d) return false;
+      await registry.updateTrial(a, t.id, d);
+      return true;
     },
   );
   for (const h of file.homes ?? []) {
@@ -230,7 +236,9 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
             `home ${h.id} is at site '${cur.siteId}' in the registry, not '${h.site}'; a home cannot move between sites`,
           );
         const d = diff(cur, { label: h.label ?? null });
-        return d ? (await registry.updateHome(a, h.id, d), true) : false;
+        if (!d) return false;
+        await registry.updateHome(a, h.id, d);
+        return true;
       },
     );
   }
@@ -283,7 +291,11 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
             label,
             have.find((x) => x.from === from && x.reason === ab.reason),
             () => registry.createAbsence(a, { participantId: p.id, from, to, reason: ab.reason }),
-            async (c) => (c.to === to ? false : (await registry.updateAbsence(a, c.id, { to }), true)),
+            async (c) => {
+              if (c.to === to) return false;
+              await registry.updateAbsence(a, c.id, { to });
+              return true;
+            },
           );
         }
       }
@@ -308,7 +320,9 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
         if (cur.kind !== dv.kind) throw new ApiError(409, `device ${dv.id} is a '${cur.kind}' in the registry, not '${dv.kind}'`);
         const { kind: _kind, ...rest } = want;
         const d = diff(cur, rest);
-        return d ? (await registry.updateDevice(a, dv.id, d), true) : false;
+        if (!d) return false;
+        await registry.updateDevice(a, dv.id, d);
+        return true;
       },
     );
     if (!dv.assignments?.length) continue;
@@ -331,7 +345,9 @@ export async function applyTrialFile(registry: Registry, a: Actor, file: TrialFi
         () => registry.createAssignment(a, { deviceId: dv.id, ...w }),
         async (c) => {
           const d = diff(c, { to: w.to, participantId: w.participantId });
-          return d ? (await registry.updateAssignment(a, c.id, d), true) : false;
+          if (!d) return false;
+          await registry.updateAssignment(a, c.id, d);
+          return true;
         },
       );
     }

@@ -149,7 +149,7 @@ export function ndjsonSink(out: string | Writable): Sink {
   let buf: string[] = [];
   const flush = async () => {
     if (buf.length === 0) return;
-    const chunk = buf.join('\n') + '\n';
+    const chunk = `${buf.join('\n')}\n`;
     buf = [];
     if (!stream.write(chunk)) await once(stream, 'drain');
   };
@@ -312,7 +312,8 @@ export class MqttSink implements Sink {
     let waited = 0;
     while (this.pending() > max) {
       await sleep(20);
-      if ((waited += 20) % 10_000 === 0) this.log.warn({ pending: this.pending() }, 'sim: outboxes are not draining (is ingest acking?)');
+      waited += 20;
+      if (waited % 10_000 === 0) this.log.warn({ pending: this.pending() }, 'sim: outboxes are not draining (is ingest acking?)');
     }
   }
 

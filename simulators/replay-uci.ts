@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { ID_PATTERN, DEVICE_ID_PATTERN, type Kind, type NdjsonReading } from '../devices/index.ts';
 import { silentLogger } from '../lib/log.ts';
-import { drive, ndjsonSink, MqttSink, type Item, type OutputOptions, type Progress } from './output.ts';
+import { drive, ndjsonSink, MqttSink, type Item, type Sink, type OutputOptions, type Progress } from './output.ts';
 import { MINUTE } from './time.ts';
 
 export interface UciEvent {
@@ -123,18 +123,35 @@ export function parseUciSensors(input: string | Buffer, opts: UciParseOptions): 
     if (i < 2 && (/^start\s*time/i.test(body) || /^[-\s]+$/.test(body))) return; // the two header lines
     const tokens = body.split(/\s+/);
     const bad = (reason: string) => out.errors.push({ line, text: raw, reason });
-    if (tokens.length !== 7)
-      return void bad(`expected 7 fields (start date, start time, end date, end time, location, type, place), got ${tokens.length}`);
+    if (tokens.length !== 7) {
+      bad(`expected 7 fields (start date, start time, end date, end time, location, type, place), got ${tokens.length}`);
+      return;
+    }
     const [d1, t1, d2, t2, location, type, place] = tokens as [string, string, string, string, string, string, string];
     const start = parseStamp(d1, t1, offset);
-    if (start === null) return void bad(`start: expected 'YYYY-MM-DD HH:MM:SS', got '${d1} ${t1}'`);
+    if (start === null) {
+      bad(`start: expected 'YYYY-MM-DD HH:MM:SS', got '${d1} ${t1}'`);
+      return;
+    }
     const end = parseStamp(d2, t2, offset);
-    if (end === null) return void bad(`end: expected 'YYYY-MM-DD HH:MM:SS', got '${d2} ${t2}'`);
-    if (end < start) return void bad(`end ${d2} ${t2} is before start ${d1} ${t1}`);
+    if (end === null) {
+      bad(`end: expected 'YYYY-MM-DD HH:MM:SS', got '${d2} ${t2}'`);
+      return;
+    }
+    if (end < start) {
+      bad(`end ${d2} ${t2} is before start ${d1} ${t1}`);
+      return;
+    }
     const kind = uciKind(type, location);
-    if (!kind) return void bad(`type: expected PIR, Magnetic, Flush, Pressure or Electric, got '${type}'`);
+    if (!kind) {
+      bad(`type: expected PIR, Magnetic, Flush, Pressure or Electric, got '${type}'`);
+      return;
+    }
     const dev = uciDeviceId(home, place, location);
-    if (!DEVICE_ID_PATTERN.test(dev)) return void bad(`device id '${dev}' does not match ${DEVICE_ID_PATTERN}`);
+    if (!DEVICE_ID_PATTERN.test(dev)) {
+      bad(`device id '${dev}' does not match ${DEVICE_ID_PATTERN}`);
+      return;
+    }
     if (previous && start < previous.start) out.outOfOrder.push({ line, start: `${d1} ${t1}`, previousStart: previous.raw });
     previous = { start, raw: `${d1} ${t1}` };
     out.events.push({ line, start, end, location, type, place, dev, kind });
@@ -169,7 +186,7 @@ export async function replayUci(opts: ReplayUciOptions): Promise<Progress & { ab
   for (const e of parse.errors) log.warn({ file: opts.file, line: e.line, reason: e.reason }, 'replay: malformed line');
   if (parse.outOfOrder.length)
     log.warn({ file: opts.file, lines: parse.outOfOrder.map((o) => o.line) }, 'replay: rows out of time order (replayed in time order)');
-  let sink;
+  let sink: Sink;
   if (opts.out !== undefined) sink = ndjsonSink(opts.out);
   else {
     if (!opts.url || !opts.credentials) throw new Error('replay: give an NDJSON output, or a broker url and a credentials callback');

@@ -3,7 +3,7 @@
 import { silentLogger, type Logger } from '../lib/log.ts';
 import { simulate, simulationInfo, type Delivery } from './engine.ts';
 import { loadScenario, type Scenario, type Speed } from './scenario.ts';
-import { drive, ndjsonSink, MqttSink, type Credentials, type Item, type OutputOptions, type Progress } from './output.ts';
+import { drive, ndjsonSink, MqttSink, type Credentials, type Sink, type Item, type OutputOptions, type Progress } from './output.ts';
 
 export interface RunScenarioOptions extends OutputOptions {
   /** A built-in scenario name (`demo`), a YAML file path, or a parsed scenario. */
@@ -53,7 +53,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunResult> 
   const info = simulationInfo(sim);
   const speed = opts.speed ?? scenario.speed;
   const log = opts.log ?? silentLogger;
-  let sink;
+  let sink: Sink;
   if (opts.out !== undefined) sink = ndjsonSink(opts.out);
   else {
     if (!opts.url) throw new Error('sim: no output: give an NDJSON file (out) or a broker url with credentials');

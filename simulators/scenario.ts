@@ -125,6 +125,11 @@ const show = (x: unknown) => (x === undefined ? 'nothing' : JSON.stringify(x));
 export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
   const problems: string[] = [];
   const bad = (path: string, expected: string, got: unknown) => problems.push(`${path}: expected ${expected}, got ${show(got)}`);
+  /** Records the problem and gives `fallback` in the value's place. */
+  const invalid = <T>(path: string, expected: string, got: unknown, fallback: T): T => {
+    bad(path, expected, got);
+    return fallback;
+  };
   if (!isObj(doc)) throw new ScenarioError(where, [`(top level): expected a mapping with sites, homes and devices, got ${show(doc)}`]);
   const known = new Set(['name', 'description', 'start', 'days', 'speed', 'seed', 'profiles', 'devices', 'sites', 'faults']);
   for (const k of Object.keys(doc)) if (!known.has(k)) problems.push(`${k}: unknown key (known: ${[...known].join(', ')})`);
@@ -177,7 +182,7 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
       ? '1'
       : typeof doc.seed === 'number' || typeof doc.seed === 'string'
         ? String(doc.seed)
-        : (bad('seed', 'a number or string', doc.seed), '1');
+        : invalid('seed', 'a number or string', doc.seed, '1');
 
   // Profiles: built-ins, plus the file's own (each may name a `base`).
   const profiles: Record<string, ResidentProfile> = { ...PROFILES };
@@ -203,19 +208,19 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
       }
       const def = DEFAULT_PROFILE[field];
       if (typeof def === 'number') p[k] = num(`${path}.${k}`, v, 0, 100000);
-      else if (typeof def === 'boolean') p[k] = typeof v === 'boolean' ? v : (bad(`${path}.${k}`, 'true or false', v), def);
+      else if (typeof def === 'boolean') p[k] = typeof v === 'boolean' ? v : invalid(`${path}.${k}`, 'true or false', v, def);
       else if (typeof def === 'string')
-        p[k] = typeof v === 'string' && parseClock(v) !== null ? v : (bad(`${path}.${k}`, "a clock time 'HH:MM'", v), def);
+        p[k] = typeof v === 'string' && parseClock(v) !== null ? v : invalid(`${path}.${k}`, "a clock time 'HH:MM'", v, def);
       else if (k === 'outingMin')
         p[k] =
           Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === 'number' && n > 0) && (v[0] as number) <= (v[1] as number)
             ? v
-            : (bad(`${path}.${k}`, '[min, max] minutes', v), def);
+            : invalid(`${path}.${k}`, '[min, max] minutes', v, def);
       else if (k === 'careVisits')
         p[k] =
           Array.isArray(v) && v.every((c) => typeof c === 'string' && parseClock(c) !== null)
             ? v
-            : (bad(`${path}.${k}`, "a list of clock times ['08:00', …]", v), def);
+            : invalid(`${path}.${k}`, "a list of clock times ['08:00', …]", v, def);
     }
     return [bn, p as unknown as ResidentProfile];
   };
@@ -239,11 +244,17 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
     const out: LocalDevice[] = [];
     x.forEach((d: unknown, i) => {
       const p = `${path}[${i}]`;
-      if (!isObj(d)) return void bad(p, 'a mapping {kind, room, role?, id?}', d);
+      if (!isObj(d)) {
+        bad(p, 'a mapping {kind, room, role?, id?}', d);
+        return;
+      }
       for (const k of Object.keys(d))
         if (!['kind', 'room', 'role', 'id', 'battery'].includes(k))
           problems.push(`${p}.${k}: unknown key (known: kind, room, role, id, battery)`);
-      if (!isKind(d.kind)) return void bad(`${p}.kind`, `one of ${KIND_NAMES.join(', ')}`, d.kind);
+      if (!isKind(d.kind)) {
+        bad(`${p}.kind`, `one of ${KIND_NAMES.join(', ')}`, d.kind);
+        return;
+      }
       const kind: Kind = d.kind;
       const rooms = [...ROOMS, 'wearable'];
       const defaultRoom: Record<Kind, string> = {
@@ -260,14 +271,22 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
         climate: 'living',
       };
       const room = d.room ?? defaultRoom[kind];
-      if (typeof room !== 'string' || !rooms.includes(room)) return void bad(`${p}.room`, `one of ${rooms.join(', ')}`, d.room);
-      if ((room === 'wearable') !== (kind === 'fall' || kind === 'button') && room === 'wearable')
-        return void bad(`${p}.room`, `a room (only fall detectors and buttons are worn)`, room);
+      if (typeof room !== 'string' || !rooms.includes(room)) {
+        bad(`${p}.room`, `one of ${rooms.join(', ')}`, d.room);
+        return;
+      }
+      if ((room === 'wearable') !== (kind === 'fall' || kind === 'button') && room === 'wearable') {
+        bad(`${p}.room`, `a room (only fall detectors and buttons are worn)`, room);
+        return;
+      }
       let role: string | undefined;
       if (kind === 'door' || kind === 'appliance') {
         const roles: readonly string[] = kind === 'door' ? DOOR_ROLES : APPLIANCE_ROLES;
         role = (d.role ?? roles[0]) as string;
-        if (!roles.includes(role)) return void bad(`${p}.role`, `one of ${roles.join(', ')}`, d.role);
+        if (!roles.includes(role)) {
+          bad(`${p}.role`, `one of ${roles.join(', ')}`, d.role);
+          return;
+        }
       } else if (d.role !== undefined) problems.push(`${p}.role: only door and appliance devices have a role`);
       const local = d.id === undefined ? `${room}-${role ?? kind}` : id(`${p}.id`, d.id, DEVICE_ID_PATTERN);
       const battery = d.battery === undefined ? undefined : num(`${p}.battery`, d.battery, 0, 100);
@@ -287,7 +306,10 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
     const siteIds = new Set<string>();
     doc.sites.forEach((s: unknown, i) => {
       const p = `sites[${i}]`;
-      if (!isObj(s)) return void bad(p, 'a mapping {id, utcOffsetMin?, homes}', s);
+      if (!isObj(s)) {
+        bad(p, 'a mapping {id, utcOffsetMin?, homes}', s);
+        return;
+      }
       for (const k of Object.keys(s))
         if (!['id', 'utcOffsetMin', 'homes', 'name'].includes(k))
           problems.push(`${p}.${k}: unknown key (known: id, name, utcOffsetMin, homes)`);
@@ -300,7 +322,10 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
         const gws = new Set<string>();
         s.homes.forEach((h: unknown, j) => {
           const hp = `${p}.homes[${j}]`;
-          if (!isObj(h)) return void bad(hp, 'a mapping {id, gateway?, resident, devices}', h);
+          if (!isObj(h)) {
+            bad(hp, 'a mapping {id, gateway?, resident, devices}', h);
+            return;
+          }
           for (const k of Object.keys(h))
             if (!['id', 'gateway', 'resident', 'devices'].includes(k))
               problems.push(`${hp}.${k}: unknown key (known: id, gateway, resident, devices)`);
@@ -336,25 +361,39 @@ export function parseScenario(doc: unknown, where = 'scenario'): Scenario {
     else
       doc.faults.forEach((f: unknown, i) => {
         const p = `faults[${i}]`;
-        if (!isObj(f)) return void bad(p, 'a mapping {type, site, home, device?, at, duration?}', f);
+        if (!isObj(f)) {
+          bad(p, 'a mapping {type, site, home, device?, at, duration?}', f);
+          return;
+        }
         const type = f.type as FaultType;
-        if (!FAULT_TYPES.includes(type)) return void bad(`${p}.type`, `one of ${FAULT_TYPES.join(', ')}`, f.type);
+        if (!FAULT_TYPES.includes(type)) {
+          bad(`${p}.type`, `one of ${FAULT_TYPES.join(', ')}`, f.type);
+          return;
+        }
         const allowed = new Set(['type', 'site', 'home', 'device', 'at', 'duration', 'probability', 'offset', 'maxDelay', 'count']);
         for (const k of Object.keys(f)) if (!allowed.has(k)) problems.push(`${p}.${k}: unknown key (known: ${[...allowed].join(', ')})`);
         const site = sites.find((s) => s.id === f.site);
-        if (!site) return void bad(`${p}.site`, `a site of this scenario (${sites.map((s) => s.id).join(', ')})`, f.site);
+        if (!site) {
+          bad(`${p}.site`, `a site of this scenario (${sites.map((s) => s.id).join(', ')})`, f.site);
+          return;
+        }
         const home = site.homes.find((h) => h.id === f.home);
-        if (!home) return void bad(`${p}.home`, `a home of site '${site.id}' (${site.homes.map((h) => h.id).join(', ')})`, f.home);
+        if (!home) {
+          bad(`${p}.home`, `a home of site '${site.id}' (${site.homes.map((h) => h.id).join(', ')})`, f.home);
+          return;
+        }
         const fault: FaultSpec = { type, site: site.id, home: home.id, at: { offsetMs: 0 } };
         const deviceFault = type === 'device-silent' || type === 'battery-death' || type === 'stuck';
         if (deviceFault) {
           const dev = home.devices.find((d) => d.id === f.device || d.id === `${home.id}-${String(f.device)}`);
-          if (!dev)
-            return void bad(
+          if (!dev) {
+            bad(
               `${p}.device`,
               `a device of home '${home.id}' (${home.devices.map((d) => d.id.slice(home.id.length + 1)).join(', ')})`,
               f.device,
             );
+            return;
+          }
           fault.device = dev.id;
         } else if (f.device !== undefined) problems.push(`${p}.device: only device-silent, battery-death and stuck faults name a device`);
         if (f.at === undefined) fault.at = { offsetMs: 0 };

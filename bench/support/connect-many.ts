@@ -9,7 +9,10 @@ export async function connectMany(url: string, count: number, perBatch = 200): P
   for (let i = 0; i < count; i += perBatch) {
     const batch = Array.from({ length: Math.min(perBatch, count - i) }, (_, j) =>
       mqtt.connectAsync(url, { clientId: `peer-${i + j}`, reconnectPeriod: 0, connectTimeout: 20_000 }).then(
-        (c) => (clients.push(c), connected++),
+        (c) => {
+          clients.push(c);
+          connected++;
+        },
         () => undefined,
       ),
     );

@@ -115,7 +115,15 @@ export async function measureZ2m(o: Z2mRun): Promise<Z2mMeasurement> {
     proc.kill('SIGKILL');
   });
   const handle = { proc, output: () => log };
-  await waitFor('Zigbee2MQTT online', async () => (assertAlive(handle, 'Zigbee2MQTT'), online), 120_000, 200);
+  await waitFor(
+    'Zigbee2MQTT online',
+    async () => {
+      assertAlive(handle, 'Zigbee2MQTT');
+      return online;
+    },
+    120_000,
+    200,
+  );
   await sleep(5000);
   const idle = await sampleWindow(proc.pid!, 10_000);
   say(`Zigbee2MQTT: pairing ${n} devices…`);
@@ -123,7 +131,10 @@ export async function measureZ2m(o: Z2mRun): Promise<Z2mMeasurement> {
   await client.publishAsync('zigbee2mqtt/bridge/request/permit_join', JSON.stringify({ time: 254 }));
   await waitFor(
     `Zigbee2MQTT: ${n} devices interviewed and reporting`,
-    async () => (assertAlive(handle, 'Zigbee2MQTT'), interviewed.size >= n && devices.every((d) => reporting.has(d.ieee))),
+    async () => {
+      assertAlive(handle, 'Zigbee2MQTT');
+      return interviewed.size >= n && devices.every((d) => reporting.has(d.ieee));
+    },
     240_000,
     500,
   );

@@ -69,8 +69,10 @@ export async function fleetView() {
   );
   const devBox = h('div');
   const renderDevices = () => {
-    const s = (state.filters.site = /** @type {HTMLSelectElement} */ (siteFilter).value),
-      st = (state.filters.status = /** @type {HTMLSelectElement} */ (statusFilter).value);
+    const s = /** @type {HTMLSelectElement} */ (siteFilter).value;
+    state.filters.site = s;
+    const st = /** @type {HTMLSelectElement} */ (statusFilter).value;
+    state.filters.status = st;
     const rows = devices.devices.filter(
       (/** @type {any} */ d) => (!s || d.site === s) && (!st || (st === 'problem' ? d.status !== 'ok' : d.status === st)),
     );

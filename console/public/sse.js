@@ -30,8 +30,7 @@ export async function readSse(o) {
         const { value, done } = await reader.read();
         if (done) break;
         buf += value.replace(/\r\n?/g, '\n');
-        let end;
-        while ((end = buf.indexOf('\n\n')) >= 0) {
+        for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
           const block = buf.slice(0, end);
           buf = buf.slice(end + 2);
           let id = '',

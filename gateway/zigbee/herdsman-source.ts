@@ -419,8 +419,8 @@ export class HerdsmanSource implements Source {
       channel,
       created: new Date().toISOString(),
     };
-    writeFileSync(path + '.tmp', JSON.stringify(params, null, 2), { mode: 0o600 });
-    renameSync(path + '.tmp', path);
+    writeFileSync(`${path}.tmp`, JSON.stringify(params, null, 2), { mode: 0o600 });
+    renameSync(`${path}.tmp`, path);
     return params;
   }
 

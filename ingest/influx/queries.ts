@@ -70,7 +70,7 @@ export class InfluxQueries {
     const from = q.kind ? quoteInfluxIdent(q.kind) : '/.*/';
     const limit = q.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(q.limit))}` : '';
     const out: StoredReading[] = [];
-    for (const s of await this.#series(`SELECT * FROM ${from}${cond.length ? ' WHERE ' + cond.join(' AND ') : ''} GROUP BY *${limit}`)) {
+    for (const s of await this.#series(`SELECT * FROM ${from}${cond.length ? ` WHERE ${cond.join(' AND ')}` : ''} GROUP BY *${limit}`)) {
       if (!isKind(s.name)) continue;
       const { site = '', gateway = '', device = '', ...extra } = s.tags;
       for (const row of s.values)
@@ -201,5 +201,5 @@ function rfc3339ToMs(s: string): number {
   const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(s);
   if (!m) return Date.parse(s);
   const frac = (m[2] ?? '').padEnd(3, '0').slice(0, 3);
-  return Date.parse(m[1] + 'Z') + Number(frac);
+  return Date.parse(`${m[1]}Z`) + Number(frac);
 }

@@ -388,7 +388,7 @@ export class ZStackEmulator {
           devstate: this.devState,
           panid: nib ? (nib.nwkPanId as number) : 0xffff,
           parentaddr: 0,
-          extendedpanid: nib ? '0x' + hex(nib.extendedPANID as Buffer) : '0x0000000000000000',
+          extendedpanid: nib ? `0x${hex(nib.extendedPANID as Buffer)}` : '0x0000000000000000',
           parentextaddr: '0x0000000000000000',
           channel: nib ? (nib.nwkLogicalChannel as number) : 0,
         });
@@ -532,7 +532,7 @@ export class ZStackEmulator {
         return;
       }
       case ZDO.NWK_ADDR: {
-        const ieee = '0x' + hex(Buffer.from(data.subarray(0, 8)).reverse());
+        const ieee = `0x${hex(Buffer.from(data.subarray(0, 8)).reverse())}`;
         const d = this.devices.get(ieee);
         ok();
         const rsp = zdoResponseCommand(0x8000)!;
@@ -554,7 +554,7 @@ export class ZStackEmulator {
     // The rest: dst(2) first (the device addressed), then the standard request.
     const dst = data.readUInt16LE(0);
     const target = dst === 0 ? undefined : this.byNwk(dst);
-    if (dst !== 0 && (!target || !target.joined || this.silent.has(target.ieee))) {
+    if (dst !== 0 && (!target?.joined || this.silent.has(target.ieee))) {
       // Nobody answers: the SRSP succeeds (the request left), the response never comes.
       ok();
       return;
@@ -665,7 +665,7 @@ export class ZStackEmulator {
     // Broadcasts (Green Power pairing, permit join to all) are sent and confirmed; nobody answers.
     if (dstaddr >= 0xfff8 || (req.dstaddrmode !== undefined && req.dstaddrmode !== 2 && req.dstaddrmode !== 3))
       return confirm(Status.SUCCESS);
-    if (!d || !d.joined) return confirm(Status.NWK_NO_ROUTE);
+    if (!d?.joined) return confirm(Status.NWK_NO_ROUTE);
     if (this.silent.has(d.ieee)) return confirm(Status.MAC_TRANSACTION_EXPIRED);
     for (const key of [d.ieee, '*']) {
       const left = this.failing.get(key);
@@ -684,7 +684,9 @@ export class ZStackEmulator {
       return;
     }
     const answers = this.answer(d, zcl, clusterId, dstEp);
-    answers.forEach((a, i) => setTimeout(() => this.deliver(d, a.clusterId, a.endpoint, a.frame, srcEp), 8 + i * 5));
+    answers.forEach((a, i) => {
+      setTimeout(() => this.deliver(d, a.clusterId, a.endpoint, a.frame, srcEp), 8 + i * 5);
+    });
   }
 
   /** The device's answer(s) to a ZCL frame from the coordinator. */
@@ -803,7 +805,9 @@ export class ZStackEmulator {
     const messages = model.report(d, this.nextTsn());
     d.reports++;
     this.counts.reports++;
-    messages.forEach((m, i) => setTimeout(() => this.deliver(d, m.clusterId, m.endpoint, m.frame), i * 3));
+    messages.forEach((m, i) => {
+      setTimeout(() => this.deliver(d, m.clusterId, m.endpoint, m.frame), i * 3);
+    });
   }
 
   // ── state ──────────────────────────────────────────────────────────────────────────────────
@@ -834,7 +838,7 @@ export class ZStackEmulator {
     const path = this.opts.statePath;
     let saved: PersistedState | undefined;
     if (path && existsSync(path)) saved = JSON.parse(readFileSync(path, 'utf8')) as PersistedState;
-    this.coordinatorIeee = saved?.coordinatorIeee ?? '0x00124b00' + randomBytes(4).toString('hex');
+    this.coordinatorIeee = saved?.coordinatorIeee ?? `0x00124b00${randomBytes(4).toString('hex')}`;
     this.nv = new Map(Object.entries(saved?.nv ?? {}).map(([k, v]) => [Number(k), Buffer.from(v, 'hex')]));
     // A CC26x2 lays NV out aligned: the NWKKEY item is 24 bytes (herdsman detects alignment from it).
     if (!this.nv.has(Nv.NWKKEY)) this.nv.set(Nv.NWKKEY, Buffer.alloc(24));
@@ -857,8 +861,8 @@ export class ZStackEmulator {
       devices: [...this.devices.values()],
     };
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path + '.tmp', JSON.stringify(state, null, 1));
-    renameSync(path + '.tmp', path);
+    writeFileSync(`${path}.tmp`, JSON.stringify(state, null, 1));
+    renameSync(`${path}.tmp`, path);
   }
 
   private log(msg: string): void {

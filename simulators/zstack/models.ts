@@ -86,34 +86,54 @@ const C = {
   tuya: 0xef00,
 } as const;
 
+/** ZCL attribute ids by cluster (named, so the attribute tables below can keep them in hex). */
+const A = {
+  basic: {
+    zclVersion: 0x0000,
+    appVersion: 0x0001,
+    stackVersion: 0x0002,
+    hwVersion: 0x0003,
+    manufacturerName: 0x0004,
+    modelId: 0x0005,
+    dateCode: 0x0006,
+    powerSource: 0x0007,
+    swBuildId: 0x4000,
+  },
+  powerCfg: { batteryVoltage: 0x0020, batteryPercentageRemaining: 0x0021 },
+  iasZone: { zoneState: 0x0000, zoneType: 0x0001, zoneStatus: 0x0002, iasCieAddr: 0x0010, zoneId: 0x0011 },
+  onOff: { onOff: 0x0000 },
+  /** measuredValue of the temperature and humidity measurement clusters. */
+  measuredValue: 0x0000,
+} as const;
+
 function basicAttributes(
   m: Pick<ModelSpec, 'modelId' | 'manufacturerName'>,
   powerSource = 3,
 ): Record<number, { type: number; value: unknown }> {
   return {
-    0x0000: { type: DT.UINT8, value: 3 },
-    0x0001: { type: DT.UINT8, value: 1 },
-    0x0002: { type: DT.UINT8, value: 2 },
-    0x0003: { type: DT.UINT8, value: 1 },
-    0x0004: { type: DT.CHAR_STR, value: m.manufacturerName },
-    0x0005: { type: DT.CHAR_STR, value: m.modelId },
-    0x0006: { type: DT.CHAR_STR, value: '20240101' },
-    0x0007: { type: DT.ENUM8, value: powerSource },
-    0x4000: { type: DT.CHAR_STR, value: 'testbed-emu-1' },
+    [A.basic.zclVersion]: { type: DT.UINT8, value: 3 },
+    [A.basic.appVersion]: { type: DT.UINT8, value: 1 },
+    [A.basic.stackVersion]: { type: DT.UINT8, value: 2 },
+    [A.basic.hwVersion]: { type: DT.UINT8, value: 1 },
+    [A.basic.manufacturerName]: { type: DT.CHAR_STR, value: m.manufacturerName },
+    [A.basic.modelId]: { type: DT.CHAR_STR, value: m.modelId },
+    [A.basic.dateCode]: { type: DT.CHAR_STR, value: '20240101' },
+    [A.basic.powerSource]: { type: DT.ENUM8, value: powerSource },
+    [A.basic.swBuildId]: { type: DT.CHAR_STR, value: 'testbed-emu-1' },
   };
 }
 
 const powerCfg = (s: DeviceState) => ({
-  0x0020: { type: DT.UINT8, value: Math.round(22 + (s.battery / 100) * 8) },
-  0x0021: { type: DT.UINT8, value: Math.round(s.battery * 2) },
+  [A.powerCfg.batteryVoltage]: { type: DT.UINT8, value: Math.round(22 + (s.battery / 100) * 8) },
+  [A.powerCfg.batteryPercentageRemaining]: { type: DT.UINT8, value: Math.round(s.battery * 2) },
 });
 
 const iasZone = (s: DeviceState, zoneType: number) => ({
-  0x0000: { type: DT.ENUM8, value: s.enrolled ? 1 : 0 },
-  0x0001: { type: DT.ENUM16, value: zoneType },
-  0x0002: { type: DT.BITMAP16, value: zoneStatus(s) },
-  0x0010: { type: DT.IEEE_ADDR, value: s.cieAddr },
-  0x0011: { type: DT.UINT8, value: 23 },
+  [A.iasZone.zoneState]: { type: DT.ENUM8, value: s.enrolled ? 1 : 0 },
+  [A.iasZone.zoneType]: { type: DT.ENUM16, value: zoneType },
+  [A.iasZone.zoneStatus]: { type: DT.BITMAP16, value: zoneStatus(s) },
+  [A.iasZone.iasCieAddr]: { type: DT.IEEE_ADDR, value: s.cieAddr },
+  [A.iasZone.zoneId]: { type: DT.UINT8, value: 23 },
 });
 
 /** IAS zone status bits: alarm1 (bit 0), battery low (bit 3). */
@@ -207,7 +227,7 @@ export const MODELS: Record<string, ModelSpec> = {
     ],
     period: 2,
     attributes(s) {
-      return { [C.basic]: basicAttributes(this), [C.onOff]: { 0x0000: { type: DT.BOOLEAN, value: s.active ? 1 : 0 } } };
+      return { [C.basic]: basicAttributes(this), [C.onOff]: { [A.onOff.onOff]: { type: DT.BOOLEAN, value: s.active ? 1 : 0 } } };
     },
     // Aqara reports onOff = 1 when the magnet is away (open).
     report: (s, tsn) => [attrReport(C.onOff, 1, tsn, [{ attrId: 0x0000, dataType: DT.BOOLEAN, attrData: s.active ? 1 : 0 }])],
@@ -248,8 +268,8 @@ export const MODELS: Record<string, ModelSpec> = {
       return {
         [C.basic]: basicAttributes(this),
         [C.powerCfg]: powerCfg(s),
-        [C.temperature]: { 0x0000: { type: DT.INT16, value: Math.round(s.temperature * 100) } },
-        [C.humidity]: { 0x0000: { type: DT.UINT16, value: Math.round(s.humidity * 100) } },
+        [C.temperature]: { [A.measuredValue]: { type: DT.INT16, value: Math.round(s.temperature * 100) } },
+        [C.humidity]: { [A.measuredValue]: { type: DT.UINT16, value: Math.round(s.humidity * 100) } },
       };
     },
     report: (s, tsn) => [
@@ -286,7 +306,7 @@ export const MODELS: Record<string, ModelSpec> = {
     manufacturerCode: 0x1141,
     endpoints: [tuyaEndpoint],
     period: 3,
-    attributes(s) {
+    attributes() {
       return { [C.basic]: basicAttributes(this, 1) };
     },
     // dp 1 presence (enum, 1 = present), dp 116 fall_down_status (0 none, 1 maybe_fall, 2 fall).
@@ -303,7 +323,7 @@ export const MODELS: Record<string, ModelSpec> = {
     manufacturerCode: 0x1141,
     endpoints: [tuyaEndpoint],
     period: 2,
-    attributes(s) {
+    attributes() {
       return { [C.basic]: basicAttributes(this) };
     },
     // dp 1 occupancy (an enum: 0 = occupied, as the strap reports it), dp 4 battery.

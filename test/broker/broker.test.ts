@@ -16,8 +16,11 @@ const MAX_PACKET = 64 * 1024;
 
 let b: TestBroker;
 let certFile: string;
-let open: MqttClient[] = [];
-const track = <T extends MqttClient>(c: T) => (open.push(c), c);
+const open: MqttClient[] = [];
+const track = <T extends MqttClient>(c: T) => {
+  open.push(c);
+  return c;
+};
 
 beforeAll(async () => {
   const certDir = tempDir('testbed-cert-');
@@ -116,7 +119,7 @@ describe('broker', () => {
     const cred = gateway('home-a', 'gw-pw');
     const before = await refusals('bad_credentials');
     const pub = await runCommand('mosquitto_pub', [
-      ...mosquittoAuth(b.handle.ports.tcp, cred.username, cred.password + 'x'),
+      ...mosquittoAuth(b.handle.ports.tcp, cred.username, `${cred.password}x`),
       '-t',
       'lab/v1/home-a/gw-pw/up',
       '-m',
@@ -478,7 +481,10 @@ describe('broker limits and lifecycle', () => {
     await rawClosed;
     for (const port of [t.handle.ports.tcp, t.handle.ports.ws!]) {
       const s = createServer();
-      await new Promise<void>((resolve, reject) => (s.once('error', reject), s.listen(port, '127.0.0.1', () => resolve())));
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(port, '127.0.0.1', () => resolve());
+      });
       await new Promise((r) => s.close(r));
     }
     await c.endAsync(true);

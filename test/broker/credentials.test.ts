@@ -60,7 +60,7 @@ describe('CredentialStore', () => {
       site: 'site-1',
       gateway: 'gw-1',
     });
-    expect(await store.verify(cred.username, cred.password + 'x')).toBeNull();
+    expect(await store.verify(cred.username, `${cred.password}x`)).toBeNull();
     expect(await store.verify('site-1.gw-2', cred.password)).toBeNull();
     expect(await store.verify(cred.username, '')).toBeNull();
     // The password itself is not stored.

@@ -60,8 +60,12 @@ export async function startAcker(brokerPort: number, opts: { reconnectPeriodMs?:
     states,
     counts,
     maxBatchReadings: 0,
-    pause: () => void (paused = true),
-    resume: () => void (paused = false),
+    pause: () => {
+      paused = true;
+    },
+    resume: () => {
+      paused = false;
+    },
     subscribed: () => (isSubscribed ? Promise.resolve() : new Promise<void>((r) => waiters.push(r))),
     missing(gw, dev, upTo) {
       const got = seen.get(`${gw}|${dev}`) ?? new Set<number>();
@@ -80,7 +84,9 @@ export async function startAcker(brokerPort: number, opts: { reconnectPeriodMs?:
     resubscribe: false,
   });
   client.on('error', () => undefined);
-  client.on('close', () => void (isSubscribed = false));
+  client.on('close', () => {
+    isSubscribed = false;
+  });
   client.on('connect', () => {
     client.subscribe({ [topics.allUp]: { qos: 1 }, [topics.allState]: { qos: 1 } }, (err) => {
       if (err) return;

@@ -12,7 +12,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { SqliteOutbox } from '../../gateway/index.ts';
+import { SqliteOutbox, type Uplink } from '../../gateway/index.ts';
 import { startMosquitto, tempDir, waitFor } from '../support/servers.ts';
 import { startAcker } from './acker.ts';
 import { sleep } from '../../lib/timeout.ts';
@@ -29,9 +29,22 @@ afterEach(async () => {
   cleanup = [];
 });
 
+/** The JSON lines fixtures/gateway-child.ts prints. */
+type ChildEvent =
+  | {
+      event: 'start';
+      pid: number;
+      lastSeqs: Record<string, number>;
+      outbox: ReturnType<SqliteOutbox['stats']>;
+      unackedBatches: number;
+    }
+  | { event: 'progress'; accepted: number; firstSeqs: Record<string, number> }
+  | { event: 'accepted'; accepted: number; firstSeqs: Record<string, number> }
+  | { event: 'drained'; accepted: number; uplink: ReturnType<Uplink['stats']>; outbox: ReturnType<SqliteOutbox['stats']> };
+
 interface Child {
   proc: ChildProcess;
-  events: Record<string, any>[];
+  events: ChildEvent[];
   exited: Promise<number | null>;
   stderr: () => string;
 }
@@ -41,16 +54,15 @@ function runChild(env: Record<string, string>): Child {
     env: { ...process.env, ...env, TESTBED_LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const events: Record<string, any>[] = [];
+  const events: ChildEvent[] = [];
   let buf = '';
   let err = '';
   proc.stdout!.on('data', (d) => {
     buf += d;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      if (line.trim()) events.push(JSON.parse(line));
+      if (line.trim()) events.push(JSON.parse(line) as ChildEvent);
     }
   });
   proc.stderr!.on('data', (d) => (err = (err + d).slice(-5000)));

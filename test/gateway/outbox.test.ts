@@ -11,7 +11,9 @@ import type { Reading } from '../../devices/contract.ts';
 import { tempDir } from '../support/servers.ts';
 
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 function dbPath(): string {
   const d = tempDir('testbed-outbox-');
   dirs.push(d);

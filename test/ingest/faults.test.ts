@@ -82,7 +82,10 @@ describe('faults', () => {
     const launch = async (): Promise<ChildProcess> => {
       const child = spawn(process.execPath, ['test/fixtures/ingest-child.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let ready = false;
-      child.stdout!.on('data', (d: Buffer) => ((output += d), d.toString().includes('ready') && (ready = true)));
+      child.stdout!.on('data', (d: Buffer) => {
+        output += d;
+        if (d.toString().includes('ready')) ready = true;
+      });
       child.stderr!.on('data', (d: Buffer) => (output += d));
       await waitFor(
         'ingest child ready',

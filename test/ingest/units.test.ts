@@ -8,7 +8,15 @@ import { backoffDelayMs } from '../../lib/retry.ts';
 describe('dead-letter logging is rate-limited per gateway', () => {
   it('logs a burst per window, then one summary line; other gateways are unaffected', () => {
     const lines: { msg: string; suppressed?: number }[] = [];
-    const log = pino({ level: 'warn' }, new Writable({ write: (chunk, _e, cb) => (lines.push(JSON.parse(String(chunk))), cb()) }));
+    const log = pino(
+      { level: 'warn' },
+      new Writable({
+        write: (chunk, _e, cb) => {
+          lines.push(JSON.parse(String(chunk)));
+          cb();
+        },
+      }),
+    );
     const limiter = new LogLimiter(60_000, 3);
     for (let i = 0; i < 1000; i++) limiter.hit('s/flood', log, { i }, 1000 + i);
     limiter.hit('s/quiet', log, {}, 2000);

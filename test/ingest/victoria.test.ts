@@ -15,12 +15,14 @@ describe('ingest → /api/v2/write (VictoriaMetrics)', () => {
     const seen = new Set<string>();
     const proxy = createServer((req, res) => {
       seen.add(`${req.method} ${req.url} ${req.headers.authorization}`);
-      const up = request(
-        `${vm.url}${req.url}`,
-        { method: req.method, headers: req.headers },
-        (r) => (res.writeHead(r.statusCode ?? 502, r.headers), r.pipe(res)),
-      );
-      up.on('error', () => (res.writeHead(502), res.end()));
+      const up = request(`${vm.url}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => {
+        res.writeHead(502);
+        res.end();
+      });
       req.pipe(up);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));

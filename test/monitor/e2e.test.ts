@@ -13,6 +13,13 @@ import { loadConfig } from '../../lib/config.ts';
 import { startCentre, type Centre } from '../../cli/centre.ts';
 import { cliActor } from '../../registry/index.ts';
 import { freePort, startInfluxd, tempDir, waitFor, type ServerHandle } from '../support/servers.ts';
+import type { Alert, AlertEventType } from '../../monitor/alerts.ts';
+
+/** What all three channels carry: monitor/delivery.ts's eventBody, parsed. */
+interface EventBody {
+  event: { id: number; type: AlertEventType; at: number; actor: string | null };
+  alert: Alert;
+}
 
 let influx: ServerHandle;
 beforeAll(async () => {
@@ -26,7 +33,7 @@ describe.each(['sqlite', 'influx'] as const)('a fall becomes an alert on MQTT, S
   let dir: string;
   let centre: Centre;
   let hook: Server;
-  const hookBodies: { headers: Record<string, unknown>; body: Record<string, any> }[] = [];
+  const hookBodies: { headers: Record<string, unknown>; body: EventBody }[] = [];
   let hookCalls = 0;
   let http: string;
   let token: string;
@@ -75,14 +82,14 @@ describe.each(['sqlite', 'influx'] as const)('a fall becomes an alert on MQTT, S
     const { credentials } = await centre.registry.createGateway(cliActor(), { siteId: 'esite', gateway: 'gw1' }, { createSite: true });
     // MQTT subscriber on the site's alert topic (the monitor account may read every lab/v1 topic).
     const sub = await mqtt.connectAsync(centre.mqttUrl, { username: 'svc-monitor', password: 'monitor-secret', clean: true });
-    const mqttEvents: Record<string, any>[] = [];
+    const mqttEvents: EventBody[] = [];
     sub.on('message', (_t, p) => mqttEvents.push(JSON.parse(p.toString())));
     await sub.subscribeAsync('lab/v1/esite/alerts', { qos: 1 });
     // SSE client.
     const sse = await fetch(`${http}/api/v1/alerts/stream`, { headers: { authorization: `Bearer ${token}` } });
     expect(sse.status).toBe(200);
     expect(sse.headers.get('content-type')).toMatch(/text\/event-stream/);
-    const sseEvents: { event: string; id: string; data: Record<string, any> }[] = [];
+    const sseEvents: { event: string; id: string; data: EventBody }[] = [];
     const reader = sse.body!.getReader();
     void (async () => {
       let buf = '';
@@ -90,8 +97,7 @@ describe.each(['sqlite', 'influx'] as const)('a fall becomes an alert on MQTT, S
         const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
         if (done) return;
         buf += Buffer.from(value!).toString('utf8');
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
+        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
           const block = buf.slice(0, i);
           buf = buf.slice(i + 2);
           const f = Object.fromEntries(

@@ -51,7 +51,10 @@ export function pseudonym(): string {
   const A = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
   let n = ++pseudo;
   let s = '';
-  for (let i = 0; i < 6; i++) (s = A[n % 32] + s), (n = Math.floor(n / 32));
+  for (let i = 0; i < 6; i++) {
+    s = A[n % 32] + s;
+    n = Math.floor(n / 32);
+  }
   return `P-${s}`;
 }
 

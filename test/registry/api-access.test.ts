@@ -15,7 +15,7 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       for (const t of [
         null,
         'nonsense',
-        'tb1.tok-aaaaaaaaaa.' + 'x'.repeat(43),
+        `tb1.tok-aaaaaaaaaa.${'x'.repeat(43)}`,
         tok.admin.slice(0, -1) + (tok.admin.endsWith('A') ? 'B' : 'A'),
       ]) {
         const r = await call('GET', 'sites', t);

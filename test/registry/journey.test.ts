@@ -11,6 +11,7 @@ import { SqliteStore } from '../../ingest/index.ts';
 import { runTestbed, testbed, type CliProcess } from '../support/centre.ts';
 import { waitFor } from '../support/servers.ts';
 import { DATABASES, freshDatabase, T0, DAY, type FreshDb } from './helpers.ts';
+import type { Device, GatewayWithCredentials, IssuedToken, Participant, User } from '../../registry/schemas/index.ts';
 
 describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gateway, tagged readings', (kind) => {
   let db: FreshDb;
@@ -37,12 +38,13 @@ describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gatewa
         headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
-      return { status: res.status, body: (await res.json()) as any };
+      return { status: res.status, body: (await res.json()) as unknown };
     };
-    const ok = async (method: string, path: string, body?: unknown, token = admin) => {
+    /** The body of a 2xx answer, typed as the route's response (`T`) says. */
+    const ok = async <T = unknown>(method: string, path: string, body?: unknown, token = admin): Promise<T> => {
       const r = await api(method, path, body, token);
       expect([200, 201], `${method} ${path} → ${r.status} ${JSON.stringify(r.body)}`).toContain(r.status);
-      return r.body;
+      return r.body as T;
     };
 
     await ok('POST', 'organisations', { id: 'region-halland', name: 'Region Halland', type: 'region' });
@@ -60,7 +62,7 @@ describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gatewa
     await ok('POST', 'homes', { id: 'home-1', siteId: 'halmstad' });
     await ok('POST', 'homes', { id: 'home-2', siteId: 'halmstad' });
     const anna = (
-      await ok('POST', 'participants', {
+      await ok<Participant>('POST', 'participants', {
         trialId: 'hydration',
         homeId: 'home-1',
         enrolledAt: T0,
@@ -70,7 +72,7 @@ describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gatewa
       })
     ).id as string;
     const bo = (
-      await ok('POST', 'participants', {
+      await ok<Participant>('POST', 'participants', {
         trialId: 'hydration',
         homeId: 'home-2',
         enrolledAt: T0,
@@ -88,7 +90,12 @@ describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gatewa
     });
     await ok('POST', 'assignments', { deviceId: 'cup-1', homeId: 'home-1', from: T0 });
     await ok('POST', 'devices/cup-1/move', { homeId: 'home-2', at: T0 + 10 * DAY });
-    const { credentials } = await ok('POST', 'gateways', { siteId: 'halmstad', gateway: 'gw-1', homeId: 'home-1', orgId: 'aquasense' });
+    const { credentials } = await ok<GatewayWithCredentials>('POST', 'gateways', {
+      siteId: 'halmstad',
+      gateway: 'gw-1',
+      homeId: 'home-1',
+      orgId: 'aquasense',
+    });
     expect(credentials.username).toBe('halmstad.gw-1');
 
     // The gateway connects with what the API returned (a running `up`, no restart) and sends readings.
@@ -122,11 +129,11 @@ describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gatewa
     }
 
     // A company sees its device and gateway, never participants.
-    const acmeUser = await ok('POST', 'users', { name: 'AquaSense support', role: 'company', orgId: 'aquasense' });
-    const { token: company } = await ok('POST', `users/${acmeUser.id}/tokens`, { label: 'journey' });
+    const acmeUser = await ok<User>('POST', 'users', { name: 'AquaSense support', role: 'company', orgId: 'aquasense' });
+    const { token: company } = await ok<IssuedToken>('POST', `users/${acmeUser.id}/tokens`, { label: 'journey' });
     expect((await api('GET', 'participants', undefined, company)).status).toBe(403);
     expect((await api('GET', `participants/${anna}`, undefined, company)).status).toBe(403);
-    expect((await ok('GET', 'devices', undefined, company)).map((d: { id: string }) => d.id)).toEqual(['cup-1']);
+    expect((await ok<Device[]>('GET', 'devices', undefined, company)).map((d: { id: string }) => d.id)).toEqual(['cup-1']);
     expect(JSON.stringify(await ok('GET', 'devices/cup-1/assignments', undefined, company))).not.toMatch(/P-[0-9A-Z]{6}/);
 
     // Permit join reaches the gateway (answered here by the test as the gateway), revocation drops it.
@@ -134,9 +141,11 @@ describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gatewa
       if (topic === 'lab/v1/halmstad/gw-1/cmd/permit_join')
         void gw.publishAsync(`${topic}/reply`, JSON.stringify({ id: JSON.parse(payload.toString()).id, ok: true }), { qos: 1 });
     });
-    expect((await ok('POST', 'gateways/halmstad.gw-1/permit-join', { seconds: 60 }, company)).reply).toMatchObject({ ok: true });
+    expect((await ok<{ reply: unknown }>('POST', 'gateways/halmstad.gw-1/permit-join', { seconds: 60 }, company)).reply).toMatchObject({
+      ok: true,
+    });
     const closed = new Promise<void>((resolve) => gw.once('close', () => resolve()));
-    expect((await ok('POST', 'gateways/halmstad.gw-1/revoke', undefined, company)).disconnected).toBe(1);
+    expect((await ok<{ disconnected: number }>('POST', 'gateways/halmstad.gw-1/revoke', undefined, company)).disconnected).toBe(1);
     await closed;
     await expect(
       mqtt.connectAsync(`mqtt://127.0.0.1:${centre.mqttPort}`, { ...credentials, protocolVersion: 4, reconnectPeriod: 0 }),

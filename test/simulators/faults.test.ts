@@ -59,7 +59,9 @@ describe('faults', () => {
     expect(cup.some((l) => inWindow(l.ts, 14, 20)) && cup.some((l) => inWindow(l.ts, 26, 32))).toBe(true);
     const gaps = cup.slice(1).map((l, i) => l.ts - cup[i]!.ts);
     expect(Math.max(...gaps)).toBeGreaterThanOrEqual(6 * H);
-    cup.forEach((l, i) => expect(l.seq).toBe(i + 1));
+    cup.forEach((l, i) => {
+      expect(l.seq).toBe(i + 1);
+    });
   });
 
   it('battery death: the battery falls to low, then the device is silent for good', () => {

@@ -53,7 +53,13 @@ describe('MQTT output', () => {
       ],
     });
     const chunks: string[] = [];
-    await runScenario({ scenario: sc, out: new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c.toString()), cb()) }) });
+    const out = new Writable({
+      write: (c: Buffer, _e, cb) => {
+        chunks.push(c.toString());
+        cb();
+      },
+    });
+    await runScenario({ scenario: sc, out });
     const expected = new Map<string, Set<number>>();
     for (const l of parsed(chunks.join(''))) {
       if (typeof l.seq !== 'number' || l.kind === 'teleporter' || l.ts === 0 || !l.dev) continue;

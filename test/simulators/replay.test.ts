@@ -77,7 +77,7 @@ describe('UCI ADL replay', () => {
     text[19] = 'garbage'; // line 20
     text[29] = '2011-11-28 10:30:00\t\t2011-11-28 10:40:00\t\tBasin\t\tSonar\t\tBathroom'; // line 30
     const path = join(tmpdir(), `testbed-uci-${process.pid}.txt`);
-    writeFileSync(path, text.join('\r\n') + '\t\t\r\n', 'latin1');
+    writeFileSync(path, `${text.join('\r\n')}\t\t\r\n`, 'latin1');
     try {
       const p = parseUciSensors(readFileSync(path), { home: 'a' });
       expect(p.errors.map((e) => e.line)).toEqual([10, 20, 30]);
@@ -92,7 +92,12 @@ describe('UCI ADL replay', () => {
 
   it('shifts timestamps to --from and writes NDJSON', async () => {
     const chunks: string[] = [];
-    const out = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c.toString()), cb()) });
+    const out = new Writable({
+      write: (c: Buffer, _e, cb) => {
+        chunks.push(c.toString());
+        cb();
+      },
+    });
     const from = Date.parse('2025-01-06T00:00:00Z');
     const res = await replayUci({ file: FILES.a, home: 'a', from, out, speed: 'max' });
     const ls = chunks

@@ -87,7 +87,10 @@ describe('resident statistics over 30 days × 6 residents', () => {
       const mean = days.reduce((a, b) => a + b, 0) / days.length;
       console.log(`[sim] ${h.id}: ${mean.toFixed(2)} flushes/day (profile ${profile.voidsPerDay} voids)`);
       expect(Math.abs(mean - 0.95 * profile.voidsPerDay) / (0.95 * profile.voidsPerDay)).toBeLessThan(0.25);
-      for (const v of days) expect(v).toBeGreaterThanOrEqual(1), expect(v).toBeLessThanOrEqual(20);
+      for (const v of days) {
+        expect(v).toBeGreaterThanOrEqual(1);
+        expect(v).toBeLessThanOrEqual(20);
+      }
     }
   });
 

@@ -218,7 +218,10 @@ export async function startMosquitto(): Promise<ServerHandle> {
     ready: (p) =>
       new Promise((resolve) => {
         const sock = createConnection(p);
-        sock.once('connect', () => (sock.destroy(), resolve(true)));
+        sock.once('connect', () => {
+          sock.destroy();
+          resolve(true);
+        });
         sock.once('error', () => resolve(false));
       }),
   });

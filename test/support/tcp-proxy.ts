@@ -59,8 +59,12 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   return {
     port: addr.port,
     cut,
-    pause: () => void (paused = true),
-    resume: () => void (paused = false),
+    pause: () => {
+      paused = true;
+    },
+    resume: () => {
+      paused = false;
+    },
     stats: () => ({ accepted, refused, live: live.size / 2, cuts }),
     close: async () => {
       paused = true;

@@ -34,7 +34,10 @@ describe('testbed sim zstack / gateway run', () => {
       // SYS ping: SOF, len 0, cmd0 = SREQ(1)<<5 | SYS(1), cmd1 = 1, fcs.
       const reply = await new Promise<Buffer>((resolve, reject) => {
         const s = createConnection(info.port, '127.0.0.1', () => s.write(Buffer.from([0xfe, 0x00, 0x21, 0x01, 0x20])));
-        s.once('data', (d) => (s.destroy(), resolve(d)));
+        s.once('data', (d) => {
+          s.destroy();
+          resolve(d);
+        });
         s.once('error', reject);
       });
       // SRSP(3)<<5 | SYS = 0x61, ping, 2 bytes of capabilities.

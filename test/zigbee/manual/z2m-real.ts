@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { ZStackEmulator } from '../../../simulators/zstack/emulator.ts';
 import { Z2mSource } from '../../../gateway/z2m-source.ts';
+import type { SourceSink } from '../../../gateway/source.ts';
 import { startMosquitto, tempDir } from '../../support/servers.ts';
 const Z2M = process.argv[2] ?? '/tmp/z2m';
 import { connectAsync } from 'mqtt';
@@ -37,8 +38,8 @@ const z2m = spawn(process.execPath, [`${Z2M}/node_modules/zigbee2mqtt/index.js`]
 let log = '';
 z2m.stdout.on('data', (d) => (log += d));
 z2m.stderr.on('data', (d) => (log += d));
-const readings: any[] = [];
-const events: any[] = [];
+const readings: Parameters<SourceSink['reading']>[0][] = [];
+const events: { t: Parameters<SourceSink['event']>[0]; d: string | undefined; data: Record<string, unknown> | undefined }[] = [];
 const src = new Z2mSource({ url: mqttUrl, baseTopic: 'zigbee2mqtt', devicesFile: () => ({ overrides: new Map() }), log: silentLogger });
 await src.start({ reading: (r) => readings.push(r), event: (t, d, data) => events.push({ t, d, data }) });
 const c = await connectAsync(mqttUrl);
@@ -46,19 +47,26 @@ for (let i = 0; i < 60 && src.state() !== 'up'; i++) await sleep(500);
 console.log('bridge state', src.state());
 await c.publishAsync('zigbee2mqtt/bridge/request/permit_join', JSON.stringify({ time: 120 }));
 await sleep(45000);
-const byDev = new Map<string, any[]>();
+const byDev = new Map<string, Parameters<SourceSink['reading']>[0][]>();
 for (const r of readings) byDev.set(r.dev, [...(byDev.get(r.dev) ?? []), r]);
 for (const [d, rs] of byDev)
   console.log(
     d,
-    rs[0].kind,
+    rs[0]!.kind,
     rs.length,
     JSON.stringify(rs.slice(-2).map((r) => [r.v, r.q])),
     rs.every((r) => checkReading({ ...r, seq: 1 }, Date.now()) === null),
   );
 console.log(
   'events',
-  JSON.stringify(events.map((e) => e.t + ':' + (e.data?.status ?? '')).reduce((a: any, k: string) => ((a[k] = (a[k] ?? 0) + 1), a), {})),
+  JSON.stringify(
+    events
+      .map((e) => `${e.t}:${e.data?.status ?? ''}`)
+      .reduce((a: Record<string, number>, k: string) => {
+        a[k] = (a[k] ?? 0) + 1;
+        return a;
+      }, {}),
+  ),
 );
 console.log('z2m log tail:', log.slice(-1500));
 z2m.kill('SIGTERM');
