@@ -13,6 +13,7 @@ const UNIT_TESTS = [
   'test/ingest/line-protocol.test.ts',
   'test/ingest/units.test.ts',
   'test/lib/config.test.ts',
+  'test/lib/sql.test.ts',
   'test/lib/timing.test.ts',
   'test/monitor/compare.test.ts',
   'test/simulators/determinism.test.ts',

@@ -3,6 +3,7 @@
 // InfluxDB, so the HTTP API and the CLI can list them. An add() has returned only once its rows
 // are committed durably: ingest acks a batch only after its dead letters are recorded.
 
+import { whereClause } from '../lib/sql.ts';
 import { join } from 'node:path';
 import { openSqlite, transaction, type DatabaseSync } from '../lib/sqlite.ts';
 
@@ -102,24 +103,16 @@ export class DeadLetterStore {
 
   /** Newest first. */
   list(q: DeadLetterQuery = {}): DeadLetter[] {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (q.site !== undefined) {
-      where.push('site = ?');
-      args.push(q.site);
-    }
-    if (q.gateway !== undefined) {
-      where.push('gateway = ?');
-      args.push(q.gateway);
-    }
-    if (q.since !== undefined) {
-      where.push('received_at >= ?');
-      args.push(q.since);
-    }
+    const w = whereClause([
+      ['site = ?', q.site],
+      ['gateway = ?', q.gateway],
+      ['received_at >= ?', q.since],
+    ]);
     const limit = Math.max(1, Math.min(q.limit ?? 100, 100_000));
-    const rows = this.#db
-      .prepare(`SELECT * FROM dead_letters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`)
-      .all(...args) as Record<string, unknown>[];
+    const rows = this.#db.prepare(`SELECT * FROM dead_letters${w.sql} ORDER BY id DESC LIMIT ${limit}`).all(...w.params) as Record<
+      string,
+      unknown
+    >[];
     return rows.map((r) => ({
       id: Number(r.id),
       receivedAt: Number(r.received_at),

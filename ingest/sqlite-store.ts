@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { openSqlite, transaction, type DatabaseSync } from '../lib/sqlite.ts';
 import { quoteSqlString } from '../lib/quote.ts';
+import { type SqlParam, whereClause } from '../lib/sql.ts';
 import { KIND_NAMES, isKind, type Kind } from '../devices/index.ts';
 import {
   DAY_MS,
@@ -133,7 +134,7 @@ export class SqliteStore implements ReadingStore {
   }
 
   async queryReadings(q: ReadingQuery = {}): Promise<StoredReading[]> {
-    const { where, args } = whereClause(q);
+    const { where, args } = readingFilter(q);
     const limit = q.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(q.limit))}` : '';
     const rows = this.#db.prepare(`SELECT * FROM readings ${where} ORDER BY ts, device, seq${limit}`).all(...args) as Record<
       string,
@@ -154,7 +155,7 @@ export class SqliteStore implements ReadingStore {
 
   /** Readings stored (optionally filtered). Synchronous: SQLite answers at once. */
   count(q: ReadingQuery = {}): number {
-    const { where, args } = whereClause(q);
+    const { where, args } = readingFilter(q);
     return Number((this.#db.prepare(`SELECT count(*) AS n FROM readings ${where}`).get(...args) as { n: number }).n);
   }
 
@@ -316,27 +317,16 @@ export class SqliteStore implements ReadingStore {
   }
 }
 
-function whereClause(q: ReadingQuery): { where: string; args: (string | number)[] } {
-  const where: string[] = [];
-  const args: (string | number)[] = [];
-  const eq = (col: string, v: string | undefined) => {
-    if (v === undefined) return;
-    where.push(`${col} = ?`);
-    args.push(v);
-  };
-  eq('site', q.site);
-  eq('gateway', q.gateway);
-  eq('device', q.device);
-  eq('kind', q.kind);
-  if (q.from !== undefined) {
-    where.push('ts >= ?');
-    args.push(q.from);
-  }
-  if (q.to !== undefined) {
-    where.push('ts < ?');
-    args.push(q.to);
-  }
-  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+function readingFilter(q: ReadingQuery): { where: string; args: SqlParam[] } {
+  const w = whereClause([
+    ['site = ?', q.site],
+    ['gateway = ?', q.gateway],
+    ['device = ?', q.device],
+    ['kind = ?', q.kind],
+    ['ts >= ?', q.from],
+    ['ts < ?', q.to],
+  ]);
+  return { where: w.sql, args: w.params };
 }
 
 /** Per device and local day, what a write adds to the rollup; flushed as upserts in the same transaction. */

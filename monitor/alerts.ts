@@ -18,6 +18,7 @@
 // calls over the API later; the built-in rules (alert-rules.ts) would then be switched off per scope with
 // `thresholds.rules`.
 
+import { whereClause } from '../lib/sql.ts';
 import { randomBytes } from 'node:crypto';
 import type { MonitorDb } from './db.ts';
 import { ApiError } from '../lib/errors.ts';
@@ -173,37 +174,19 @@ export class AlertEngine {
   }
 
   list(q: AlertQuery = {}): Alert[] {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (q.status === 'active') {
-      where.push("status <> 'resolved'");
-    } else if (q.status) {
-      where.push('status = ?');
-      args.push(q.status);
-    }
-    if (q.site) {
-      where.push('site = ?');
-      args.push(q.site);
-    }
-    if (q.rule) {
-      where.push('rule = ?');
-      args.push(q.rule);
-    }
-    if (q.participant) {
-      where.push('participant = ?');
-      args.push(q.participant);
-    }
-    if (q.since !== undefined) {
-      where.push('opened_at >= ?');
-      args.push(q.since);
-    }
-    if (q.until !== undefined) {
-      where.push('opened_at < ?');
-      args.push(q.until);
-    }
+    // An empty filter value ('' from `?site=`) filters nothing, as it always has.
+    const w = whereClause([
+      q.status === 'active' && "status <> 'resolved'",
+      q.status !== 'active' && ['status = ?', q.status || undefined],
+      ['site = ?', q.site || undefined],
+      ['rule = ?', q.rule || undefined],
+      ['participant = ?', q.participant || undefined],
+      ['opened_at >= ?', q.since],
+      ['opened_at < ?', q.until],
+    ]);
     const rows = this.#db.db
-      .prepare(`SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC LIMIT ?`)
-      .all(...args, q.limit ?? 1000) as Record<string, unknown>[];
+      .prepare(`SELECT * FROM alerts${w.sql} ORDER BY opened_at DESC LIMIT ?`)
+      .all(...w.params, q.limit ?? 1000) as Record<string, unknown>[];
     const all = rows.map(rowToAlert);
     return q.sites ? all.filter((a) => q.sites!.has(a.site)) : all;
   }

@@ -24,6 +24,7 @@ import * as participants from './aggregates/participants.ts';
 import * as trials from './aggregates/trials.ts';
 import * as users from './aggregates/users.ts';
 import type { RegistryContext, RegistryHooks } from './context.ts';
+import type { GatewayCredential } from '../broker/index.ts';
 import type { Database } from './db.ts';
 import type { ListOptions } from './rows.ts';
 import type * as S from './schemas/index.ts';
@@ -214,7 +215,7 @@ export class Registry implements RegistryContext {
     return gateways.permitJoin(this, a, id, seconds);
   }
   /** For the broker: a gateway's credential record by MQTT username. */
-  gatewayCredential(username: string): Promise<gateways.GatewayCredential | undefined> {
+  gatewayCredential(username: string): Promise<GatewayCredential | undefined> {
     return gateways.gatewayCredential(this, username);
   }
   touchGateway(username: string, at: number): Promise<void> {

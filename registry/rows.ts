@@ -6,6 +6,7 @@
 
 import type { TObject, TSchema, Static } from 'typebox';
 import { ApiError } from '../lib/errors.ts';
+import { whereClause } from '../lib/sql.ts';
 import type { Param, Queryable, Row } from './db.ts';
 
 type Codec = 'text' | 'int' | 'json';
@@ -118,10 +119,9 @@ export class Table<S extends TObject> {
   }
 }
 
-/** `WHERE c1 = ? AND …` for the filters that are set. */
+/** `WHERE c1 = ? AND …` for the column filters that are set (lib/sql.ts builds it). */
 export function where(filters: [string, Param | undefined][]): { sql: string; params: Param[] } {
-  const used = filters.filter(([, v]) => v !== undefined) as [string, Param][];
-  return { sql: used.length ? ` WHERE ${used.map(([c]) => `${c} = ?`).join(' AND ')}` : '', params: used.map(([, v]) => v) };
+  return whereClause(filters.map(([column, value]) => [`${column} = ?`, value] as const));
 }
 
 export interface ListOptions {

@@ -3,7 +3,8 @@
 
 import { type Actor, mustHaveRole } from '../access.ts';
 import type { RegistryContext } from '../context.ts';
-import { type ListOptions, where } from '../rows.ts';
+import { whereClause } from '../../lib/sql.ts';
+import type { ListOptions } from '../rows.ts';
 import type { AuditEntry } from '../schemas/index.ts';
 import { auditLog } from '../tables.ts';
 
@@ -17,17 +18,16 @@ export interface AuditFilter extends ListOptions {
 
 export async function listAudit(ctx: RegistryContext, a: Actor, o: AuditFilter): Promise<AuditEntry[]> {
   mustHaveRole(a, ['admin'], 'read the audit log');
-  const w = where([
-    ['resource_type', o.resourceType],
-    ['resource_id', o.resourceId],
-    ['actor', o.actor],
-    ['action', o.action],
+  const w = whereClause([
+    ['resource_type = ?', o.resourceType],
+    ['resource_id = ?', o.resourceId],
+    ['actor = ?', o.actor],
+    ['action = ?', o.action],
+    ['at >= ?', o.since],
   ]);
-  const since = o.since !== undefined ? `${w.sql ? ' AND' : ' WHERE'} at >= ?` : '';
   // Paged in SQL, unlike the other lists: the log grows without bound.
-  const rows = await ctx.db.all(`SELECT * FROM audit_log${w.sql}${since} ORDER BY id LIMIT ? OFFSET ?`, [
+  const rows = await ctx.db.all(`SELECT * FROM audit_log${w.sql} ORDER BY id LIMIT ? OFFSET ?`, [
     ...w.params,
-    ...(o.since !== undefined ? [o.since] : []),
     o.limit ?? 1000,
     o.offset ?? 0,
   ]);

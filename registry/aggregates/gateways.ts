@@ -2,7 +2,7 @@
 // company sees, revokes and pairs its own. The password is shown once; only its scrypt hash is kept.
 
 import type { Static } from 'typebox';
-import { GENERATED_SECRET_COST, gatewayUsername, hashPassword, randomPassword } from '../../broker/index.ts';
+import { GENERATED_SECRET_COST, type GatewayCredential, gatewayUsername, hashPassword, randomPassword } from '../../broker/index.ts';
 import { ApiError, badRequest, conflict, forbidden } from '../../lib/errors.ts';
 import { type Actor, mustBeSiteInScope, mustHaveRole, type Scope, scopeOf } from '../access.ts';
 import { audit, checkedSlug, iso, type RegistryContext, write } from '../context.ts';
@@ -152,14 +152,6 @@ export async function permitJoin(ctx: RegistryContext, a: Actor, id: string, sec
   if (!command) throw new ApiError(503, 'commands need the broker in this process (testbed up or testbed broker) with its admin account');
   await write(ctx, (q) => audit(q, a, 'permit-join', 'gateway', id, { seconds }));
   return command(g.siteId, g.gateway, 'permit_join', { seconds });
-}
-
-export interface GatewayCredential {
-  site: string;
-  gateway: string;
-  username: string;
-  passwordHash: string;
-  revokedAt: number | null;
 }
 
 export async function gatewayCredential(ctx: RegistryContext, username: string): Promise<GatewayCredential | undefined> {
