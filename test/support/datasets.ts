@@ -1,4 +1,4 @@
-// Data sets committed with the tests, so a lone clone can run them (no ../shared next to it).
+// Data sets committed with the tests, so a lone clone can run them with nothing beside it.
 
 import { join } from 'node:path';
 
