@@ -129,6 +129,19 @@ function allowedFilters(principal: Principal): string[] {
 }
 
 /**
+ * Why `principal` may not publish `topic` retained, or null when it may. The contract retains one
+ * thing: a gateway's own `state` (birth message and last will), so that a subscriber learns at once
+ * whether the gateway is online. Anything else retained would be replayed to every future
+ * subscriber — a stale reading fed to ingest again on each restart, a command re-run on each
+ * gateway reconnect — so it is refused for everyone.
+ */
+export function retainRefusal(principal: Principal, topic: string): string | null {
+  if (principal.type === 'gateway' && topic === `${ownRoot(principal)}/state`) return null;
+  const own = principal.type === 'gateway' ? ` (only ${ownRoot(principal)}/state is retained)` : '';
+  return `retained publish on '${topic}' refused${own}`;
+}
+
+/**
  * The last will a client may register at connect. A gateway's will must be its own retained
  * `state` topic (the "offline" notice monitoring relies on); a service's will is held to what
  * it may publish.

@@ -12,7 +12,7 @@ import { parseTopic } from '../devices/contract.ts';
 import type { Config } from '../lib/config.ts';
 import { logger, type Logger } from '../lib/log.ts';
 import { counter, everyValue, gauge } from '../lib/metrics.ts';
-import { publishRefusal, subscribeRefusal, willRefusal } from './acl.ts';
+import { publishRefusal, retainRefusal, subscribeRefusal, willRefusal } from './acl.ts';
 import type { CredentialStore, Principal, ServiceRole } from './credentials.ts';
 import { listenTcp, listenTls, listenWebSocket, type Listener } from './listeners.ts';
 import { limitPacketSize, PacketTooLargeError } from './packet-limit.ts';
@@ -29,7 +29,7 @@ export {
   type GatewayCredential,
   type GatewayDirectory,
 } from './credentials.ts';
-export { publishRefusal, subscribeRefusal, willRefusal, filterCovers } from './acl.ts';
+export { publishRefusal, retainRefusal, subscribeRefusal, willRefusal, filterCovers } from './acl.ts';
 export { hashPassword, verifyPassword, randomPassword, GENERATED_SECRET_COST } from './password.ts';
 export { BindError } from './listeners.ts';
 
@@ -64,9 +64,11 @@ export const MAX_TOPIC_LEVELS = 16;
 export type RefusalReason =
   | 'rate_limited'
   | 'client_id_taken'
+  | 'client_id_rejected'
   | 'bad_credentials'
   | 'will_denied'
   | 'publish_denied'
+  | 'retain_denied'
   | 'subscribe_denied'
   | 'packet_too_large'
   | 'topic_too_deep';
@@ -79,9 +81,11 @@ const refusals = counter({
     reason: everyValue<RefusalReason>({
       rate_limited: true,
       client_id_taken: true,
+      client_id_rejected: true,
       bad_credentials: true,
       will_denied: true,
       publish_denied: true,
+      retain_denied: true,
       subscribe_denied: true,
       packet_too_large: true,
       topic_too_deep: true,
@@ -123,6 +127,7 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
   const principals = new WeakMap<Client, Principal>();
   const byUser = new Map<string, Set<Client>>();
   const rateLimited = new WeakSet<Client>();
+  const persistentWithoutId = new WeakSet<Client>();
   // Which user holds each client id. MQTT lets a CONNECT with an existing client id take over
   // that session: it kicks the connected client and, with clean=false, inherits its queued
   // messages. Without this, any gateway could knock another offline or read its queued acks by
@@ -153,6 +158,9 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
         c.willTopic = packet.will?.topic;
       }
       if (!limiter.admit(c?.remote ?? 'unknown')) rateLimited.add(client);
+      // aedes would invent an id for it; the spec says refuse ([MQTT-3.1.3-8]): a persistent
+      // session needs a name the client can come back with.
+      if (packet.clientId === '' && !packet.clean) persistentWithoutId.add(client);
       cb(null, true);
     },
 
@@ -164,6 +172,10 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
           `more than ${config.mqttConnectsPerMinute} connection attempts per minute from this address (TESTBED_MQTT_CONNECTS_PER_MINUTE)`,
         );
         return cb(authError(3, 'too many connection attempts'), false);
+      }
+      if (persistentWithoutId.has(client)) {
+        refuse('client_id_rejected', client, 'a zero-length client id needs clean session 1 (MQTT 3.1.1, 3.1.3-8)');
+        return cb(authError(2, 'identifier rejected'), false);
       }
       credentials.verify(username ?? '', password ? password.toString('utf8') : '').then(
         (principal) => {
@@ -244,6 +256,11 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
         // what we want from a gateway writing outside its own topics.
         refuse('publish_denied', client, why, packet.topic);
         return cb(refusedError(why));
+      }
+      const retainWhy = packet.retain ? retainRefusal(principal, packet.topic) : null;
+      if (retainWhy) {
+        refuse('retain_denied', client, retainWhy, packet.topic);
+        return cb(refusedError(retainWhy));
       }
       cb(null);
     },
