@@ -2,12 +2,13 @@
 // Every role imports this module; nothing here imports a role. See docs/wire-contract.md.
 
 import { KINDS, QUALITY_FIELDS, isKind, type FieldSpec, type Kind } from './catalogue.ts';
+import { SLUG_PATTERN } from '../lib/ids.ts';
 
 export const CONTRACT_VERSION = 'v1';
 export const TOPIC_ROOT = `lab/${CONTRACT_VERSION}`;
 
 /** Site and gateway ids are topic levels: lowercase, digits and dashes, no MQTT wildcards. */
-export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const ID_PATTERN = SLUG_PATTERN;
 /** Device ids: a Zigbee IEEE address, a serial or a name such as `a-bathroom-toilet`. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 

@@ -1,6 +1,6 @@
 // The HTTP face of the centre: one fastify app that every role adds its routes to as an
 // encapsulated plugin. The shell owns what all routes share: authentication (auth.ts), the error
-// handler (errors.ts), schema helpers (schemas.ts), the OpenAPI document and its browser (/docs),
+// handler (errors.ts), the OpenAPI document and its browser (/docs),
 // /health and /metrics (health.ts). fastify + TypeBox: one schema validates the request,
 // serialises the reply and documents the route in /openapi.json, so the three cannot disagree.
 

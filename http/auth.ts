@@ -7,7 +7,7 @@
 
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError } from '../lib/errors.ts';
+import { ApiError, unavailable } from '../lib/errors.ts';
 import type { Actor, Role } from '../registry/index.ts';
 import { errorResponses } from './errors.ts';
 
@@ -72,7 +72,7 @@ async function auth(app: FastifyInstance, opts: { authenticate?: Authenticate | 
   app.addHook('onRequest', async (req) => {
     const roles = req.routeOptions.config.roles;
     if (!roles) return;
-    if (!opts.authenticate) throw new ApiError(503, 'no registry in this process: routes that need a token cannot check one');
+    if (!opts.authenticate) throw unavailable('no registry in this process: routes that need a token cannot check one');
     const actor = await bearerActor(opts.authenticate, req.headers.authorization);
     requireRole(actor, roles, `${req.method} ${req.routeOptions.url ?? req.url}`);
     req.actor = actor;

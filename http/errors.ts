@@ -39,7 +39,7 @@ function body(status: number, code: string, message: string) {
 
 function handleError(err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ApiError) {
-    if (err.status >= 500) req.log.warn({ err: err.message, url: req.url }, 'api error');
+    if (err.status >= 500) req.log.warn({ err: err.message, cause: String(err.cause ?? ''), url: req.url }, 'api error');
     return reply.code(err.status).send(body(err.status, err.code, err.message));
   }
   const status = err.statusCode ?? 500;

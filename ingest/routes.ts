@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { errorResponses } from '../http/errors.ts';
-import { Nullable, Ts } from '../http/schemas.ts';
+import { Nullable, Ts } from '../lib/schemas.ts';
 import type { DeadLetter, DeadLetterQuery } from './dead-letters.ts';
 
 /** What the route needs of the dead-letter store (ingest/dead-letters.ts implements it). */

@@ -20,8 +20,9 @@ export class ApiError extends Error {
   override name = 'ApiError';
   readonly status: number;
   readonly code: string;
-  constructor(status: number, message: string, code?: string) {
-    super(message);
+  /** `cause`: the upstream error, for the log only — its text never reaches the caller. */
+  constructor(status: number, message: string, code?: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.status = status;
     this.code = code ?? CODE_BY_STATUS[status] ?? 'error';
   }
@@ -37,4 +38,4 @@ export const badRequest = (message: string, code?: string) => new ApiError(400, 
 export const forbidden = (message: string, code?: string) => new ApiError(403, message, code);
 export const notFound = (message: string, code?: string) => new ApiError(404, message, code);
 export const conflict = (message: string, code?: string) => new ApiError(409, message, code);
-export const unavailable = (message: string, code?: string) => new ApiError(503, message, code);
+export const unavailable = (message: string, cause?: unknown) => new ApiError(503, message, undefined, cause);

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { UniqueMessageIdProvider, type MqttClient } from 'mqtt';
 import { parseTopic, topics, TOPIC_ROOT } from '../devices/index.ts';
-import { ApiError } from '../lib/errors.ts';
+import { ApiError, unavailable } from '../lib/errors.ts';
 
 export interface CommanderOptions {
   url: string;
@@ -49,7 +49,7 @@ export class GatewayCommander {
       return c;
     })().catch((err: unknown) => {
       this.#client = undefined;
-      throw new ApiError(503, `cannot reach the broker with the admin account: ${(err as Error).message}`);
+      throw unavailable('cannot reach the broker with the admin account (the log has the reason)', err);
     });
     return this.#client;
   }
@@ -96,7 +96,7 @@ export class GatewayCommander {
     } catch (err) {
       clearTimeout(this.#waiting.get(key)?.timer);
       this.#waiting.delete(key);
-      throw new ApiError(503, `could not publish the command: ${(err as Error).message}`);
+      throw unavailable('could not publish the command to the broker (the log has the reason)', err);
     }
     return reply;
   }

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { HttpPlugin } from '../../http/index.ts';
 import { errorResponses } from '../../http/errors.ts';
-import { Ts } from '../../http/schemas.ts';
+import { Ts } from '../../lib/schemas.ts';
 import { ApiError } from '../../lib/errors.ts';
 import type { Alert as AlertRecord, AlertEvent } from '../alerts.ts';
 import { eventBody } from '../delivery.ts';

@@ -3,7 +3,7 @@
 import { Type } from 'typebox';
 import type { HttpPlugin } from '../../http/index.ts';
 import { errorResponses } from '../../http/errors.ts';
-import { Ts } from '../../http/schemas.ts';
+import { Ts } from '../../lib/schemas.ts';
 import { completenessReport } from '../completeness.ts';
 import { assertSiteVisible, queryPeriod } from '../visibility.ts';
 import { accessOf, type MonitorApiDeps } from './deps.ts';

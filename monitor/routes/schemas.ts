@@ -2,7 +2,7 @@
 // here are not sent) and documents the route in /openapi.json.
 
 import { Type } from 'typebox';
-import { Nullable } from '../../http/schemas.ts';
+import { Nullable } from '../../lib/schemas.ts';
 import type { Role } from '../../registry/index.ts';
 import { RULES } from '../thresholds.ts';
 

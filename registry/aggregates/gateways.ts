@@ -3,7 +3,7 @@
 
 import type { Static } from 'typebox';
 import { GENERATED_SECRET_COST, type GatewayCredential, gatewayUsername, hashPassword, randomPassword } from '../../broker/index.ts';
-import { ApiError, badRequest, conflict, forbidden } from '../../lib/errors.ts';
+import { badRequest, conflict, forbidden, unavailable } from '../../lib/errors.ts';
 import { type Actor, mustBeSiteInScope, mustHaveRole, type Scope, scopeOf } from '../access.ts';
 import { audit, checkedSlug, iso, type RegistryContext, write } from '../context.ts';
 import type { Row } from '../db.ts';
@@ -149,7 +149,7 @@ export async function permitJoin(ctx: RegistryContext, a: Actor, id: string, sec
   const g = await getGateway(ctx, a, id);
   if (g.revokedAt !== null) throw conflict(`gateway '${id}' is revoked`);
   const command = ctx.hooks.command;
-  if (!command) throw new ApiError(503, 'commands need the broker in this process (testbed up or testbed broker) with its admin account');
+  if (!command) throw unavailable('commands need the broker in this process (testbed up or testbed broker) with its admin account');
   await write(ctx, (q) => audit(q, a, 'permit-join', 'gateway', id, { seconds }));
   return command(g.siteId, g.gateway, 'permit_join', { seconds });
 }

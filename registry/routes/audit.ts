@@ -2,7 +2,7 @@
 
 import { Type } from 'typebox';
 import { actorOf, errorResponses, type HttpPlugin } from '../../http/index.ts';
-import { Page, Ts } from '../../http/schemas.ts';
+import { Page, Ts } from '../../lib/schemas.ts';
 import type { Registry } from '../registry.ts';
 import { AuditEntry } from '../schemas/index.ts';
 import { ADMIN } from './roles.ts';

@@ -3,7 +3,7 @@
 
 import { Type } from 'typebox';
 import { actorOf, errorResponses, type HttpPlugin } from '../../http/index.ts';
-import { IdParam, Page } from '../../http/schemas.ts';
+import { IdParam, Page } from '../../lib/schemas.ts';
 import type { Registry } from '../registry.ts';
 import { Assignment, AssignmentPatch, Device, DevicePatch, Move, NewAssignment, NewDevice } from '../schemas/index.ts';
 import { ANYONE, DEVICE_OWNERS, STAFF } from './roles.ts';

@@ -4,7 +4,7 @@
 
 import { Type } from 'typebox';
 import { actorOf, errorResponses, type HttpPlugin } from '../../http/index.ts';
-import { IdParam, Page } from '../../http/schemas.ts';
+import { IdParam, Page } from '../../lib/schemas.ts';
 import type { Registry } from '../registry.ts';
 import { Gateway, GatewayPatch, GatewayWithCredentials, NewGateway, PermitJoin, RevokedGateway } from '../schemas/index.ts';
 import { GATEWAY_OPERATORS, STAFF } from './roles.ts';

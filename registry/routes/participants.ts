@@ -2,7 +2,7 @@
 
 import { Type } from 'typebox';
 import { actorOf, errorResponses, type HttpPlugin } from '../../http/index.ts';
-import { IdParam, Page } from '../../http/schemas.ts';
+import { IdParam, Page } from '../../lib/schemas.ts';
 import type { Registry } from '../registry.ts';
 import { Absence, AbsencePatch, NewAbsence, NewParticipant, Participant, ParticipantPatch, Withdrawal } from '../schemas/index.ts';
 import { PARTICIPANT_READERS, STAFF } from './roles.ts';

@@ -2,7 +2,7 @@
 
 import { Type } from 'typebox';
 import { actorOf, errorResponses, type HttpPlugin } from '../../http/index.ts';
-import { IdParam, Page } from '../../http/schemas.ts';
+import { IdParam, Page } from '../../lib/schemas.ts';
 import type { Registry } from '../registry.ts';
 import { NewTrial, Trial, TrialPatch } from '../schemas/index.ts';
 import { ANYONE, STAFF } from './roles.ts';

@@ -1,7 +1,7 @@
 // The audit log: append-only, one entry per write and per read of participant data.
 
 import { type Static, Type } from 'typebox';
-import { Nullable, Ts } from '../../http/schemas.ts';
+import { Nullable, Ts } from '../../lib/schemas.ts';
 
 export const AuditEntry = Type.Object(
   {

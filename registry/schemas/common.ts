@@ -6,7 +6,7 @@
 // the keys from the expected result (all of them) instead of from the list given.
 
 import { type TObject, type TOptional, type TProperties, Type } from 'typebox';
-import { Body } from '../../http/schemas.ts';
+import { Body } from '../../lib/schemas.ts';
 
 export const Stamps = { createdAt: Type.Integer(), updatedAt: Type.Integer() };
 

@@ -2,7 +2,7 @@
 // at a time, and the history is what attributes its readings to a home and a participant.
 
 import { type Static, Type } from 'typebox';
-import { Body, Nullable, Text, Ts } from '../../http/schemas.ts';
+import { Body, Nullable, Text, Ts } from '../../lib/schemas.ts';
 import { fieldsOf, optionalFieldsOf, patchOf, Stamps } from './common.ts';
 
 export const Device = Type.Object(

@@ -4,6 +4,7 @@
 // value still needs a migration for the CHECK: released migrations are never edited).
 
 import { type Static, Type } from 'typebox';
+import { quoteSqlString } from '../../lib/quote.ts';
 
 export const ORG_TYPES = ['region', 'municipality', 'company', 'university', 'other'] as const;
 export const PHASES = ['micro-trial', 'pilot', 'scale-up'] as const;
@@ -38,5 +39,5 @@ export type Role = Static<typeof Role>;
 /** The values as the list of a SQL `IN (...)`: `'a', 'b'`. They are constants above, never input. */
 export function sqlIn(values: readonly string[]): string {
   for (const v of values) if (!/^[a-z-]+$/.test(v)) throw new Error(`enum value '${v}' is not lowercase letters and dashes`);
-  return values.map((v) => `'${v}'`).join(', ');
+  return values.map(quoteSqlString).join(', ');
 }

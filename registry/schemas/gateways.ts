@@ -1,7 +1,7 @@
 // Gateways: one per home or site, with MQTT credentials (only the scrypt hash is stored).
 
 import { type Static, Type } from 'typebox';
-import { Body, Nullable, Slug, Ts } from '../../http/schemas.ts';
+import { Body, Nullable, Slug, Ts } from '../../lib/schemas.ts';
 import { fieldsOf, optionalFieldsOf, patchOf, Stamps } from './common.ts';
 
 export const Gateway = Type.Object(

@@ -1,7 +1,7 @@
 // A home: where a participant lives and devices are placed, at one site. Never an address.
 
 import { type Static, Type } from 'typebox';
-import { Body, Nullable, Slug } from '../../http/schemas.ts';
+import { Body, Nullable, Slug } from '../../lib/schemas.ts';
 import { fieldsOf, optionalFieldsOf, patchOf, Stamps } from './common.ts';
 
 export const Home = Type.Object(

@@ -1,7 +1,7 @@
 // Organisations (regions, municipalities, companies…) and sites (the test facilities).
 
 import { type Static, Type } from 'typebox';
-import { Body, Nullable, Slug, Strings, Text } from '../../http/schemas.ts';
+import { Body, Nullable, Slug, Strings, Text } from '../../lib/schemas.ts';
 import { fieldsOf, optionalFieldsOf, patchOf, Stamps } from './common.ts';
 import { OrgType } from './enums.ts';
 

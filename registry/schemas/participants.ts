@@ -2,7 +2,7 @@
 // absences (hospital stays, travel…), which say when missing data is expected.
 
 import { type Static, Type } from 'typebox';
-import { Body, Nullable, Strings, Ts } from '../../http/schemas.ts';
+import { Body, Nullable, Strings, Ts } from '../../lib/schemas.ts';
 import { fieldsOf, optionalFieldsOf, patchOf, Stamps } from './common.ts';
 import { AbsenceReason, ConsentStatus, EnrolmentConsent, LegalBasis, PastData } from './enums.ts';
 

@@ -1,7 +1,7 @@
 // A trial: one protocol run by a coordinating organisation at one or more sites.
 
 import { type Static, Type } from 'typebox';
-import { Body, Nullable, Slug, Text, Ts } from '../../http/schemas.ts';
+import { Body, Nullable, Slug, Text, Ts } from '../../lib/schemas.ts';
 import { fieldsOf, optionalFieldsOf, patchOf, Stamps } from './common.ts';
 import { Phase } from './enums.ts';
 

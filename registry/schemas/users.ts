@@ -1,7 +1,7 @@
 // Users (a role, and an organisation for coordinators and companies) and their API tokens.
 
 import { type Static, Type } from 'typebox';
-import { Body, Nullable, Text, Ts } from '../../http/schemas.ts';
+import { Body, Nullable, Text, Ts } from '../../lib/schemas.ts';
 import { fieldsOf, optionalFieldsOf } from './common.ts';
 import { Role } from './enums.ts';
 

@@ -118,6 +118,28 @@ describe('the OpenAPI document of `testbed up`', () => {
   });
 });
 
+describe('every API operation needs a token', () => {
+  it('documents bearer security on every /api/v1 operation, and each one answers 401 without a token', async () => {
+    const api = operations(doc).filter((o) => o.key.split(' ')[1]!.startsWith('/api/v1/'));
+    expect(api.length).toBeGreaterThan(60);
+    const unsecured = api.filter((o) => JSON.stringify((o.op as { security?: unknown }).security) !== '[{"bearer":[]}]');
+    expect(unsecured.map((o) => o.key)).toEqual([]);
+    const open: string[] = [];
+    for (const { key } of api) {
+      const [method, path] = key.split(' ') as [string, string];
+      const url = `${up.httpUrl}${path.replace(/\{[^}]+\}/g, 'x')}`;
+      const hasBody = ['POST', 'PUT', 'PATCH'].includes(method);
+      const res = await fetch(url, {
+        method,
+        ...(hasBody ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}),
+      });
+      if (res.status !== 401) open.push(`${key} → ${res.status}`);
+      await res.body?.cancel();
+    }
+    expect(open).toEqual([]);
+  });
+});
+
 describe('one error handler, one error body', () => {
   let admin = '';
   let app: HttpApp | undefined;

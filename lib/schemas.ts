@@ -1,8 +1,9 @@
-// Schema helpers shared by every role's routes. One TypeBox schema validates a request, shapes
-// the reply (fast-json-stringify drops what it does not name) and documents the route.
+// TypeBox helpers shared by the entity schemas (registry) and every role's routes. One TypeBox
+// schema validates a request, shapes the reply (fast-json-stringify drops what it does not name)
+// and documents the route. Pure schema code: the registry uses it without importing the web layer.
 
 import { type Static, type TSchema, Type } from 'typebox';
-import { ID_PATTERN } from '../devices/index.ts';
+import { SLUG_PATTERN } from './ids.ts';
 
 /**
  * Nullable as ajv's `nullable: true` where the schema has a type: ajv then accepts null as is. (As
@@ -17,7 +18,7 @@ export const Ts = (description: string) => Type.Integer({ minimum: 0, descriptio
 
 /** An id chosen by people: a slug. */
 export const Slug = (what: string) =>
-  Type.String({ pattern: ID_PATTERN.source, description: `${what} id: lowercase letters, digits, dashes; 1–63 characters` });
+  Type.String({ pattern: SLUG_PATTERN.source, description: `${what} id: lowercase letters, digits, dashes; 1–63 characters` });
 
 export const Text = (description?: string) => Type.String({ minLength: 1, maxLength: 500, ...(description ? { description } : {}) });
 
