@@ -3,7 +3,7 @@
 // InfluxDB, so the HTTP API and the CLI can list them. An add() has returned only once its rows
 // are committed durably: ingest acks a batch only after its dead letters are recorded.
 
-import { whereClause } from '../lib/sql.ts';
+import { type SqlCondition, whereClause } from '../lib/sql.ts';
 import { join } from 'node:path';
 import { openSqlite, transaction, type DatabaseSync } from '../lib/sqlite.ts';
 
@@ -50,6 +50,17 @@ export interface DeadLetterQuery {
   /** Received at or after, epoch ms. */
   since?: number | undefined;
   limit?: number | undefined;
+  /** The caller's scope, applied before the limit: only these sites / `site/gateway` pairs (null or absent: all). */
+  sites?: readonly string[] | null | undefined;
+  gateways?: readonly string[] | null | undefined;
+}
+
+/** Conditions for a caller's scope: a dead letter without a site or gateway is outside every limited scope. */
+function scopeConditions(q: Pick<DeadLetterQuery, 'sites' | 'gateways'>): SqlCondition[] {
+  return [
+    q.sites ? ['site IN (SELECT value FROM json_each(?))', JSON.stringify(q.sites)] : false,
+    q.gateways ? ["(site || '/' || gateway) IN (SELECT value FROM json_each(?))", JSON.stringify(q.gateways)] : false,
+  ];
 }
 
 /** The payload as text when it is valid UTF-8, else base64. */
@@ -103,11 +114,7 @@ export class DeadLetterStore {
 
   /** Newest first. */
   list(q: DeadLetterQuery = {}): DeadLetter[] {
-    const w = whereClause([
-      ['site = ?', q.site],
-      ['gateway = ?', q.gateway],
-      ['received_at >= ?', q.since],
-    ]);
+    const w = whereClause([['site = ?', q.site], ['gateway = ?', q.gateway], ['received_at >= ?', q.since], ...scopeConditions(q)]);
     const limit = Math.max(1, Math.min(q.limit ?? 100, 100_000));
     const rows = this.#db.prepare(`SELECT * FROM dead_letters${w.sql} ORDER BY id DESC LIMIT ${limit}`).all(...w.params) as Record<
       string,
@@ -127,13 +134,17 @@ export class DeadLetterStore {
     }));
   }
 
-  count(): number {
-    return Number((this.#db.prepare('SELECT count(*) AS n FROM dead_letters').get() as { n: number }).n);
+  count(scope: Pick<DeadLetterQuery, 'sites' | 'gateways'> = {}): number {
+    const w = whereClause(scopeConditions(scope));
+    return Number((this.#db.prepare(`SELECT count(*) AS n FROM dead_letters${w.sql}`).get(...w.params) as { n: number }).n);
   }
 
   /** Counts by short class (invalid_json, invalid_reading, foreign_gateway, store_rejected, …). */
-  countByReason(): Record<string, number> {
-    const rows = this.#db.prepare('SELECT class, count(*) AS n FROM dead_letters GROUP BY class ORDER BY class').all() as {
+  countByReason(scope: Pick<DeadLetterQuery, 'sites' | 'gateways'> = {}): Record<string, number> {
+    const w = whereClause(scopeConditions(scope));
+    const rows = this.#db
+      .prepare(`SELECT class, count(*) AS n FROM dead_letters${w.sql} GROUP BY class ORDER BY class`)
+      .all(...w.params) as {
       class: string;
       n: number;
     }[];

@@ -5,7 +5,8 @@
 // are new, not resends — matching on seq alone dropped them. A seq older than the window is
 // "unknown" and simply written again — harmless, because writes are idempotent (the same reading
 // is the same point / the same row). Nothing here is persisted: after a restart every resend is
-// rewritten once, then known again.
+// rewritten once, then known again. For the same reason forgetting a device (forget(), called
+// when GatewayDevices lets it go) is harmless: its next resend is rewritten once.
 
 export class SeqWindow {
   readonly window: number;
@@ -39,6 +40,10 @@ export class SeqWindow {
     d.ts[seq % this.window] = tag(ts);
   }
 
+  forget(device: string): void {
+    this.#devices.delete(device);
+  }
+
   get devices(): number {
     return this.#devices.size;
   }
@@ -47,4 +52,67 @@ export class SeqWindow {
 /** The timestamp's low 32 bits, never 0 (0 marks an empty slot). */
 function tag(ts: number): number {
   return (ts % 0xffff_ffff) + 1;
+}
+
+/**
+ * The distinct devices each gateway reported recently: at most `max` per gateway, each forgotten
+ * `ttlMs` after it was last heard. This is the quota on distinct devices (a gateway inventing a new
+ * id per reading gets its new ids quarantined once `max` are live, instead of every id being
+ * tracked, deduped and written as a new InfluxDB series forever) and the bound on ingest's
+ * per-device memory: a device let go here is also forgotten by the SeqWindow (`onForget`).
+ */
+export class GatewayDevices {
+  readonly max: number;
+  readonly ttlMs: number;
+  /** Per gateway: device → last heard (ms), in least-recently-heard order (a Map re-inserted on touch). */
+  #gateways = new Map<string, Map<string, number>>();
+  #onForget: (gateway: string, device: string) => void;
+
+  constructor(max: number, ttlMs: number, onForget: (gateway: string, device: string) => void = () => undefined) {
+    this.max = Math.max(1, Math.floor(max));
+    this.ttlMs = ttlMs;
+    this.#onForget = onForget;
+  }
+
+  /** True when `device` may be tracked for `gateway` (already known, or a free slot); false: over the quota. */
+  admit(gateway: string, device: string, now: number): boolean {
+    let devices = this.#gateways.get(gateway);
+    if (!devices) {
+      devices = new Map();
+      this.#gateways.set(gateway, devices);
+    }
+    if (devices.has(device)) {
+      devices.delete(device);
+      devices.set(device, now);
+      return true;
+    }
+    this.#expire(gateway, devices, now);
+    if (devices.size >= this.max) return false;
+    devices.set(device, now);
+    return true;
+  }
+
+  /** Forgets every device not heard for ttlMs (and gateways with none left). */
+  sweep(now: number): void {
+    for (const [gateway, devices] of this.#gateways) {
+      this.#expire(gateway, devices, now);
+      if (devices.size === 0) this.#gateways.delete(gateway);
+    }
+  }
+
+  #expire(gateway: string, devices: Map<string, number>, now: number): void {
+    // Oldest first (insertion order is last-heard order), so stop at the first one still fresh.
+    for (const [device, at] of devices) {
+      if (now - at < this.ttlMs) break;
+      devices.delete(device);
+      this.#onForget(gateway, device);
+    }
+  }
+
+  /** Devices remembered across all gateways. */
+  get size(): number {
+    let n = 0;
+    for (const d of this.#gateways.values()) n += d.size;
+    return n;
+  }
 }

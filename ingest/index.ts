@@ -36,8 +36,9 @@ export {
 export { InfluxStore, type InfluxStoreOptions } from './influx-store.ts';
 export { SqliteStore } from './sqlite-store.ts';
 export { toLine, timestampNs, escapeKey, escapeMeasurement, escapeStringField, LineProtocolError } from './line-protocol.ts';
-export { SeqWindow } from './dedupe.ts';
+export { GatewayDevices, SeqWindow } from './dedupe.ts';
 export type { Enrich, PipelineStats } from './pipeline.ts';
+export { Quarantine, RATE_BURST_S, RateLimiter, type IngestQuotas } from './quotas.ts';
 export type { ReadingStore, StorePoint, StoredReading, ReadingQuery, WriteResult, DeviceDay, DeviceDayQuery, DeviceLast } from './types.ts';
 export { DAY_MS, localDayStart, reportingSlotMs } from './types.ts';
 
@@ -74,7 +75,12 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
   const { config } = opts;
   const log = opts.log ?? silentLogger;
   const ownDeadLetters = !opts.deadLetters;
-  const deadLetters = opts.deadLetters ?? new DeadLetterStore(config.dataDir);
+  const deadLetters =
+    opts.deadLetters ??
+    new DeadLetterStore(config.dataDir, {
+      maxBytesPerGateway: config.deadLetterMaxBytes,
+      retentionMs: config.deadLetterRetentionDays * 86_400_000,
+    });
   const ownStore = !opts.store;
   const store: ReadingStore =
     opts.store ??
@@ -97,6 +103,11 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
     enrich: opts.enrich,
     maxPoints: opts.maxPoints ?? config.influxBatchSize,
     lingerMs: opts.lingerMs,
+    quotas: {
+      maxReadingsPerS: config.ingestMaxReadingsPerS,
+      maxDevicesPerGateway: config.ingestMaxDevicesPerGateway,
+      deviceMemoryMs: config.ingestDeviceMemoryS * 1000,
+    },
     publishAck: (site: string, gateway: string, ack: Ack) => {
       client?.publish(topics.ack(site, gateway), JSON.stringify(ack), { qos: 1 }, (err) => {
         if (err)

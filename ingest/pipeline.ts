@@ -14,17 +14,24 @@
 //
 // When the store fails (closed, disk error), the batches involved are simply not acked: the
 // gateway resends them, and since writes are idempotent a resend can never duplicate a reading.
+//
+// Quotas per gateway and identity binding (issue 11): see quotas.ts. Checked in this order per
+// message: a resend still pending, the rate, the batch's validity; per reading: identity (enrich),
+// the distinct-device quota, then dedupe.
 
 import { checkBatch, parseTopic, type Ack, type Reading } from '../devices/index.ts';
 import type { Logger } from '../lib/log.ts';
 import { rawPayload, type DeadLetterInput, type DeadLetterStore } from './dead-letters.ts';
-import { SeqWindow } from './dedupe.ts';
+import { GatewayDevices, SeqWindow } from './dedupe.ts';
+import { type IngestQuotas, LogLimiter, Quarantine, RateLimiter } from './quotas.ts';
+
+export { LogLimiter };
 import { ingestMetrics } from './metrics.ts';
 import type { ReadingStore, StorePoint } from './types.ts';
 import { settledWithin } from '../lib/timeout.ts';
 
-/** The registry's seam: extra tags for a reading (home, participant pseudonym…). Not built yet. */
-export type Enrich = (reading: Reading, site: string, gateway: string) => Record<string, string> | undefined;
+/** The registry's seam: extra tags for a reading (home, participant pseudonym…), or a Quarantine. */
+export type Enrich = (reading: Reading, site: string, gateway: string) => Record<string, string> | undefined | Quarantine;
 
 export interface PipelineOptions {
   store: ReadingStore;
@@ -40,6 +47,7 @@ export interface PipelineOptions {
   maxPending?: number | undefined;
   /** Dedupe window per device, in seqs. */
   dedupeWindow?: number | undefined;
+  quotas?: IngestQuotas | undefined;
 }
 
 export interface PipelineStats {
@@ -58,6 +66,12 @@ export interface PipelineStats {
   pendingReadings: number;
   pendingBatches: number;
   storeErrors: number;
+  /** Up messages left unacked because their gateway was over its readings-per-second quota. */
+  throttled: number;
+  /** Readings quarantined: unknown or foreign device, or beyond the distinct-device quota. */
+  quarantined: number;
+  /** Device ids remembered across gateways (bounded by the device quota). */
+  trackedDevices: number;
 }
 
 interface Tracker {
@@ -116,12 +130,31 @@ export class Pipeline {
     pendingReadings: 0,
     pendingBatches: 0,
     storeErrors: 0,
+    throttled: 0,
+    quarantined: 0,
+    trackedDevices: 0,
   };
+  #devices: GatewayDevices;
+  #rate: RateLimiter;
+  #lastSweep = 0;
 
   constructor(opts: PipelineOptions) {
     this.#o = opts;
     this.#log = opts.log;
     this.#seen = new SeqWindow(opts.dedupeWindow ?? 1024);
+    const q = opts.quotas ?? {};
+    this.#rate = new RateLimiter(q.maxReadingsPerS ?? 0);
+    // A device let go by the quota is forgotten by the dedupe window too: that is what bounds it.
+    this.#devices = new GatewayDevices(q.maxDevicesPerGateway ?? Infinity, q.deviceMemoryMs ?? Infinity, (gw, dev) =>
+      this.#seen.forget(`${gw}/${dev}`),
+    );
+  }
+
+  #sweep(now: number): void {
+    if (now - this.#lastSweep < 60_000) return;
+    this.#lastSweep = now;
+    this.#devices.sweep(now);
+    this.#rate.sweep(now);
   }
 
   /** From the MQTT callback: queue and return at once. */
@@ -144,6 +177,7 @@ export class Pipeline {
   #process(): void {
     const messages = this.#inbox.splice(0, MESSAGES_PER_TICK);
     if (this.#inbox.length) this.#schedule();
+    this.#sweep(Date.now());
     const deadLetters: DeadLetterInput[] = [];
     const refusedAcks: { site: string; gateway: string; ack: Ack }[] = [];
     const trackers: Tracker[] = [];
@@ -205,6 +239,20 @@ export class Pipeline {
     this.#stats.batches++;
     ingestMetrics.batches.inc();
     const check = checkBatch(m.payload, gateway, m.receivedAt);
+    if (this.#open.has(`${site}/${gateway}/${check.ok ? check.batch.batch : ''}`)) {
+      // A resend of a batch still on its way to the store (InfluxDB slow or down): its ack will
+      // come when the first copy is confirmed. Dropping the copy keeps memory flat however long
+      // the outage and however often the gateway resends.
+      this.#stats.resendsWhilePending++;
+      return;
+    }
+    // The rate quota comes before anything is written (dead letters included): over it, the
+    // message is left unacked and the gateway resends it later (see the header).
+    if (!this.#rate.take(`${site}/${gateway}`, check.ok ? check.batch.readings.length : 1, m.receivedAt)) {
+      this.#stats.throttled++;
+      ingestMetrics.throttled.inc();
+      return;
+    }
     if (!check.ok) {
       this.#stats.refusedBatches++;
       const batch = check.batchNumber ?? null;
@@ -232,13 +280,6 @@ export class Pipeline {
       return;
     }
     const batchKey = `${site}/${gateway}/${batch.batch}`;
-    if (this.#open.has(batchKey)) {
-      // A resend of a batch still on its way to the store (InfluxDB slow or down): its ack will
-      // come when the first copy is confirmed. Dropping the copy keeps memory flat however long
-      // the outage and however often the gateway resends.
-      this.#stats.resendsWhilePending++;
-      return;
-    }
     const t: Tracker = {
       key: batchKey,
       site,
@@ -273,8 +314,45 @@ export class Pipeline {
         indexOf.set(r, i);
       });
     }
+    const quarantine = (reading: Reading, idx: number, cls: DeadLetterInput['class'], reason: string) => {
+      deadLetters.push({
+        receivedAt: m.receivedAt,
+        site,
+        gateway,
+        batch: batch.batch,
+        index: idx,
+        class: cls,
+        reason,
+        raw: safeJson(reading),
+      });
+      t.rejected++;
+      this.#stats.rejected++;
+      this.#stats.quarantined++;
+    };
     accepted.forEach((reading, i) => {
       const idx = rejected.length ? (indexOf.get(reading) ?? i) : i;
+      // Identity first: what the registry does not let this gateway report is neither stored,
+      // nor deduped, nor given a device-quota slot.
+      let tags: Record<string, string> | undefined;
+      if (this.#o.enrich) {
+        try {
+          const e = this.#o.enrich(reading, site, gateway);
+          if (e instanceof Quarantine) {
+            quarantine(reading, idx, e.class, e.reason);
+            return;
+          }
+          tags = e;
+        } catch (err) {
+          this.#log.error({ err: String(err) }, 'enrich hook failed; reading stored without extra tags');
+        }
+      }
+      if (!this.#devices.admit(`${site}/${gateway}`, reading.dev, m.receivedAt)) {
+        const reason =
+          `gateway ${site}/${gateway} already reports ${this.#devices.max} distinct devices heard in the last ` +
+          `${Math.round(this.#devices.ttlMs / 1000)} s; a new id '${reading.dev}' is not tracked`;
+        quarantine(reading, idx, 'device_quota', reason);
+        return;
+      }
       const deviceKey = `${site}/${gateway}/${reading.dev}`;
       if (this.#seen.has(deviceKey, reading.seq, reading.ts)) {
         t.duplicates++;
@@ -293,14 +371,6 @@ export class Pipeline {
       const p: Pending = { owner: t, waiters: [] };
       this.#pending.set(key, p);
       this.#stats.pendingReadings++;
-      let tags: Record<string, string> | undefined;
-      if (this.#o.enrich) {
-        try {
-          tags = this.#o.enrich(reading, site, gateway);
-        } catch (err) {
-          this.#log.error({ err: String(err) }, 'enrich hook failed; reading stored without extra tags');
-        }
-      }
       this.#buffer.push({ point: { site, gateway, batch: batch.batch, idx, reading, tags }, key, seq: reading.seq, pending: p });
     });
     if (this.#buffer.length >= (this.#o.maxPoints ?? 5000)) this.#flush();
@@ -394,7 +464,7 @@ export class Pipeline {
   #closing = false;
 
   stats(): PipelineStats {
-    return { ...this.#stats, pendingBatches: this.#trackers.size };
+    return { ...this.#stats, pendingBatches: this.#trackers.size, trackedDevices: this.#devices.size };
   }
 
   /** Stops accepting, processes what is queued, flushes and waits (up to timeoutMs) for the store. */
@@ -424,37 +494,5 @@ function safeJson(x: unknown): string {
     return JSON.stringify(x) ?? String(x);
   } catch {
     return String(x);
-  }
-}
-
-/**
- * Dead letters are logged at warn, but at most `burst` per key (gateway) per window; the rest
- * are summed up in one line when the next window opens. The counter counts them all.
- */
-export class LogLimiter {
-  #windowMs: number;
-  #burst: number;
-  #keys = new Map<string, { start: number; logged: number; suppressed: number }>();
-
-  constructor(windowMs: number, burst: number) {
-    this.#windowMs = windowMs;
-    this.#burst = burst;
-  }
-
-  hit(key: string, log: Logger, fields: Record<string, unknown>, now = Date.now()): void {
-    let k = this.#keys.get(key);
-    if (!k || now - k.start >= this.#windowMs) {
-      if (k && k.suppressed > 0)
-        log.warn({ key, suppressed: k.suppressed, windowS: this.#windowMs / 1000 }, 'more dead letters were not logged (rate limit)');
-      k = { start: now, logged: 0, suppressed: 0 };
-      this.#keys.set(key, k);
-      if (this.#keys.size > 10_000) this.#keys.delete(this.#keys.keys().next().value!);
-    }
-    if (k.logged < this.#burst) {
-      k.logged++;
-      log.warn(fields, 'dead letter');
-    } else {
-      k.suppressed++;
-    }
   }
 }

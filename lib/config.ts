@@ -239,6 +239,62 @@ export const SETTINGS = {
     default: 2000,
     description: 'How often ingest checks the registry for changes made by other processes (assignments, withdrawals).',
   }),
+  // Quotas per gateway at ingest (issue 11, docs/security.md).
+  ingestDevices: setting({
+    env: 'TESTBED_INGEST_DEVICES',
+    key: 'ingest.devices',
+    parse: oneOf('auto', 'registered', 'any'),
+    default: 'auto',
+    description:
+      "Which devices ingest stores: registered = only the registry's devices that the sending gateway may report (others are " +
+      'dead-lettered as unknown_device / foreign_device); any = every device, unattributed unless assigned; auto = registered ' +
+      'once the registry has any device, any while it has none.',
+  }),
+  ingestMaxDevicesPerGateway: setting({
+    env: 'TESTBED_INGEST_MAX_DEVICES_PER_GATEWAY',
+    key: 'ingest.maxDevicesPerGateway',
+    parse: positiveInt,
+    default: 500,
+    description: 'Distinct device ids one gateway may report within the device memory; a new id beyond it is dead-lettered (device_quota).',
+  }),
+  ingestDeviceMemoryS: setting({
+    env: 'TESTBED_INGEST_DEVICE_MEMORY_S',
+    key: 'ingest.deviceMemoryS',
+    parse: positiveInt,
+    default: 86_400,
+    description: "Seconds ingest remembers a gateway's device after its last reading (its quota slot and dedupe window).",
+  }),
+  ingestMaxReadingsPerS: setting({
+    env: 'TESTBED_INGEST_MAX_READINGS_PER_S',
+    key: 'ingest.maxReadingsPerS',
+    parse: nonNegativeInt,
+    default: 5000,
+    description:
+      'Readings per second per gateway, with a 10 s burst; over it a batch is left unacked and the gateway resends it later. 0: no limit.',
+  }),
+  deadLetterMaxBytes: setting({
+    env: 'TESTBED_DEAD_LETTER_MAX_BYTES',
+    key: 'deadLetters.maxBytesPerGateway',
+    parse: nonNegativeInt,
+    default: 64 * 1024 * 1024,
+    description: "Bytes of dead letters (raw payload + reason) kept per gateway; past it that gateway's oldest are dropped. 0: no cap.",
+  }),
+  deadLetterRetentionDays: setting({
+    env: 'TESTBED_DEAD_LETTER_RETENTION_DAYS',
+    key: 'deadLetters.retentionDays',
+    parse: nonNegativeInt,
+    default: 90,
+    description: 'Dead letters older than this many days are dropped (counted in testbed_ingest_dead_letters_dropped_total). 0: kept.',
+  }),
+  monitorPastWindowS: setting({
+    env: 'TESTBED_MONITOR_PAST_WINDOW_S',
+    key: 'monitor.pastWindowS',
+    parse: positiveInt,
+    default: 86_400,
+    description:
+      'A reading measured longer ago than this (seconds) when it arrives opens no fall or wet alert, and a device whose newest ' +
+      'reading is that old opens no silence alert: a backlog or a replay cannot open alerts in bulk.',
+  }),
   commandTimeoutMs: setting({
     env: 'TESTBED_COMMAND_TIMEOUT_MS',
     key: 'registry.commandTimeoutMs',

@@ -21,6 +21,8 @@ export interface AlertRulesOptions {
   view: RegistryView;
   health: HealthTracker;
   maintenance: Maintenance;
+  /** A reading measured longer ago than this when it arrives opens no alert (default 24 h; lib/config.ts). */
+  pastWindowMs?: number | undefined;
 }
 
 export class AlertRules {
@@ -28,6 +30,7 @@ export class AlertRules {
   readonly #view: RegistryView;
   readonly #health: HealthTracker;
   readonly #maint: Maintenance;
+  readonly #pastMs: number;
   readonly #seenFalls = new Set<string>();
   /** Per device: when it last reported a drink (measured), and since when it has been wet. */
   readonly lastDrink = new Map<string, number>();
@@ -38,6 +41,15 @@ export class AlertRules {
     this.#view = o.view;
     this.#health = o.health;
     this.#maint = o.maintenance;
+    this.#pastMs = o.pastWindowMs ?? 86_400_000;
+  }
+
+  /**
+   * Too old to open an alert: a backlog or a replay of readings far in the past (a gateway's
+   * clock set back, thousands of invented ids) must not open alerts in bulk. Clearing still applies.
+   */
+  #stale(ts: number): boolean {
+    return this.#engine.clock() - ts > this.#pastMs;
   }
 
   #suppressed(
@@ -60,7 +72,7 @@ export class AlertRules {
     if (r.kind === 'fall') {
       if (r.v.fall !== true) return;
       const seen = `${site}/${gateway}/${r.dev}#${r.seq}`;
-      if (this.#seenFalls.has(seen)) return; // a resend
+      if (this.#seenFalls.has(seen) || this.#stale(r.ts)) return; // a resend, or too old to alarm anyone
       this.#seenFalls.add(seen);
       if (this.#seenFalls.size > 100_000) this.#seenFalls.delete(this.#seenFalls.values().next().value!);
       const t = this.#engine.thresholdsFor(site);
@@ -89,7 +101,7 @@ export class AlertRules {
     }
     if (r.kind === 'incontinence') {
       if (r.v.wet === true) {
-        if (!this.wetSince.has(key)) this.wetSince.set(key, r.ts);
+        if (!this.wetSince.has(key) && !this.#stale(r.ts)) this.wetSince.set(key, r.ts);
       } else if (r.v.wet === false) {
         this.wetSince.delete(key);
         this.#engine.clear(`wet/${site}/${gateway}/${r.dev}`, 'dry again');
@@ -135,7 +147,9 @@ export class AlertRules {
       const why = this.#suppressed(d.site, d.gateway, d.device, who?.home ?? null, who?.participant ?? null, now);
       if (st.status === 'silent') {
         // A silent device behind an offline gateway is the gateway's alert, not one per device.
-        if (t.rules.includes('device-silent') && !why && st.cause !== 'gateway-offline')
+        // Nor for a device that never reported anything recent: it arrived already silent (a replay).
+        const arrivedStale = d.lastArrival !== null && d.lastArrival - d.lastTs > this.#pastMs;
+        if (t.rules.includes('device-silent') && !why && st.cause !== 'gateway-offline' && !arrivedStale)
           this.#engine.raise({
             rule: 'device-silent',
             site: d.site,

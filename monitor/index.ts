@@ -57,6 +57,8 @@ export interface MonitorOptions {
   webhookMinBackoffMs?: number | undefined;
   utcOffsetMin?: number | undefined;
   registryPollMs?: number | undefined;
+  /** Readings older than this on arrival open no alerts (AlertRules). */
+  pastWindowMs?: number | undefined;
 }
 
 export interface MonitorHandle {
@@ -103,7 +105,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
     webhooks.enqueue(e);
   };
   const engine = new AlertEngine({ db, thresholds, view, clock, onEvent: deliver });
-  const rules = new AlertRules({ engine, view, health, maintenance });
+  const rules = new AlertRules({ engine, view, health, maintenance, pastWindowMs: opts.pastWindowMs });
   const completeness = new Completeness(opts.store, view, maintenance, db);
   const periods = new Periods(db);
 

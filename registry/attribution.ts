@@ -9,10 +9,28 @@
 // changes: at once after a write through this process's registry (`refresh()`), and by polling
 // the registry's version (the newest audit id, which moves on every committed write) for changes
 // made elsewhere (the CLI, another orchestrator).
+//
+// Identity binding (issue 11): enrich() is also the gate. A reading from gateway G (site S, its
+// home H when G is bound to one, its operating organisation O when set) for device D is
+//   stored and attributed   when D's assignment at the reading's time is to a home G serves
+//                           (a home at S; H itself when G has a home);
+//   stored, not attributed  when D is on G's allow-list but that assignment is elsewhere or
+//                           there is none at that time (uploaded late, before installation);
+//   quarantined             otherwise: a dead letter, never stored nor tracked.
+// G's allow-list: the registered devices that were ever assigned to a home G serves, plus, when G
+// has an operating organisation, that organisation's devices not yet assigned anywhere (stock
+// being installed). With O set, a device of another organisation is never on it: a company's
+// gateway cannot report, and so cannot be attributed, another company's device.
+// Mode `auto` (the default) enforces this once the registry has any device registered: a centre
+// with an empty registry (a first `testbed up --no-sim`, a split `testbed ingest` on its own data
+// dir) stores every device as before this existed, unattributed, bounded by ingest's per-gateway
+// device quota. `registered` always enforces; `any` never does (attribution by device only).
 
 import type { Reading } from '../devices/index.ts';
-import type { Enrich } from '../ingest/index.ts';
+import { type Enrich, Quarantine } from '../ingest/index.ts';
 import type { Database } from './db.ts';
+
+export type DeviceAdmission = 'auto' | 'registered' | 'any';
 
 interface Span {
   from: number;
@@ -33,6 +51,13 @@ export interface AttributionStats {
   participants: number;
   version: number;
   loadedAt: number;
+  /** Whether ingest's device gate is on (see the header). */
+  enforcing: boolean;
+}
+
+interface GatewayInfo {
+  homeId: string | null;
+  orgId: string | null;
 }
 
 export class Attribution {
@@ -40,6 +65,12 @@ export class Attribution {
   #byDevice = new Map<string, Span[]>();
   #byHome = new Map<string, Resident[]>();
   #participants = new Map<string, Resident>();
+  /** Registered devices → owning organisation. */
+  #deviceOrg = new Map<string, string>();
+  #homeSite = new Map<string, string>();
+  /** By `site/gateway`. */
+  #gateways = new Map<string, GatewayInfo>();
+  readonly #mode: DeviceAdmission;
   #version = -1;
   #loadedAt = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -47,8 +78,11 @@ export class Attribution {
   #again = false;
   onError: (err: unknown) => void = () => undefined;
 
-  constructor(db: Database) {
+  /** `devices`: a DeviceAdmission (lib/config.ts has validated it; anything else is taken as 'registered', the strict one). */
+  constructor(db: Database, opts: { devices?: DeviceAdmission | string | undefined } = {}) {
     this.#db = db;
+    const m = opts.devices ?? 'auto';
+    this.#mode = m === 'auto' || m === 'any' ? m : 'registered';
   }
 
   /** Loads the snapshot now and then polls for changes every `pollMs`. */
@@ -92,7 +126,7 @@ export class Attribution {
   }
 
   async #load(): Promise<void> {
-    const { version, assignments, participants } = await this.#db.tx(async (q) => ({
+    const { version, assignments, participants, devices, homes, gateways } = await this.#db.tx(async (q) => ({
       version: Number((await q.get<{ v: number | null }>('SELECT max(id) AS v FROM audit_log'))?.v ?? 0),
       assignments: await q.all<{
         device_id: string;
@@ -103,6 +137,11 @@ export class Attribution {
       }>('SELECT device_id, home_id, participant_id, from_ts, to_ts FROM assignments ORDER BY device_id, from_ts'),
       participants: await q.all<{ id: string; home_id: string; enrolled_at: number; withdrawn_at: number | null }>(
         'SELECT id, home_id, enrolled_at, withdrawn_at FROM participants ORDER BY id',
+      ),
+      devices: await q.all<{ id: string; org_id: string }>('SELECT id, org_id FROM devices'),
+      homes: await q.all<{ id: string; site_id: string }>('SELECT id, site_id FROM homes'),
+      gateways: await q.all<{ site_id: string; gateway: string; home_id: string | null; org_id: string | null }>(
+        'SELECT site_id, gateway, home_id, org_id FROM gateways',
       ),
     }));
     const byDevice = new Map<string, Span[]>();
@@ -135,6 +174,9 @@ export class Attribution {
       }
       list.push(r);
     }
+    this.#deviceOrg = new Map(devices.map((d) => [String(d.id), String(d.org_id)]));
+    this.#homeSite = new Map(homes.map((h) => [String(h.id), String(h.site_id)]));
+    this.#gateways = new Map(gateways.map((g) => [`${g.site_id}/${g.gateway}`, { homeId: g.home_id ?? null, orgId: g.org_id ?? null }]));
     this.#byDevice = byDevice;
     this.#byHome = byHome;
     this.#participants = all;
@@ -167,9 +209,50 @@ export class Attribution {
     return participant ? { home: span.homeId, participant } : { home: span.homeId };
   }
 
-  readonly enrich: Enrich = (reading: Reading) => this.lookup(reading.dev, reading.ts);
+  get enforcing(): boolean {
+    return this.#mode === 'registered' || (this.#mode === 'auto' && this.#deviceOrg.size > 0);
+  }
+
+  /** Ingest's hook: the tags of a reading from `site/gateway`, or why it is quarantined (see the header). */
+  readonly enrich: Enrich = (reading: Reading, site: string, gateway: string) => {
+    if (!this.enforcing) return this.lookup(reading.dev, reading.ts);
+    return this.bind(reading.dev, reading.ts, site, gateway);
+  };
+
+  /** The binding rule alone, enforced whatever the mode. */
+  bind(device: string, ts: number, site: string, gateway: string): Record<string, string> | undefined | Quarantine {
+    const owner = this.#deviceOrg.get(device);
+    if (owner === undefined) return new Quarantine('unknown_device', `device '${device}' is not registered in the trial registry`);
+    const gw = this.#gateways.get(`${site}/${gateway}`) ?? { homeId: null, orgId: null };
+    if (gw.orgId !== null && owner !== gw.orgId)
+      return new Quarantine(
+        'foreign_device',
+        `device '${device}' belongs to organisation '${owner}'; gateway ${site}/${gateway} is operated by '${gw.orgId}'`,
+      );
+    const serves = (home: string) => this.#homeSite.get(home) === site && (gw.homeId === null || gw.homeId === home);
+    const spans = this.#byDevice.get(device) ?? [];
+    if (spans.some((s) => serves(s.homeId))) {
+      const tags = this.lookup(device, ts);
+      // Assigned elsewhere at this reading's time (moved away, or the gateway kept an old reading):
+      // stored for the record, but it is not this gateway's to attribute.
+      return tags && serves(tags.home!) ? tags : undefined;
+    }
+    if (spans.length === 0 && gw.orgId !== null) return undefined; // the operator's own stock, not installed yet
+    return spans.length === 0
+      ? new Quarantine(
+          'unknown_device',
+          `device '${device}' is not assigned to any home, and gateway ${site}/${gateway} has no organisation`,
+        )
+      : new Quarantine('foreign_device', `device '${device}' is not assigned to a home that gateway ${site}/${gateway} serves`);
+  }
 
   stats(): AttributionStats {
-    return { devices: this.#byDevice.size, participants: this.#participants.size, version: this.#version, loadedAt: this.#loadedAt };
+    return {
+      devices: this.#byDevice.size,
+      participants: this.#participants.size,
+      version: this.#version,
+      loadedAt: this.#loadedAt,
+      enforcing: this.enforcing,
+    };
   }
 }
