@@ -58,7 +58,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     const registry = await openRegistry({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
     closers.push(() => registry.db.close());
     log.info({ registry: registry.db.where }, 'registry open');
-    const attribution = new Attribution(registry.db);
+    const attribution = new Attribution(registry.db, { devices: cfg.ingestDevices });
     attribution.onError = (err) => log.warn({ err: String(err) }, 'registry poll failed; attribution keeps its last snapshot');
     registry.hooks.changed = () => attribution.refresh();
 
@@ -128,6 +128,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
           .filter(Boolean),
         utcOffsetMin: cfg.monitorUtcOffsetMin,
         registryPollMs: cfg.registryPollMs,
+        pastWindowMs: cfg.monitorPastWindowS * 1000,
       });
       const m = monitor;
       closers.push(() => m.close());
@@ -150,7 +151,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
       };
       // The registry API is served where the broker runs: revoking a gateway disconnects it there.
       const plugins: HttpPlugin[] = broker ? [registryApi({ registry })] : [];
-      if (ingest) plugins.push(deadLetterRoutes(ingest.deadLetters, { scope: (actor) => registry.reach(actor) }));
+      if (ingest) plugins.push(deadLetterRoutes(ingest.deadLetters));
       if (monitor) plugins.push(monitor.plugin);
       // The web console calls the registry's and monitoring's API with the user's token.
       if (broker) plugins.push(consolePlugin());
@@ -159,7 +160,6 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         port: cfg.httpPort,
         health,
         authenticate: (token) => registry.authenticate(token),
-        audit: (actor, entry) => registry.recordAudit(actor, entry),
         log: logger('http'),
         plugins,
       });
