@@ -9,6 +9,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Logger } from '../lib/log.ts';
+import { type AuditSink, auditPlugin } from './audit.ts';
 import { type Authenticate, authPlugin } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
 import { type HealthReport, healthRoutes } from './health.ts';
@@ -20,6 +21,8 @@ export interface HttpDeps {
   health: () => HealthReport | Promise<HealthReport>;
   /** Who a bearer token acts for (the registry's authenticate); without it, routes that name roles answer 503. */
   authenticate?: Authenticate | undefined;
+  /** Where routes with `config.audit` are recorded (the registry's recordAudit); without it, they answer 503. */
+  audit?: AuditSink | undefined;
   log?: Logger;
   /** The roles' routes (registry, monitoring, dead letters, console), in registration order. */
   plugins?: HttpPlugin[];
@@ -87,6 +90,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(authPlugin, { authenticate: deps.authenticate });
+  await app.register(auditPlugin, { sink: deps.audit });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes({ health: deps.health }));

@@ -1,17 +1,33 @@
 // GET /api/v1/dead-letters: what ingest refused, with the reason and the payload as received.
-// Dead letters hold raw payloads from every gateway: only admins and coordinators read them.
+// Raw payloads are participant-level data: every read is audited (config.audit), and each caller
+// sees only their scope, applied in the query before the limit (issue 11, class 5) — admins every
+// gateway; a coordinator their organisation's sites; a company the gateways it operates (its own
+// technical data, to debug its devices; no participant ids are in a dead letter). Researchers none.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { actorOf } from '../http/auth.ts';
 import { errorResponses } from '../http/errors.ts';
+import { ApiError } from '../lib/errors.ts';
 import { Nullable, Ts } from '../lib/schemas.ts';
 import type { DeadLetter, DeadLetterQuery } from './dead-letters.ts';
 
 /** What the route needs of the dead-letter store (ingest/dead-letters.ts implements it). */
 export interface DeadLetterView {
   list(q: DeadLetterQuery): DeadLetter[];
-  count(): number;
-  countByReason(): Record<string, number>;
+  count(scope?: DeadLetterScope): number;
+  countByReason(scope?: DeadLetterScope): Record<string, number>;
+}
+
+/** What a caller may read: sites, or `site/gateway` pairs; null means no limit. */
+export interface DeadLetterScope {
+  sites: readonly string[] | null;
+  gateways: readonly string[] | null;
+}
+
+export interface DeadLetterRouteOptions {
+  /** The caller's scope (the registry's `reach`); an actor is passed as the auth plugin set it. */
+  scope: (actor: ReturnType<typeof actorOf>) => Promise<DeadLetterScope>;
 }
 
 const DeadLetterT = Type.Object({
@@ -30,12 +46,12 @@ const DeadLetterT = Type.Object({
 });
 
 export const deadLetterRoutes =
-  (store: DeadLetterView): FastifyPluginAsyncTypebox =>
+  (store: DeadLetterView, opts: DeadLetterRouteOptions): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get(
       '/api/v1/dead-letters',
       {
-        config: { roles: ['admin', 'coordinator'] },
+        config: { roles: ['admin', 'coordinator', 'company'], audit: { action: 'read', resource: 'dead-letters' } },
         schema: {
           operationId: 'listDeadLetters',
           tags: ['ingest'],
@@ -56,6 +72,12 @@ export const deadLetterRoutes =
           },
         },
       },
-      async (req) => ({ total: store.count(), byReason: store.countByReason(), items: store.list(req.query) }),
+      async (req) => {
+        const scope = await opts.scope(actorOf(req));
+        const q = req.query;
+        // Naming what is outside the scope is refused, not answered with an empty page.
+        if (q.site && scope.sites && !scope.sites.includes(q.site)) throw new ApiError(403, `site '${q.site}' is outside your scope`);
+        return { total: store.count(scope), byReason: store.countByReason(scope), items: store.list({ ...q, ...scope }) };
+      },
     );
   };

@@ -183,22 +183,29 @@ export class AlertEngine {
       ['participant = ?', q.participant || undefined],
       ['opened_at >= ?', q.since],
       ['opened_at < ?', q.until],
+      // The caller's scope is part of the query, so LIMIT pages what they may see: filtered after
+      // it, another site's alerts could fill the page and hide theirs.
+      q.sites ? ['site IN (SELECT value FROM json_each(?))', JSON.stringify([...q.sites])] : false,
     ]);
     const rows = this.#db.db
       .prepare(`SELECT * FROM alerts${w.sql} ORDER BY opened_at DESC LIMIT ?`)
       .all(...w.params, q.limit ?? 1000) as Record<string, unknown>[];
-    const all = rows.map(rowToAlert);
-    return q.sites ? all.filter((a) => q.sites!.has(a.site)) : all;
+    return rows.map(rowToAlert);
   }
 
-  /** Events after `afterId` (SSE resume), oldest first. */
-  eventsAfter(afterId: number, limit = 1000): AlertEvent[] {
+  /** Events after `afterId` (SSE resume), oldest first; `sites` (the caller's scope) and `site` filter before the LIMIT. */
+  eventsAfter(afterId: number, limit = 1000, scope: { sites?: Set<string> | null; site?: string | undefined } = {}): AlertEvent[] {
+    const w = whereClause([
+      ['e.id > ?', afterId],
+      ['e.site = ?', scope.site || undefined],
+      scope.sites ? ['e.site IN (SELECT value FROM json_each(?))', JSON.stringify([...scope.sites])] : false,
+    ]);
     const rows = this.#db.db
       .prepare(
-        'SELECT e.id AS eid, e.type, e.at, e.actor, a.* FROM alert_events e JOIN alerts a ON a.id = e.alert_id ' +
-          'WHERE e.id > ? ORDER BY e.id LIMIT ?',
+        `SELECT e.id AS eid, e.type, e.at, e.actor, a.* FROM alert_events e JOIN alerts a ON a.id = e.alert_id${w.sql} ` +
+          'ORDER BY e.id LIMIT ?',
       )
-      .all(afterId, limit) as Record<string, unknown>[];
+      .all(...w.params, limit) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: Number(r.eid),
       type: r.type as AlertEventType,

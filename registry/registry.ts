@@ -14,7 +14,7 @@
 // transaction as the change: a failed write leaves neither change nor audit entry.
 
 import type { Static } from 'typebox';
-import type { Actor } from './access.ts';
+import { type Actor, scopeOf } from './access.ts';
 import * as audit from './aggregates/audit.ts';
 import * as devices from './aggregates/devices.ts';
 import * as gateways from './aggregates/gateways.ts';
@@ -254,6 +254,22 @@ export class Registry implements RegistryContext {
 
   listAudit(a: Actor, o: audit.AuditFilter = {}): Promise<S.AuditEntry[]> {
     return audit.listAudit(this, a, o);
+  }
+  /** Appends what another part of the centre did for `a` (monitoring reads and settings, dead-letter reads) to the audit log. */
+  recordAudit(a: Actor, entry: audit.AuditRecord): Promise<void> {
+    return audit.appendAudit(this, a, entry);
+  }
+  /**
+   * Whose technical data (dead letters) `a` may read: null means no limit. A coordinator: their
+   * organisation's sites; a company: the gateways it operates, as `site/gateway`; admins all;
+   * researchers none.
+   */
+  async reach(a: Actor): Promise<{ sites: string[] | null; gateways: string[] | null }> {
+    if (a.role === 'admin') return { sites: null, gateways: null };
+    if (a.role === 'coordinator') return { sites: [...((await scopeOf(this.db, a)).sites ?? [])], gateways: null };
+    if (a.role === 'company')
+      return { sites: null, gateways: (await this.listGateways(a, { limit: 1_000_000 })).map((g) => `${g.siteId}/${g.gateway}`) };
+    return { sites: [], gateways: null };
   }
   /** Id of the newest audit entry: it moves on every committed write, so it versions the registry. */
   version(): Promise<number> {

@@ -3,17 +3,21 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { HttpPlugin } from '../../http/index.ts';
+import { recordAudit } from '../../http/audit.ts';
 import { errorResponses } from '../../http/errors.ts';
 import { Ts } from '../../lib/schemas.ts';
 import { ApiError } from '../../lib/errors.ts';
 import type { Alert as AlertRecord, AlertEvent } from '../alerts.ts';
 import { eventBody } from '../delivery.ts';
 import { RULES } from '../thresholds.ts';
-import { visibleAlert } from '../visibility.ts';
+import { assertSiteVisible, visibleAlert } from '../visibility.ts';
 import { accessOf, type MonitorApiDeps } from './deps.ts';
 import { ADMIN_COORD, Alert, AlertId } from './schemas.ts';
 
 const Note = Type.String({ maxLength: 2000 });
+
+/** The participants named in a reply of one alert or a list of them (for the audit entry). */
+const ofAlerts = (reply: unknown) => (Array.isArray(reply) ? reply : [reply]).map((a) => (a as AlertRecord | null)?.participant);
 
 export const alertRoutes =
   (d: MonitorApiDeps): HttpPlugin =>
@@ -28,7 +32,7 @@ export const alertRoutes =
     app.get(
       '/alerts',
       {
-        config: { roles: ADMIN_COORD },
+        config: { roles: ADMIN_COORD, audit: { action: 'read', resource: 'alert', participants: ofAlerts } },
         schema: {
           operationId: 'listAlerts',
           tags: ['alerts'],
@@ -44,13 +48,17 @@ export const alertRoutes =
           response: { 200: Type.Array(Alert), ...errorResponses(400) },
         },
       },
-      async (req) => d.engine.list({ ...req.query, sites: accessOf(d, req).sites }),
+      async (req) => {
+        const access = accessOf(d, req);
+        if (req.query.site) assertSiteVisible(access, req.query.site);
+        return d.engine.list({ ...req.query, sites: access.sites });
+      },
     );
 
     app.get(
       '/alerts/:id',
       {
-        config: { roles: ADMIN_COORD },
+        config: { roles: ADMIN_COORD, audit: { action: 'read', resource: 'alert', participants: ofAlerts } },
         schema: {
           operationId: 'getAlert',
           tags: ['alerts'],
@@ -65,7 +73,7 @@ export const alertRoutes =
     app.post(
       '/alerts/:id/ack',
       {
-        config: { roles: ADMIN_COORD },
+        config: { roles: ADMIN_COORD, audit: { action: 'acknowledge', resource: 'alert', participants: ofAlerts } },
         schema: {
           operationId: 'acknowledgeAlert',
           tags: ['alerts'],
@@ -80,7 +88,7 @@ export const alertRoutes =
     app.post(
       '/alerts/:id/resolve',
       {
-        config: { roles: ADMIN_COORD },
+        config: { roles: ADMIN_COORD, audit: { action: 'resolve', resource: 'alert', participants: ofAlerts } },
         schema: {
           operationId: 'resolveAlert',
           tags: ['alerts'],
@@ -96,7 +104,7 @@ export const alertRoutes =
     app.post(
       '/alerts/:id/label',
       {
-        config: { roles: ADMIN_COORD },
+        config: { roles: ADMIN_COORD, audit: { action: 'label', resource: 'alert', participants: ofAlerts } },
         schema: {
           operationId: 'labelAlert',
           tags: ['alerts'],
@@ -113,6 +121,29 @@ export const alertRoutes =
     await app.register(alertStream(d));
   };
 
+/** Replay pages (1000 events each) sent on resume; a client further behind reloads the list instead. */
+const REPLAY_PAGES = 20;
+
+/**
+ * The persisted events after `last` that the caller may see, oldest first: the scope is in the
+ * query, so another site's events cannot fill the pages and hide the caller's. Synchronous, so
+ * no live event can slip between the replay and the subscription that follows it.
+ */
+function replay(
+  d: MonitorApiDeps,
+  last: number,
+  scope: { sites: Set<string> | null; site?: string | undefined },
+  send: (e: AlertEvent) => void,
+) {
+  let after = last;
+  for (let page = 0; page < REPLAY_PAGES; page++) {
+    const events = d.engine.eventsAfter(after, 1000, scope);
+    for (const e of events) send(e);
+    if (events.length < 1000) return;
+    after = events.at(-1)!.id;
+  }
+}
+
 /** Open streams are ended when the app closes, or close() would wait for them forever. */
 const alertStream =
   (d: MonitorApiDeps): HttpPlugin =>
@@ -126,7 +157,8 @@ const alertStream =
     app.get(
       '/alerts/stream',
       {
-        config: { roles: ADMIN_COORD },
+        // The stream's participants are not known when it opens: the entry records who opened it, with what filter.
+        config: { roles: ADMIN_COORD, audit: { action: 'read', resource: 'alert-stream' } },
         schema: {
           operationId: 'streamAlertEvents',
           tags: ['alerts'],
@@ -146,6 +178,9 @@ const alertStream =
       async (req, reply) => {
         const access = accessOf(d, req);
         const site = req.query.site;
+        if (site) assertSiteVisible(access, site);
+        // A hijacked reply skips the shell's onSend hook: recorded here, before anything is sent.
+        await recordAudit(req);
         const wanted = (s: string) => (!site || s === site) && (!access.sites || access.sites.has(s));
         reply.hijack();
         const res = reply.raw;
@@ -160,7 +195,7 @@ const alertStream =
           if (wanted(e.alert.site)) res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${eventBody(e)}\n\n`);
         };
         const last = Number(req.headers['last-event-id']);
-        if (Number.isSafeInteger(last) && last >= 0) for (const e of d.engine.eventsAfter(last)) send(e);
+        if (Number.isSafeInteger(last) && last >= 0) replay(d, last, { sites: access.sites, site }, send);
         const unsubscribe = d.hub.subscribe(send);
         const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
         streams.add(reply);

@@ -9,13 +9,16 @@ import { assertSiteVisible, queryPeriod } from '../visibility.ts';
 import { accessOf, type MonitorApiDeps } from './deps.ts';
 import { DATA_ROLES, HEALTH_ROLES, Loose, UtcOffset } from './schemas.ts';
 
+/** The participants of a completeness report (for the audit entry). */
+const ofDays = (reply: unknown) => ((reply as { days?: { participant: string }[] } | null)?.days ?? []).map((d) => d.participant);
+
 export const completenessRoutes =
   (d: MonitorApiDeps): HttpPlugin =>
   async (app) => {
     app.get(
       '/monitor/completeness',
       {
-        config: { roles: DATA_ROLES },
+        config: { roles: DATA_ROLES, audit: { action: 'read', resource: 'completeness', participants: ofDays } },
         schema: {
           operationId: 'getCompleteness',
           tags: ['monitoring'],

@@ -49,7 +49,7 @@ export const configRoutes =
     app.put(
       '/monitor/thresholds/:scope',
       {
-        config: { roles: ADMIN_COORD },
+        config: { roles: ADMIN_COORD, audit: { action: 'update', resource: 'thresholds' } },
         schema: {
           operationId: 'setThresholds',
           tags: ['alerts'],
@@ -63,6 +63,8 @@ export const configRoutes =
       async (req) => {
         const access = accessOf(d, req);
         assertScopeWritable(d.view, access, req.params.scope);
+        // The audit entry has the patch (the body); the values it replaced complete "what changed".
+        req.auditNote = { before: d.thresholds.get(req.params.scope) ?? null };
         d.thresholds.set(req.params.scope, req.body, access.actor.id);
         return { scope: req.params.scope, thresholds: req.body };
       },
@@ -90,7 +92,7 @@ export const configRoutes =
     app.put(
       '/monitor/periods/:trial',
       {
-        config: { roles: ADMIN_COORD },
+        config: { roles: ADMIN_COORD, audit: { action: 'update', resource: 'trial-periods' } },
         schema: {
           operationId: 'setTrialPeriods',
           tags: ['monitoring'],
@@ -103,6 +105,7 @@ export const configRoutes =
       async (req) => {
         const access = accessOf(d, req);
         assertTrialOwned(d.view, access, req.params.trial);
+        req.auditNote = { before: d.periods.get(req.params.trial) ?? null };
         return d.periods.set(req.params.trial, req.body.baseline, req.body.intervention, access.actor.id);
       },
     );
@@ -128,7 +131,7 @@ export const configRoutes =
     app.post(
       '/monitor/maintenance',
       {
-        config: { roles: ADMIN_COORD },
+        config: { roles: ADMIN_COORD, audit: { action: 'create', resource: 'maintenance' } },
         schema: {
           operationId: 'createMaintenanceWindow',
           tags: ['monitoring'],
@@ -158,7 +161,7 @@ export const configRoutes =
     app.delete(
       '/monitor/maintenance/:id',
       {
-        config: { roles: ADMIN_COORD },
+        config: { roles: ADMIN_COORD, audit: { action: 'delete', resource: 'maintenance' } },
         schema: {
           operationId: 'deleteMaintenanceWindow',
           tags: ['monitoring'],
@@ -171,6 +174,7 @@ export const configRoutes =
         const window = d.maintenance.get(req.params.id);
         if (!window) throw new ApiError(404, `maintenance window ${req.params.id} does not exist`);
         assertSiteVisible(accessOf(d, req), window.site);
+        req.auditNote = { removed: window };
         d.maintenance.remove(req.params.id);
         return reply.code(204).send(null);
       },
@@ -193,7 +197,7 @@ export const configRoutes =
     app.post(
       '/alerts/webhooks',
       {
-        config: { roles: ['admin'] },
+        config: { roles: ['admin'], audit: { action: 'create', resource: 'webhook' } },
         schema: {
           operationId: 'addWebhook',
           tags: ['alerts'],
@@ -216,7 +220,7 @@ export const configRoutes =
     app.delete(
       '/alerts/webhooks/:id',
       {
-        config: { roles: ['admin'] },
+        config: { roles: ['admin'], audit: { action: 'delete', resource: 'webhook' } },
         schema: {
           operationId: 'deleteWebhook',
           tags: ['alerts'],
@@ -226,6 +230,7 @@ export const configRoutes =
         },
       },
       async (req, reply) => {
+        req.auditNote = { removed: d.webhooks.list().find((w) => w.id === req.params.id) ?? null };
         if (!d.webhooks.remove(req.params.id)) throw new ApiError(404, `webhook ${req.params.id} does not exist`);
         return reply.code(204).send(null);
       },

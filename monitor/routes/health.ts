@@ -7,13 +7,17 @@ import { fleetDevices, fleetGateways } from '../fleet.ts';
 import { accessOf, type MonitorApiDeps } from './deps.ts';
 import { Device, Gateway, HEALTH_ROLES } from './schemas.ts';
 
+const ofDevices = (reply: unknown) =>
+  ((reply as { devices?: { participant: string | null }[] } | null)?.devices ?? []).map((d) => d.participant);
+
 export const healthRoutes =
   (d: MonitorApiDeps): HttpPlugin =>
   async (app) => {
     app.get(
       '/monitor/devices',
       {
-        config: { roles: HEALTH_ROLES },
+        // Who each device serves is participant-level: the read is audited with the participants shown.
+        config: { roles: HEALTH_ROLES, audit: { action: 'read', resource: 'device-health', participants: ofDevices } },
         schema: {
           operationId: 'listDeviceHealth',
           tags: ['monitoring'],

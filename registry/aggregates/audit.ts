@@ -1,8 +1,10 @@
 // Reading the audit log (admins only). Entries are written by context.ts's audit(), inside the
-// transaction of what they record; the database refuses updates and deletes (migration 2).
+// transaction of what they record; the database refuses updates and deletes (migration 2). What
+// other parts of the centre do for a person (monitoring's reads of participant-level data and its
+// settings, dead-letter reads) is appended through appendAudit, by the HTTP shell (http/audit.ts).
 
 import { type Actor, mustHaveRole } from '../access.ts';
-import type { RegistryContext } from '../context.ts';
+import { audit, type RegistryContext } from '../context.ts';
 import { whereClause } from '../../lib/sql.ts';
 import type { ListOptions } from '../rows.ts';
 import type { AuditEntry } from '../schemas/index.ts';
@@ -32,6 +34,23 @@ export async function listAudit(ctx: RegistryContext, a: Actor, o: AuditFilter):
     o.offset ?? 0,
   ]);
   return rows.map((r) => auditLog.decode(r));
+}
+
+/** An entry recorded for another part of the centre: what was done, to what, and what changed or was read. */
+export interface AuditRecord {
+  action: string;
+  resourceType: string;
+  resourceId: string | null;
+  details: Record<string, unknown>;
+}
+
+/**
+ * Appends one entry on its own: nothing in the registry changes with it, so no change hook runs.
+ * Any role may be recorded (the caller checked what the actor may do); the actor's id, role and
+ * token are taken from the actor, never from the request.
+ */
+export async function appendAudit(ctx: RegistryContext, a: Actor, e: AuditRecord): Promise<void> {
+  await audit(ctx.db, a, e.action, e.resourceType, e.resourceId, e.details);
 }
 
 /** Id of the newest audit entry: it moves on every committed write, so it versions the registry. */
