@@ -119,7 +119,14 @@ function allowedFilters(principal: Principal): string[] {
   }
   switch (principal.role) {
     case 'ingest':
-      return [`${TOPIC_ROOT}/+/+/up`];
+      // `up` to store; state, health, events and command replies to validate (dead letters for what fails).
+      return [
+        `${TOPIC_ROOT}/+/+/up`,
+        `${TOPIC_ROOT}/+/+/state`,
+        `${TOPIC_ROOT}/+/+/health`,
+        `${TOPIC_ROOT}/+/+/events`,
+        `${TOPIC_ROOT}/+/+/cmd/+/reply`,
+      ];
     case 'monitor':
     case 'admin':
       return [`${TOPIC_ROOT}/#`];

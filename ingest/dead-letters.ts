@@ -23,6 +23,11 @@ export type DeadLetterClass =
   | 'foreign_gateway'
   | 'oversize'
   | 'store_rejected'
+  /** A gateway's state, health, event or command reply that fails its check (devices/channels.ts). */
+  | 'invalid_state'
+  | 'invalid_health'
+  | 'invalid_event'
+  | 'invalid_reply'
   /** Quarantined: a device the registry does not know, or not assigned where this gateway serves. */
   | 'unknown_device'
   /** Quarantined: a registered device this gateway may not report (another organisation's, another site's). */

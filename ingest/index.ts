@@ -18,6 +18,7 @@ import mqtt, { UniqueMessageIdProvider, type MqttClient } from 'mqtt';
 import { topics, type Ack } from '../devices/index.ts';
 import type { Config } from '../lib/config.ts';
 import { silentLogger, type Logger } from '../lib/log.ts';
+import { ChannelChecker, CHANNEL_FILTERS, type ChannelStats } from './channels.ts';
 import { DeadLetterStore } from './dead-letters.ts';
 import { InfluxStore } from './influx-store.ts';
 import { Pipeline, type Enrich, type PipelineStats } from './pipeline.ts';
@@ -62,6 +63,7 @@ export interface IngestStats extends PipelineStats {
   connected: boolean;
   store: 'influx' | 'sqlite';
   spoolDepth: number;
+  channels: ChannelStats;
 }
 
 export interface IngestHandle {
@@ -132,16 +134,23 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
     messageIdProvider: new UniqueMessageIdProvider(),
   });
   const c = client;
-  c.on('message', (topic, payload) => pipeline.accept(topic, payload));
+  // State, health, events and command replies are judged (dead letters for what fails); `up` goes to the pipeline.
+  const channels = new ChannelChecker({ deadLetters, log });
+  c.on('message', (topic, payload, packet) => {
+    if (!channels.accept(topic, payload, packet.retain)) pipeline.accept(topic, payload);
+  });
 
   let connected = false;
   let firstSubscribe: { resolve: () => void; reject: (e: Error) => void } | undefined;
   const subscribed = new Promise<void>((resolve, reject) => (firstSubscribe = { resolve, reject }));
   c.on('connect', () => {
-    c.subscribe(topics.allUp, { qos: 1 }, (err, granted) => {
+    const filters = { [topics.allUp]: { qos: 1 as const }, ...Object.fromEntries(CHANNEL_FILTERS.map((f) => [f, { qos: 0 as const }])) };
+    c.subscribe(filters, (err, granted) => {
       const refused = !err && granted?.some((g) => g.qos === 128);
       if (err || refused) {
-        const e = new Error(`subscribing to ${topics.allUp} failed: ${err ? err.message : 'refused by the broker (ACL?)'}`);
+        const e = new Error(
+          `subscribing to ${Object.keys(filters).join(', ')} failed: ${err ? err.message : 'refused by the broker (ACL?)'}`,
+        );
         log.error({ err: e.message }, 'subscribe failed');
         firstSubscribe?.reject(e);
         return;
@@ -173,12 +182,13 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
   return {
     store,
     deadLetters,
-    stats: () => ({ ...pipeline.stats(), connected, store: store.name, spoolDepth: store.depth() }),
+    stats: () => ({ ...pipeline.stats(), connected, store: store.name, spoolDepth: store.depth(), channels: channels.stats() }),
     close: () =>
       (closed ??= (async () => {
         c.removeAllListeners('message');
-        await c.unsubscribeAsync(topics.allUp).catch(() => undefined);
+        await c.unsubscribeAsync([topics.allUp, ...CHANNEL_FILTERS]).catch(() => undefined);
         await pipeline.close();
+        channels.flush();
         // Let the last acks reach the broker, then disconnect.
         await settledWithin(c.endAsync(false), 2000);
         if (!c.disconnected) await c.endAsync(true).catch(() => undefined);

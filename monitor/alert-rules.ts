@@ -11,7 +11,7 @@
 
 import type { Reading } from '../devices/index.ts';
 import type { AlertEngine } from './alerts.ts';
-import type { HealthTracker } from './health.ts';
+import type { DeviceState, GatewayTrack, HealthTracker } from './health.ts';
 import { type Maintenance, maintenanceNote } from './maintenance.ts';
 import type { RegistryView } from './registry-view.ts';
 import { clockMin, type Thresholds } from './thresholds.ts';
@@ -122,100 +122,118 @@ export class AlertRules {
       }
       return t;
     };
-    // Gateways offline.
-    for (const g of this.#health.gateways.values()) {
-      const t = th(g.site);
-      const key = `gateway-offline/${g.site}/${g.gateway}/`;
-      if (g.online === false && g.offlineSince !== null) {
-        if (!t.rules.includes('gateway-offline') || now - g.offlineSince < t.gatewayOfflineMinutes * 60_000) continue;
-        if (this.#suppressed(g.site, g.gateway, null, null, null, now)) continue;
-        this.#engine.raise({
-          rule: 'gateway-offline',
-          site: g.site,
-          gateway: g.gateway,
-          measuredAt: g.offlineSince,
-          message: `Gateway ${g.site}/${g.gateway} offline since ${new Date(g.offlineSince).toISOString()}`,
-        });
-      } else if (g.online === true) this.#engine.clear(key, 'gateway back online');
+    // Gateways offline. Each gateway and device is judged on its own (#isolated): one that cannot be
+    // judged (a bug, an unforeseen value from a gateway) must not stop the rules for every other site.
+    for (const g of this.#health.gateways.values())
+      this.#isolated(`gateway ${g.site}/${g.gateway}`, () => this.#gatewayRules(g, th(g.site), now));
+    for (const d of this.#health.devices.values())
+      this.#isolated(`device ${d.site}/${d.gateway}/${d.device}`, () => this.#deviceRules(d, th(d.site), now));
+    this.#engine.escalate(now, th);
+  }
+
+  /** Errors of single gateways or devices in tick(), counted and reported, never thrown. */
+  tickErrors = 0;
+  onTickError: ((what: string, err: unknown) => void) | undefined;
+
+  #isolated(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.tickErrors++;
+      this.onTickError?.(what, err);
     }
-    // Devices: silent, battery low, no drink, wet.
-    for (const d of this.#health.devices.values()) {
-      const t = th(d.site);
-      const who = this.#view.attribute(d.device, now);
-      const st = this.#health.deviceStatus(d, now, t.batteryLowPct);
-      const base = `${d.site}/${d.gateway}/${d.device}`;
-      const why = this.#suppressed(d.site, d.gateway, d.device, who?.home ?? null, who?.participant ?? null, now);
-      if (st.status === 'silent') {
-        // A silent device behind an offline gateway is the gateway's alert, not one per device.
-        // Nor for a device that never reported anything recent: it arrived already silent (a replay).
-        const arrivedStale = d.lastArrival !== null && d.lastArrival - d.lastTs > this.#pastMs;
-        if (t.rules.includes('device-silent') && !why && st.cause !== 'gateway-offline' && !arrivedStale)
+  }
+
+  #gatewayRules(g: GatewayTrack, t: Thresholds, now: number): void {
+    const key = `gateway-offline/${g.site}/${g.gateway}/`;
+    if (g.online === false && g.offlineSince !== null) {
+      if (!t.rules.includes('gateway-offline') || now - g.offlineSince < t.gatewayOfflineMinutes * 60_000) return;
+      if (this.#suppressed(g.site, g.gateway, null, null, null, now)) return;
+      this.#engine.raise({
+        rule: 'gateway-offline',
+        site: g.site,
+        gateway: g.gateway,
+        measuredAt: g.offlineSince,
+        message: `Gateway ${g.site}/${g.gateway} offline since ${new Date(g.offlineSince).toISOString()}`,
+      });
+    } else if (g.online === true) this.#engine.clear(key, 'gateway back online');
+  }
+
+  /** Devices: silent, battery low, no drink, wet. */
+  #deviceRules(d: DeviceState, t: Thresholds, now: number): void {
+    const who = this.#view.attribute(d.device, now);
+    const st = this.#health.deviceStatus(d, now, t.batteryLowPct);
+    const base = `${d.site}/${d.gateway}/${d.device}`;
+    const why = this.#suppressed(d.site, d.gateway, d.device, who?.home ?? null, who?.participant ?? null, now);
+    if (st.status === 'silent') {
+      // A silent device behind an offline gateway is the gateway's alert, not one per device.
+      // Nor for a device that never reported anything recent: it arrived already silent (a replay).
+      const arrivedStale = d.lastArrival !== null && d.lastArrival - d.lastTs > this.#pastMs;
+      if (t.rules.includes('device-silent') && !why && st.cause !== 'gateway-offline' && !arrivedStale)
+        this.#engine.raise({
+          rule: 'device-silent',
+          site: d.site,
+          gateway: d.gateway,
+          device: d.device,
+          home: who?.home ?? null,
+          participant: who?.participant ?? null,
+          measuredAt: d.lastTs,
+          message: `${d.kind} device ${d.device} silent: ${st.reason}`,
+          details: { cause: st.cause, kind: d.kind },
+        });
+    } else if (st.status !== 'late') this.#engine.clear(`device-silent/${base}`, 'reporting again');
+    if (d.battery !== null) {
+      if (d.battery <= t.batteryLowPct && st.status !== 'silent') {
+        if (t.rules.includes('battery-low') && !why)
           this.#engine.raise({
-            rule: 'device-silent',
+            rule: 'battery-low',
             site: d.site,
             gateway: d.gateway,
             device: d.device,
             home: who?.home ?? null,
             participant: who?.participant ?? null,
             measuredAt: d.lastTs,
-            message: `${d.kind} device ${d.device} silent: ${st.reason}`,
-            details: { cause: st.cause, kind: d.kind },
+            message: `Battery of ${d.kind} device ${d.device} at ${d.battery} %`,
+            details: { battery: d.battery },
           });
-      } else if (st.status !== 'late') this.#engine.clear(`device-silent/${base}`, 'reporting again');
-      if (d.battery !== null) {
-        if (d.battery <= t.batteryLowPct && st.status !== 'silent') {
-          if (t.rules.includes('battery-low') && !why)
-            this.#engine.raise({
-              rule: 'battery-low',
-              site: d.site,
-              gateway: d.gateway,
-              device: d.device,
-              home: who?.home ?? null,
-              participant: who?.participant ?? null,
-              measuredAt: d.lastTs,
-              message: `Battery of ${d.kind} device ${d.device} at ${d.battery} %`,
-              details: { battery: d.battery },
-            });
-        } else if (d.battery > t.batteryLowPct + 5) this.#engine.clear(`battery-low/${base}`, 'battery replaced or recharged');
-      }
-      if (d.kind === 'hydration' && t.rules.includes('no-drink') && st.status === 'ok' && !why) {
-        const local = ((((now + t.utcOffsetMin * 60_000) % 86_400_000) + 86_400_000) % 86_400_000) / 60_000;
-        const from = clockMin(t.daytimeFrom);
-        const to = clockMin(t.daytimeTo);
-        if (local >= from && local < to) {
-          const dayStart = now - (local - from) * 60_000;
-          const since = Math.max(this.lastDrink.get(base) ?? 0, dayStart);
-          if (now - since >= t.noDrinkHours * 3_600_000)
-            this.#engine.raise({
-              rule: 'no-drink',
-              site: d.site,
-              gateway: d.gateway,
-              device: d.device,
-              home: who?.home ?? null,
-              participant: who?.participant ?? null,
-              measuredAt: since,
-              key: `no-drink/${base}`,
-              message: `No drink for ${((now - since) / 3_600_000).toFixed(1)} h in the daytime (threshold ${t.noDrinkHours} h)`,
-              details: { lastDrinkAt: this.lastDrink.get(base) ?? null },
-            });
-        }
-      }
-      if (d.kind === 'incontinence' && t.rules.includes('wet') && !why) {
-        const since = this.wetSince.get(base);
-        if (since !== undefined && now - since >= t.wetMinutes * 60_000)
+      } else if (d.battery > t.batteryLowPct + 5) this.#engine.clear(`battery-low/${base}`, 'battery replaced or recharged');
+    }
+    if (d.kind === 'hydration' && t.rules.includes('no-drink') && st.status === 'ok' && !why) {
+      const local = ((((now + t.utcOffsetMin * 60_000) % 86_400_000) + 86_400_000) % 86_400_000) / 60_000;
+      const from = clockMin(t.daytimeFrom);
+      const to = clockMin(t.daytimeTo);
+      if (local >= from && local < to) {
+        const dayStart = now - (local - from) * 60_000;
+        const since = Math.max(this.lastDrink.get(base) ?? 0, dayStart);
+        if (now - since >= t.noDrinkHours * 3_600_000)
           this.#engine.raise({
-            rule: 'wet',
+            rule: 'no-drink',
             site: d.site,
             gateway: d.gateway,
             device: d.device,
             home: who?.home ?? null,
             participant: who?.participant ?? null,
             measuredAt: since,
-            key: `wet/${base}`,
-            message: `Wet for ${Math.round((now - since) / 60_000)} min (threshold ${t.wetMinutes} min)`,
+            key: `no-drink/${base}`,
+            message: `No drink for ${((now - since) / 3_600_000).toFixed(1)} h in the daytime (threshold ${t.noDrinkHours} h)`,
+            details: { lastDrinkAt: this.lastDrink.get(base) ?? null },
           });
       }
     }
-    this.#engine.escalate(now, th);
+    if (d.kind === 'incontinence' && t.rules.includes('wet') && !why) {
+      const since = this.wetSince.get(base);
+      if (since !== undefined && now - since >= t.wetMinutes * 60_000)
+        this.#engine.raise({
+          rule: 'wet',
+          site: d.site,
+          gateway: d.gateway,
+          device: d.device,
+          home: who?.home ?? null,
+          participant: who?.participant ?? null,
+          measuredAt: since,
+          key: `wet/${base}`,
+          message: `Wet for ${Math.round((now - since) / 60_000)} min (threshold ${t.wetMinutes} min)`,
+        });
+    }
   }
 }

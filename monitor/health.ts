@@ -132,7 +132,9 @@ export class HealthTracker {
   observeState(site: string, gateway: string, s: GatewayState, arrival: number): void {
     const g = this.#gw(site, gateway);
     g.stateAt = arrival;
-    this.#setOnline(g, s.online, s.online ? arrival : Math.min(arrival, s.ts || arrival));
+    // The time is the gateway's word: only a plausible epoch (checkState) that is not ahead of arrival is taken.
+    const ts = typeof s.ts === 'number' && Number.isSafeInteger(s.ts) && s.ts > 0 ? Math.min(arrival, s.ts) : arrival;
+    this.#setOnline(g, s.online, s.online ? arrival : ts);
   }
 
   observeHealth(site: string, gateway: string, h: GatewayHealth, arrival: number): void {
@@ -142,7 +144,9 @@ export class HealthTracker {
       g.healthEveryMs = g.healthEveryMs === null ? gap : Math.round(g.healthEveryMs * 0.7 + gap * 0.3);
     }
     g.healthAt = arrival;
-    g.lastHealth = h;
+    // Kept without its per-device map: nothing here reads it, and it may hold thousands of entries per gateway.
+    const { devices: _devices, ...kept } = h;
+    g.lastHealth = kept;
     g.depths = [...g.depths, h.outboxDepth].slice(-3);
     if (g.online !== true) this.#setOnline(g, true, arrival);
   }

@@ -11,7 +11,7 @@
 
 import { hostname } from 'node:os';
 import mqtt, { UniqueMessageIdProvider, type MqttClient } from 'mqtt';
-import { checkBatch, parseTopic, topics, type GatewayHealth, type GatewayState } from '../devices/index.ts';
+import { checkBatch, checkHealth, checkState, parseTopic, topics } from '../devices/index.ts';
 import type { ReadingStore } from '../ingest/index.ts';
 import { settledWithin, withTimeout } from '../lib/timeout.ts';
 import { silentLogger, type Logger } from '../lib/log.ts';
@@ -106,6 +106,8 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
   };
   const engine = new AlertEngine({ db, thresholds, view, clock, onEvent: deliver });
   const rules = new AlertRules({ engine, view, health, maintenance, pastWindowMs: opts.pastWindowMs });
+  rules.onTickError = (what, err) =>
+    log.error({ what, err: String(err) }, 'alert rules failed for one gateway or device; the others were judged');
   const completeness = new Completeness(opts.store, view, maintenance, db);
   const periods = new Periods(db);
 
@@ -135,6 +137,8 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
   }
 
   let readings = 0;
+  /** Gateway messages that failed validation (ingest keeps them as dead letters). */
+  let ignored = 0;
   const observe = (topic: string, payload: Buffer | string, arrival = clock()) => {
     const t = parseTopic(topic);
     if (!t) return;
@@ -148,11 +152,14 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
           rules.onReading(t.site, t.gateway, r);
         }
       } else if (t.channel === 'state') {
-        const s = JSON.parse(payload.toString()) as GatewayState;
-        if (typeof s.online === 'boolean') health.observeState(t.site, t.gateway, s, arrival);
+        // Validated before use (devices/channels.ts): ingest dead-letters what fails, monitoring ignores it.
+        const s = checkState(payload);
+        if (s.ok) health.observeState(t.site, t.gateway, s.value, arrival);
+        else ignored++;
       } else if (t.channel === 'health') {
-        const h = JSON.parse(payload.toString()) as GatewayHealth;
-        if (typeof h.outboxDepth === 'number') health.observeHealth(t.site, t.gateway, h, arrival);
+        const h = checkHealth(payload);
+        if (h.ok) health.observeHealth(t.site, t.gateway, h.value, arrival);
+        else ignored++;
       }
     } catch (err) {
       log.debug({ topic, err: String(err) }, 'unreadable message ignored by monitoring');
@@ -241,6 +248,8 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
       devices: health.devices.size,
       gateways: health.gateways.size,
       readings,
+      ignored,
+      tickErrors: rules.tickErrors,
       sseClients: hub.size,
       mqttPublished: published,
       webhooksDelivered: webhooks.delivered,

@@ -88,9 +88,13 @@ describe('gateway will', () => {
 });
 
 describe('ingest', () => {
-  it.each(['lab/v1/+/+/up', 'lab/v1/s1/g1/up', 'lab/v1/s1/+/up'])('subscribe %s allowed', (f) => allowed(subscribeRefusal(ingest, f)));
-  it.each(['lab/v1/#', 'lab/v1/+/+/+', 'lab/v1/+/+/state', 'lab/v1/+/+/up/#', '#', '$SYS/#'])('subscribe %s refused', (f) =>
-    refused(subscribeRefusal(ingest, f)),
+  it.each(['lab/v1/+/+/up', 'lab/v1/s1/g1/up', 'lab/v1/s1/+/up', 'lab/v1/+/+/state', 'lab/v1/+/+/health', 'lab/v1/+/+/cmd/+/reply'])(
+    'subscribe %s allowed',
+    (f) => allowed(subscribeRefusal(ingest, f)),
+  );
+  it.each(['lab/v1/#', 'lab/v1/+/+/+', 'lab/v1/+/+/cmd/+', 'lab/v1/+/+/ack', 'lab/v1/+/+/up/#', '#', '$SYS/#'])(
+    'subscribe %s refused',
+    (f) => refused(subscribeRefusal(ingest, f)),
   );
   it('publishes acks', () => allowed(publishRefusal(ingest, 'lab/v1/s1/g1/ack')));
   it.each(['lab/v1/s1/g1/up', 'lab/v1/s1/g1/ack/x', 'lab/v1/S1/g1/ack', 'lab/v1/s1/g1/cmd/restart', 'lab/v1/s1/alerts', '$SYS/x'])(
