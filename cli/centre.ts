@@ -4,7 +4,8 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../lib/config.ts';
-import { logger } from '../lib/log.ts';
+import { logger, type Logger } from '../lib/log.ts';
+import { counter } from '../lib/metrics.ts';
 import { startBroker, type BrokerHandle } from '../broker/index.ts';
 import { CredentialStore } from '../broker/credentials.ts';
 import { startIngest, type IngestHandle } from '../ingest/index.ts';
@@ -221,6 +222,8 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     ].filter(Boolean);
     process.stderr.write(`${lines.join('\n')}\n`);
     log.info({ roles: opts.roles, mqttUrl, httpPort }, 'started');
+    // From here on nothing may end the process (docs/security.md, class 2); removed last on close.
+    closers.unshift(keepServing(log));
 
     return {
       registry,
@@ -234,4 +237,43 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     await close();
     throw err;
   }
+}
+
+const uncaught = counter<'kind'>({
+  name: 'testbed_uncaught_errors_total',
+  help: 'Errors no handler caught after start-up, logged by the last-resort handler; the centre kept serving.',
+  labelNames: ['kind'],
+  known: { kind: ['exception', 'rejection'] },
+});
+
+/**
+ * The last resort once the centre is up: an error no handler caught is logged and counted, and the
+ * process keeps serving. Exiting would give whatever input reaches such a bug the power to stop
+ * ingest and alerting for every site, again after each restart if a gateway keeps sending it. Before
+ * it is installed (start-up) Node's default stays: a centre that cannot start says why and exits.
+ * At most 20 log lines a minute, so a flood of one error cannot flood the log; the counter sees all.
+ * Returns the function that removes it.
+ */
+export function keepServing(log: Logger): () => void {
+  let windowStart = 0;
+  let logged = 0;
+  const handler = (kind: 'exception' | 'rejection') => (err: unknown) => {
+    uncaught.inc({ kind });
+    const now = Date.now();
+    if (now - windowStart > 60_000) {
+      windowStart = now;
+      logged = 0;
+    }
+    if (++logged > 20) return;
+    const e = err instanceof Error ? { message: err.message, stack: err.stack } : { message: String(err) };
+    log.error({ err: e, kind }, `uncaught ${kind}; the centre keeps serving (last-resort handler)`);
+  };
+  const onException = handler('exception');
+  const onRejection = handler('rejection');
+  process.on('uncaughtException', onException);
+  process.on('unhandledRejection', onRejection);
+  return () => {
+    process.off('uncaughtException', onException);
+    process.off('unhandledRejection', onRejection);
+  };
 }
