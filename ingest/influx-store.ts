@@ -47,6 +47,9 @@ export interface InfluxStoreOptions extends InfluxEndpointOptions {
   log?: Logger | undefined;
   retryMinMs?: number | undefined;
   retryMaxMs?: number | undefined;
+  /** InfluxDB 1.x user granted READ only, for InfluxQL: a query can then never write or drop. */
+  readUsername?: string | undefined;
+  readPassword?: string | undefined;
 }
 
 interface Ticket {
@@ -103,6 +106,8 @@ export class InfluxStore implements ReadingStore {
       createDb: config.influxCreateDb,
       batchSize: config.influxBatchSize,
       maxInFlight: config.influxMaxInFlight,
+      readUsername: config.influxReadUsername || undefined,
+      readPassword: config.influxReadPassword,
       spoolDir: config.dataDir,
       deadLetters,
       log,
@@ -115,7 +120,8 @@ export class InfluxStore implements ReadingStore {
     this.#spool = new Spool(opts.spoolDir);
     this.spoolPath = this.#spool.path;
     this.#endpoint = new InfluxEndpoint(opts);
-    const [username, password] = this.#endpoint.userPassword();
+    const [writeUser, writePassword] = this.#endpoint.userPassword();
+    const [username, password] = opts.readUsername ? [opts.readUsername, opts.readPassword ?? ''] : [writeUser, writePassword];
     this.#queries = new InfluxQueries({ url: opts.url, db: opts.db, username, password });
   }
 
@@ -320,6 +326,16 @@ export class InfluxStore implements ReadingStore {
     this.#waiters.clear();
     for (const t of tickets) t.reject(err);
     this.#spool.close();
+  }
+
+  /** GET /ping (v1 and v2 answer it without credentials): whether InfluxDB is reachable now. */
+  async probe(timeoutMs: number): Promise<void> {
+    const res = await fetch(`${this.opts.url}/ping`, { signal: AbortSignal.timeout(timeoutMs) }).catch((err: unknown) => {
+      const e = err as Error & { cause?: { code?: string } };
+      throw new Error(`InfluxDB at ${new URL(this.opts.url).host} unreachable: ${e.cause?.code ?? e.name}`);
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    if (res.status >= 300) throw new Error(`InfluxDB /ping answered HTTP ${res.status}`);
   }
 
   /** Reads readings back with InfluxQL. For tests and tools. */

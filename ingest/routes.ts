@@ -9,7 +9,7 @@ import { Type } from 'typebox';
 import { actorOf } from '../http/auth.ts';
 import { errorResponses } from '../http/errors.ts';
 import { ApiError } from '../lib/errors.ts';
-import { Nullable, Ts } from '../lib/schemas.ts';
+import { Nullable, Slug, Ts } from '../lib/schemas.ts';
 import type { DeadLetter, DeadLetterQuery } from './dead-letters.ts';
 
 /** What the route needs of the dead-letter store (ingest/dead-letters.ts implements it). */
@@ -57,8 +57,8 @@ export const deadLetterRoutes =
           tags: ['ingest'],
           summary: 'Readings and payloads that failed validation or storage, with the reason and what was received',
           querystring: Type.Object({
-            site: Type.Optional(Type.String({ maxLength: 63 })),
-            gateway: Type.Optional(Type.String({ maxLength: 63 })),
+            site: Type.Optional(Slug('site')),
+            gateway: Type.Optional(Slug('gateway')),
             since: Type.Optional(Ts('only those received at or after')),
             limit: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
           }),

@@ -4,8 +4,12 @@
 // InfluxDB. The ts is part of the key because a device's seq can start again from 1 (its
 // gateway's outbox wiped, a simulator restarted): those readings are new and must be kept.
 // write() is one transaction; when it returns, the readings survive a power cut.
+// Queries go through a second connection opened read-only: whatever a query's text became, SQLite
+// refuses to change data through it ("attempt to write a readonly database"). Their values are
+// checked against their patterns first (./types.ts) and always bound as parameters.
 
 import { join } from 'node:path';
+import { DatabaseSync as ReadOnlySqlite } from 'node:sqlite';
 import { openSqlite, transaction, type DatabaseSync } from '../lib/sqlite.ts';
 import { quoteSqlString } from '../lib/quote.ts';
 import { type SqlParam, whereClause } from '../lib/sql.ts';
@@ -13,6 +17,9 @@ import { KIND_NAMES, isKind, type Kind } from '../devices/index.ts';
 import {
   DAY_MS,
   NIGHT_FROM_H,
+  checkDeviceDayQuery,
+  checkReadingQuery,
+  checkSince,
   NIGHT_TO_H,
   localDayStart,
   reportingSlotMs,
@@ -30,6 +37,8 @@ export class SqliteStore implements ReadingStore {
   readonly name = 'sqlite' as const;
   readonly path: string;
   #db: DatabaseSync;
+  /** Read-only connection for every query (the same as #db only for `:memory:`, which cannot be opened twice). */
+  #read: DatabaseSync;
 
   /** Local-day boundary of the daily rollup (minutes from UTC); other offsets are answered from the readings. */
   readonly rollupUtcOffsetMin: number;
@@ -61,6 +70,8 @@ export class SqliteStore implements ReadingStore {
     const hasRollup = this.#db.prepare('SELECT 1 FROM device_days WHERE off = ? LIMIT 1').get(this.rollupUtcOffsetMin) !== undefined;
     const hasReadings = this.#db.prepare('SELECT 1 FROM readings LIMIT 1').get() !== undefined;
     if (!hasRollup && hasReadings) this.#rebuildRollup();
+    this.#read = this.path === ':memory:' ? this.#db : new ReadOnlySqlite(this.path, { readOnly: true });
+    if (this.#read !== this.#db) this.#read.exec('PRAGMA busy_timeout = 5000');
   }
 
   /** A data dir from before ts was part of the key: rebuild the table with the new key, keeping every row. */
@@ -135,11 +146,10 @@ export class SqliteStore implements ReadingStore {
 
   async queryReadings(q: ReadingQuery = {}): Promise<StoredReading[]> {
     const { where, args } = readingFilter(q);
-    const limit = q.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(q.limit))}` : '';
-    const rows = this.#db.prepare(`SELECT * FROM readings ${where} ORDER BY ts, device, seq${limit}`).all(...args) as Record<
-      string,
-      unknown
-    >[];
+    const limit = q.limit !== undefined ? ' LIMIT ?' : '';
+    const rows = this.#read
+      .prepare(`SELECT * FROM readings ${where} ORDER BY ts, device, seq${limit}`)
+      .all(...args, ...(limit ? [q.limit!] : [])) as Record<string, unknown>[];
     return rows.map((r) => ({
       kind: (isKind(r.kind) ? r.kind : String(r.kind)) as Kind,
       site: String(r.site),
@@ -156,7 +166,7 @@ export class SqliteStore implements ReadingStore {
   /** Readings stored (optionally filtered). Synchronous: SQLite answers at once. */
   count(q: ReadingQuery = {}): number {
     const { where, args } = readingFilter(q);
-    return Number((this.#db.prepare(`SELECT count(*) AS n FROM readings ${where}`).get(...args) as { n: number }).n);
+    return Number((this.#read.prepare(`SELECT count(*) AS n FROM readings ${where}`).get(...args) as { n: number }).n);
   }
 
   depth(): number {
@@ -164,8 +174,9 @@ export class SqliteStore implements ReadingStore {
   }
 
   async lastSeen(q: { since?: number | undefined } = {}): Promise<DeviceLast[]> {
+    checkSince(q);
     // The newest reading per device (SQLite's bare-column rule: with max(ts) the other columns come from that row).
-    const rows = this.#db
+    const rows = this.#read
       .prepare(
         `SELECT site, gateway, device, kind, max(ts) AS ts, seq, tags FROM readings
          ${q.since !== undefined ? 'WHERE ts >= ?' : ''} GROUP BY site, gateway, device`,
@@ -180,7 +191,7 @@ export class SqliteStore implements ReadingStore {
       tags: string | null;
     }[];
     const battery = new Map<string, number>();
-    for (const b of this.#db
+    for (const b of this.#read
       .prepare(
         `SELECT site, gateway, device, max(ts) AS ts, json_extract(q, '$.battery') AS battery FROM readings
          WHERE q IS NOT NULL AND json_extract(q, '$.battery') IS NOT NULL ${q.since !== undefined ? 'AND ts >= ?' : ''}
@@ -201,6 +212,7 @@ export class SqliteStore implements ReadingStore {
   }
 
   async deviceDays(q: DeviceDayQuery): Promise<DeviceDay[]> {
+    checkDeviceDayQuery(q);
     if ((q.utcOffsetMin ?? 0) === this.rollupUtcOffsetMin) return this.#fromRollup(q);
     return this.#fromReadings(q);
   }
@@ -210,7 +222,7 @@ export class SqliteStore implements ReadingStore {
     const off = this.rollupUtcOffsetMin * 60_000;
     const from = (localDayStart(q.from, this.rollupUtcOffsetMin) + off) / DAY_MS;
     const to = (localDayStart(q.to - 1, this.rollupUtcOffsetMin) + off) / DAY_MS + 1;
-    const rows = this.#db
+    const rows = this.#read
       .prepare(`SELECT * FROM device_days WHERE off = ? AND day >= ? AND day < ?${q.site !== undefined ? ' AND site = ?' : ''}`)
       .all(this.rollupUtcOffsetMin, from, to, ...(q.site !== undefined ? [q.site] : [])) as Record<string, number | string>[];
     return rows.map((r) => {
@@ -249,7 +261,7 @@ export class SqliteStore implements ReadingStore {
     const slotCase = `CASE kind ${whens.join(' ')} ELSE 3600000 END`;
     const dayExpr = `((ts + ${off}) / ${DAY_MS})`;
     const out = new Map<string, DeviceDay>();
-    for (const r of this.#db
+    for (const r of this.#read
       .prepare(`SELECT site, gateway, device, kind, ${dayExpr} AS d, count(*) AS n, min(seq) AS lo, max(seq) AS hi,
           count(DISTINCT (ts + ${off}) / (${slotCase})) AS slots
         FROM readings WHERE ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`)
@@ -290,10 +302,10 @@ export class SqliteStore implements ReadingStore {
     const perDay = (x: string, kind: Kind) =>
       `SELECT site, gateway, device, kind, ${dayExpr} AS d, ${x} AS x FROM readings
        WHERE kind = ${quoteSqlString(kind)} AND ts >= ? AND ts < ?${site} GROUP BY site, gateway, device, kind, d`;
-    add(this.#db.prepare(perDay(`sum(json_extract(v, '$.intake_ml'))`, 'hydration')).all(...args) as Agg[], 'intakeMl');
+    add(this.#read.prepare(perDay(`sum(json_extract(v, '$.intake_ml'))`, 'hydration')).all(...args) as Agg[], 'intakeMl');
     const hour = `(((ts + ${off}) % ${DAY_MS}) / 3600000)`;
     add(
-      this.#db
+      this.#read
         .prepare(
           perDay(
             `sum(CASE WHEN json_extract(v, '$.flush') AND (${hour} >= ${NIGHT_FROM_H} OR ${hour} < ${NIGHT_TO_H}) THEN 1 ELSE 0 END)`,
@@ -304,7 +316,7 @@ export class SqliteStore implements ReadingStore {
       'nightFlushes',
     );
     add(
-      this.#db
+      this.#read
         .prepare(perDay(`count(DISTINCT CASE WHEN json_extract(v, '$.occupied') THEN (ts + ${off}) / 3600000 END) * 3600000`, 'bed'))
         .all(...args) as Agg[],
       'bedMs',
@@ -312,12 +324,19 @@ export class SqliteStore implements ReadingStore {
     return [...out.values()];
   }
 
+  /** The embedded store is a file: it answers when its read connection does. */
+  async probe(): Promise<void> {
+    this.#read.prepare('SELECT 1').get();
+  }
+
   async close(): Promise<void> {
+    if (this.#read !== this.#db && this.#read.isOpen) this.#read.close();
     if (this.#db.isOpen) this.#db.close();
   }
 }
 
 function readingFilter(q: ReadingQuery): { where: string; args: SqlParam[] } {
+  checkReadingQuery(q);
   const w = whereClause([
     ['site = ?', q.site],
     ['gateway = ?', q.gateway],

@@ -1,6 +1,8 @@
 // What ingest hands a store, and what every store (InfluxDB, embedded SQLite) promises back.
 
-import { KINDS, type Kind, type Quality, type Reading, type Value } from '../devices/index.ts';
+import { DEVICE_ID_PATTERN, KINDS, isKind, type Kind, type Quality, type Reading, type Value } from '../devices/index.ts';
+import { badRequest } from '../lib/errors.ts';
+import { SLUG_PATTERN } from '../lib/ids.ts';
 
 /** One accepted reading on its way to the store, with where it came from. */
 export interface StorePoint {
@@ -60,6 +62,8 @@ export interface ReadingStore {
   deviceDays(q: DeviceDayQuery): Promise<DeviceDay[]>;
   /** Points accepted by write() but not yet confirmed by the backing database (the spool). */
   depth(): number;
+  /** Resolves when the backing database answers a cheap request within `timeoutMs`; rejects saying why otherwise (/health). */
+  probe(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -106,6 +110,49 @@ export interface DeviceDay {
   nightFlushes?: number | undefined;
   /** bed: time in bed, as whole hours with at least one occupied report (ms). */
   bedMs?: number | undefined;
+}
+
+// ── what a query may carry ─────────────────────────────────────────────────────────────────────
+// Every store checks its query here before building query text: each value against its own
+// pattern (site and gateway ids are slugs, device ids the contract's, kinds the catalogue's),
+// times and limits as finite numbers. Quoting (lib/quote.ts) stays as the second line; this
+// refuses what can never be stored, so nothing odd reaches InfluxQL or SQL at all.
+
+const slug = (what: string, v: string | undefined) => {
+  if (v !== undefined && (typeof v !== 'string' || !SLUG_PATTERN.test(v)))
+    throw badRequest(`${what}: expected lowercase letters, digits and dashes (1–63, starting with a letter or digit)`, 'invalid_query');
+};
+const epochMs = (what: string, v: number | undefined) => {
+  if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 8.64e15))
+    throw badRequest(`${what}: expected a time in epoch milliseconds`, 'invalid_query');
+};
+
+/** The query, when every value matches its pattern; ApiError 400 (code invalid_query) otherwise. */
+export function checkReadingQuery(q: ReadingQuery): ReadingQuery {
+  slug('site', q.site);
+  slug('gateway', q.gateway);
+  if (q.device !== undefined && (typeof q.device !== 'string' || !DEVICE_ID_PATTERN.test(q.device)))
+    throw badRequest(`device: expected an id matching ${DEVICE_ID_PATTERN}`, 'invalid_query');
+  if (q.kind !== undefined && !isKind(q.kind)) throw badRequest('kind: not a kind of the device catalogue', 'invalid_query');
+  epochMs('from', q.from);
+  epochMs('to', q.to);
+  if (q.limit !== undefined && !(Number.isSafeInteger(q.limit) && q.limit >= 0))
+    throw badRequest('limit: expected a whole number ≥ 0', 'invalid_query');
+  return q;
+}
+
+export function checkDeviceDayQuery(q: DeviceDayQuery): DeviceDayQuery {
+  slug('site', q.site);
+  epochMs('from', q.from);
+  epochMs('to', q.to);
+  if (q.utcOffsetMin !== undefined && !(Number.isInteger(q.utcOffsetMin) && Math.abs(q.utcOffsetMin) <= 24 * 60))
+    throw badRequest('utcOffsetMin: expected whole minutes within a day', 'invalid_query');
+  return q;
+}
+
+export function checkSince(q: { since?: number | undefined }): { since?: number | undefined } {
+  epochMs('since', q.since);
+  return q;
 }
 
 const HOUR_MS = 3_600_000;

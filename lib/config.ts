@@ -351,6 +351,21 @@ export const SETTINGS = {
     default: '',
     description: 'API token (v2) or user:password (v1) for InfluxDB.',
   }),
+  // Reads (InfluxQL) go as a user granted READ only, so no query text can write or drop data.
+  influxReadUsername: setting({
+    env: 'TESTBED_INFLUX_READ_USERNAME',
+    key: 'influx.readUsername',
+    parse: str,
+    default: '',
+    description: 'InfluxDB 1.x user with READ on the database only, for queries. Empty: queries use the write credentials.',
+  }),
+  influxReadPassword: setting({
+    env: 'TESTBED_INFLUX_READ_PASSWORD',
+    key: 'influx.readPassword',
+    parse: str,
+    default: '',
+    description: 'Password of the read-only InfluxDB user.',
+  }),
   influxCreateDb: setting({
     env: 'TESTBED_INFLUX_CREATE_DB',
     key: 'influx.createDb',

@@ -24,17 +24,42 @@ export function eventBody(e: AlertEvent): string {
   return JSON.stringify({ event: { id: e.id, type: e.type, at: e.at, actor: e.actor }, alert: e.alert });
 }
 
-/** Live SSE subscribers. */
-export class SseHub {
-  readonly #subs = new Set<(e: AlertEvent) => void>();
+/** Whose a live stream is, and how to end it. */
+export interface StreamOwner {
+  tokenId?: string | null | undefined;
+  userId?: string | undefined;
+  end: () => void;
+}
 
-  subscribe(fn: (e: AlertEvent) => void): () => void {
-    this.#subs.add(fn);
+/** Live SSE subscribers, each with the token and user it was opened with. */
+export class SseHub {
+  readonly #subs = new Map<(e: AlertEvent) => void, StreamOwner | undefined>();
+
+  subscribe(fn: (e: AlertEvent) => void, owner?: StreamOwner): () => void {
+    this.#subs.set(fn, owner);
     return () => this.#subs.delete(fn);
   }
 
   publish(e: AlertEvent): void {
-    for (const fn of this.#subs) fn(e);
+    for (const fn of this.#subs.keys()) fn(e);
+  }
+
+  /**
+   * Ends the streams opened with a token (revoked) or by a user (disabled), at once: the
+   * registry's endSessions hook. A stream keeps its authentication from when it was opened, so
+   * without this it would go on delivering alerts to someone who may no longer see them.
+   */
+  endSessions(who: { tokenId?: string | undefined; userId?: string | undefined }): number {
+    let n = 0;
+    for (const [fn, o] of this.#subs) {
+      if (!o) continue;
+      const match = (who.tokenId !== undefined && o.tokenId === who.tokenId) || (who.userId !== undefined && o.userId === who.userId);
+      if (!match) continue;
+      this.#subs.delete(fn);
+      o.end();
+      n++;
+    }
+    return n;
   }
 
   get size(): number {

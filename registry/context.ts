@@ -10,8 +10,14 @@ import { ID_PATTERN } from './ids.ts';
 export interface RegistryHooks {
   /** After every committed write (the attribution cache reloads). */
   changed?: () => Promise<void> | void;
-  /** Drops live broker connections of a gateway (when the broker runs in this process). */
+  /** Drops live broker connections of a gateway (when the broker runs in this process): on revoke and on rotation. */
   disconnect?: (username: string) => number;
+  /**
+   * Ends what a token or a user holds open (the alert stream's SSE connections) after a revoke or
+   * a disable committed: a credential taken away must stop data flowing at once, not at reconnect.
+   * Returns how many were ended.
+   */
+  endSessions?: (who: { tokenId?: string | undefined; userId?: string | undefined }) => number;
   /** Sends a command to a gateway and resolves with its reply (rejects with ApiError 504 on timeout). */
   command?: (site: string, gateway: string, name: string, payload: Record<string, unknown>) => Promise<unknown>;
 }
@@ -22,6 +28,14 @@ export interface RegistryContext {
   hooks: RegistryHooks;
 }
 
+const CONSTRAINT_WORDS: Record<string, string> = {
+  unique: 'an object with this key already exists',
+  exclusion: 'it overlaps an existing one',
+  foreign_key: 'it refers to an object that does not exist, or one that is still referred to',
+  check: 'a value is outside what is allowed',
+  not_null: 'a required value is missing',
+};
+
 /** A write: one transaction with its audit entries, then the change hook. */
 export async function write<T>(ctx: RegistryContext, fn: (q: Queryable) => Promise<T>): Promise<T> {
   let result: T;
@@ -29,9 +43,12 @@ export async function write<T>(ctx: RegistryContext, fn: (q: Queryable) => Promi
     result = await ctx.db.tx(fn);
   } catch (err) {
     // The registry checks first to answer clearly; the database's own constraints are the backstop.
+    // Its text stays in the log (the cause): a database's own message names tables, constraints
+    // and values. A trigger's RAISE text ('refused') is ours, written in the migrations.
     if (err instanceof DbConstraintError) {
       const status = err.kind === 'unique' || err.kind === 'exclusion' || err.kind === 'refused' ? 409 : 400;
-      throw new ApiError(status, `refused by the database (${err.kind}): ${err.message}`);
+      const why = err.kind === 'refused' ? err.message.split('\n')[0] : CONSTRAINT_WORDS[err.kind];
+      throw new ApiError(status, `refused by the database (${err.kind}): ${why}`, undefined, err);
     }
     throw err;
   }

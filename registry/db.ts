@@ -13,6 +13,7 @@
 import pg from 'pg';
 import { join } from 'node:path';
 import { openSqlite, type DatabaseSync } from '../lib/sqlite.ts';
+import { unavailable } from '../lib/errors.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Param = string | number | null;
@@ -77,8 +78,14 @@ function translatePg(err: unknown): unknown {
     case 'P0001':
       return new DbConstraintError('refused', msg, { cause: err });
     default:
-      return err;
+      // The server gone (stopped, restarting, unreachable): 503 with a clear message, not a 500.
+      return pgUnreachable(e) ? unavailable('the registry database is unreachable; try again shortly', err) : err;
   }
+}
+
+function pgUnreachable(e: { code?: string; message?: string }): boolean {
+  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|EAI_AGAIN|08...|57P0[123])$/.test(e?.code ?? '')) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|connection error|Connection refused/i.test(e?.message ?? '');
 }
 
 // ── SQLite ───────────────────────────────────────────────────────────────────────────────────
@@ -237,7 +244,8 @@ export class PgDatabase extends PgQueryable implements Database {
   readonly where: string;
   readonly #pool: pg.Pool;
   constructor(url: string) {
-    const pool = new pg.Pool({ connectionString: url, max: 8 });
+    // A server that stops answering fails a request after 5 s instead of holding it forever.
+    const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 5000 });
     super(pool);
     this.#pool = pool;
     const u = new URL(url);
@@ -247,7 +255,9 @@ export class PgDatabase extends PgQueryable implements Database {
     pool.on('error', () => undefined);
   }
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
+    const client = await this.#pool.connect().catch((err: unknown) => {
+      throw translatePg(err);
+    });
     try {
       await client.query('BEGIN');
       try {

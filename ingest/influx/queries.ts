@@ -1,13 +1,20 @@
 // The query side of the InfluxDB store: readings and the aggregates monitoring needs, in InfluxQL
 // over v1 /query (InfluxDB 2.x answers it with a DBRP mapping). node-influx (`influx`) sends the
-// queries; every name and value in them is quoted by lib/quote.ts.
+// queries; every value is checked against its own pattern first (../types.ts checkReadingQuery…),
+// then every name and value in them is quoted by lib/quote.ts. The queries go with the read-only
+// user when one is configured (InfluxDB refuses a write or DROP through it), and an InfluxDB
+// error's text stays in the log: the caller gets 503 (unreachable) or a generic 500.
 
 import { InfluxDB as InfluxQLClient } from 'influx';
 import { KINDS, KIND_NAMES, QUALITY_FIELDS, isKind, type Kind, type Value } from '../../devices/index.ts';
+import { unavailable } from '../../lib/errors.ts';
 import { quoteInfluxIdent, quoteInfluxString } from '../../lib/quote.ts';
 import {
   DAY_MS,
   NIGHT_FROM_H,
+  checkDeviceDayQuery,
+  checkReadingQuery,
+  checkSince,
   NIGHT_TO_H,
   localDayStart,
   reportingSlotMs,
@@ -45,11 +52,17 @@ export class InfluxQueries {
   }
 
   async #series(query: string): Promise<Series[]> {
-    const raw = (await this.#ql.queryRaw(query, { database: this.#db })) as {
-      results?: { error?: string; series?: (Omit<Series, 'tags'> & { tags?: Record<string, string> })[] }[];
-    };
+    type Raw = { results?: { error?: string; series?: (Omit<Series, 'tags'> & { tags?: Record<string, string> })[] }[] };
+    let raw: Raw;
+    try {
+      raw = (await this.#ql.queryRaw(query, { database: this.#db })) as Raw;
+    } catch (err) {
+      // node-influx's texts carry InfluxDB's answer: kept as the cause, for the log only.
+      if (unreachable(err)) throw unavailable('the readings store (InfluxDB) is unreachable; try again shortly', err);
+      throw new Error('InfluxQL query failed', { cause: err });
+    }
     const result = raw.results?.[0];
-    if (result?.error) throw new Error(`InfluxQL: ${result.error}`);
+    if (result?.error) throw new Error('InfluxQL query failed', { cause: new Error(result.error) });
     return (result?.series ?? []).map((x) => ({ ...x, tags: x.tags ?? {} }));
   }
 
@@ -60,6 +73,7 @@ export class InfluxQueries {
 
   /** Readings matching `q`, oldest first (then by device and seq). */
   async readings(q: ReadingQuery = {}): Promise<StoredReading[]> {
+    checkReadingQuery(q);
     const cond: string[] = [];
     const tag = (k: string, v: string | undefined) => v !== undefined && cond.push(`${quoteInfluxIdent(k)} = ${quoteInfluxString(v)}`);
     tag('site', q.site);
@@ -82,6 +96,7 @@ export class InfluxQueries {
 
   /** Newest reading per device: last(seq) and last(battery), grouped by every tag, in InfluxDB. */
   async lastSeen(q: { since?: number | undefined } = {}): Promise<DeviceLast[]> {
+    checkSince(q);
     const where = q.since !== undefined ? ` WHERE time >= ${Math.floor(q.since)}ms` : '';
     const out = new Map<string, DeviceLast>();
     for (const s of await this.#series(`SELECT last(seq) AS seq FROM /.*/${where} GROUP BY *`)) {
@@ -116,6 +131,7 @@ export class InfluxQueries {
    * (hourly counts, folded here).
    */
   async deviceDays(q: DeviceDayQuery): Promise<DeviceDay[]> {
+    checkDeviceDayQuery(q);
     const offMin = q.utcOffsetMin ?? 0;
     const from = localDayStart(q.from, offMin);
     const to = localDayStart(q.to - 1, offMin) + DAY_MS;
@@ -171,6 +187,13 @@ export class InfluxQueries {
     }
     return [...out.values()];
   }
+}
+
+/** No answer at all (refused, reset, timed out, every host marked down): the store is unreachable, not our query wrong. */
+function unreachable(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  if (e?.name === 'ServiceNotAvailableError' || /No host available|Request timed out/.test(String(e?.message))) return true;
+  return typeof e?.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|EAI_AGAIN)$/.test(e.code);
 }
 
 /** One row of `SELECT *`: time, seq, the kind's value fields and the quality fields (nulls are absent fields). */

@@ -12,7 +12,7 @@ import { eventBody } from '../delivery.ts';
 import { RULES } from '../thresholds.ts';
 import { assertSiteVisible, visibleAlert } from '../visibility.ts';
 import { accessOf, type MonitorApiDeps } from './deps.ts';
-import { ADMIN_COORD, Alert, AlertId } from './schemas.ts';
+import { ADMIN_COORD, Alert, AlertId, ParticipantQ, SiteQ } from './schemas.ts';
 
 const Note = Type.String({ maxLength: 2000 });
 
@@ -39,9 +39,9 @@ export const alertRoutes =
           summary: 'Alerts, newest first',
           querystring: Type.Object({
             status: Type.Optional(Type.Enum(['open', 'acknowledged', 'resolved', 'active'])),
-            site: Type.Optional(Type.String()),
+            site: SiteQ(),
             rule: Type.Optional(Type.Enum([...RULES])),
-            participant: Type.Optional(Type.String()),
+            participant: ParticipantQ(),
             since: Type.Optional(Ts('Opened at or after')),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500 })),
           }),
@@ -166,7 +166,7 @@ const alertStream =
           description:
             'event: opened | acknowledged | escalated | resolved | labelled; data: {event, alert}. ' +
             'Resumes after `Last-Event-ID`: the persisted events after it are sent first.',
-          querystring: Type.Object({ site: Type.Optional(Type.String()) }),
+          querystring: Type.Object({ site: SiteQ() }),
           response: {
             200: {
               description: 'An endless text/event-stream; a comment line every 15 s keeps proxies from closing it',
@@ -196,7 +196,8 @@ const alertStream =
         };
         const last = Number(req.headers['last-event-id']);
         if (Number.isSafeInteger(last) && last >= 0) replay(d, last, { sites: access.sites, site }, send);
-        const unsubscribe = d.hub.subscribe(send);
+        // Owned by its token and user: revoking or disabling them ends it (SseHub.endSessions).
+        const unsubscribe = d.hub.subscribe(send, { tokenId: access.actor.tokenId, userId: access.actor.id, end: () => res.end() });
         const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
         streams.add(reply);
         req.raw.on('close', () => {

@@ -7,7 +7,7 @@ import { Ts } from '../../lib/schemas.ts';
 import { compareSites } from '../compare.ts';
 import { queryPeriod } from '../visibility.ts';
 import { accessOf, type MonitorApiDeps } from './deps.ts';
-import { COMPARE_ROLES, Loose, UtcOffset } from './schemas.ts';
+import { COMPARE_ROLES, Loose, TrialQ, UtcOffset } from './schemas.ts';
 
 export const compareRoutes =
   (d: MonitorApiDeps): HttpPlugin =>
@@ -26,8 +26,13 @@ export const compareRoutes =
           querystring: Type.Object({
             from: Type.Optional(Ts('Start; default 28 days before `to`')),
             to: Type.Optional(Ts('End; default now')),
-            trial: Type.Optional(Type.String()),
-            sites: Type.Optional(Type.String({ description: 'Comma-separated site ids' })),
+            trial: TrialQ(),
+            sites: Type.Optional(
+              Type.String({
+                pattern: '^[a-z0-9][a-z0-9-]{0,62}(,[a-z0-9][a-z0-9-]{0,62}){0,199}$',
+                description: 'Comma-separated site ids',
+              }),
+            ),
             baselineFrom: Type.Optional(Ts('Baseline start')),
             baselineTo: Type.Optional(Ts('Baseline end')),
             interventionFrom: Type.Optional(Ts('Intervention start')),

@@ -7,7 +7,7 @@ import { Ts } from '../../lib/schemas.ts';
 import { completenessReport } from '../completeness.ts';
 import { assertSiteVisible, queryPeriod } from '../visibility.ts';
 import { accessOf, type MonitorApiDeps } from './deps.ts';
-import { DATA_ROLES, HEALTH_ROLES, Loose, UtcOffset } from './schemas.ts';
+import { DATA_ROLES, HEALTH_ROLES, Loose, ParticipantQ, SiteQ, TrialQ, UtcOffset } from './schemas.ts';
 
 /** The participants of a completeness report (for the audit entry). */
 const ofDays = (reply: unknown) => ((reply as { days?: { participant: string }[] } | null)?.days ?? []).map((d) => d.participant);
@@ -28,9 +28,9 @@ export const completenessRoutes =
           querystring: Type.Object({
             from: Type.Optional(Ts('Start; default 7 days before `to`')),
             to: Type.Optional(Ts('End (exclusive); default now')),
-            site: Type.Optional(Type.String()),
-            trial: Type.Optional(Type.String()),
-            participant: Type.Optional(Type.String()),
+            site: SiteQ(),
+            trial: TrialQ(),
+            participant: ParticipantQ(),
             detail: Type.Optional(Type.Boolean({ default: false, description: 'Include every device-day' })),
             utcOffsetMin: Type.Optional(UtcOffset('Local day boundary; default the configured offset')),
           }),
@@ -65,7 +65,7 @@ export const completenessRoutes =
           querystring: Type.Object({
             from: Type.Optional(Ts('Start')),
             to: Type.Optional(Ts('End')),
-            site: Type.Optional(Type.String()),
+            site: SiteQ(),
             utcOffsetMin: Type.Optional(UtcOffset()),
           }),
           response: {

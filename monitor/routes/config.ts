@@ -14,13 +14,16 @@ import {
   Loose,
   MaintenanceWindow,
   NumericId,
+  SiteQ,
   ThresholdPatch,
   TrialPeriods,
   Webhook,
   Window,
 } from './schemas.ts';
+import { Slug } from '../../lib/schemas.ts';
+import { DEVICE_ID_PATTERN } from '../../devices/index.ts';
 
-const TrialParam = Type.Object({ trial: Type.String() });
+const TrialParam = Type.Object({ trial: Slug('trial') });
 const SCOPE = '^(default|trial:[a-z0-9][a-z0-9-]{0,62}|site:[a-z0-9][a-z0-9-]{0,62})$';
 
 export const configRoutes =
@@ -35,7 +38,7 @@ export const configRoutes =
           tags: ['alerts'],
           summary: 'Alert thresholds',
           description: 'Defaults, overrides per scope (default, trial:<id>, site:<id>), and the effective values for a site.',
-          querystring: Type.Object({ site: Type.Optional(Type.String()) }),
+          querystring: Type.Object({ site: SiteQ() }),
           response: { 200: Loose('{ defaults, scopes, effective? }') },
         },
       },
@@ -118,7 +121,7 @@ export const configRoutes =
           operationId: 'listMaintenanceWindows',
           tags: ['monitoring'],
           summary: 'Maintenance windows (alarms suppressed, data not expected)',
-          querystring: Type.Object({ site: Type.Optional(Type.String()) }),
+          querystring: Type.Object({ site: SiteQ() }),
           response: { 200: Type.Array(MaintenanceWindow) },
         },
       },
@@ -138,9 +141,9 @@ export const configRoutes =
           summary: 'Open a maintenance window for a site, a gateway or a device',
           body: Type.Object(
             {
-              site: Type.String(),
-              gateway: Type.Optional(Type.String()),
-              device: Type.Optional(Type.String()),
+              site: Slug('site'),
+              gateway: Type.Optional(Slug('gateway')),
+              device: Type.Optional(Type.String({ pattern: DEVICE_ID_PATTERN.source })),
               from: Type.Integer({ minimum: 0 }),
               to: Type.Integer({ minimum: 0 }),
               reason: Type.Optional(Type.String({ maxLength: 500 })),
@@ -207,7 +210,7 @@ export const configRoutes =
             {
               url: Type.String({ pattern: '^https?://' }),
               secret: Type.Optional(Type.String({ minLength: 8, description: 'HMAC-SHA256 key for X-Testbed-Signature' })),
-              sites: Type.Optional(Type.Array(Type.String())),
+              sites: Type.Optional(Type.Array(Slug('site'), { maxItems: 1000 })),
             },
             { additionalProperties: false },
           ),

@@ -5,7 +5,7 @@ import type { HttpPlugin } from '../../http/index.ts';
 import { errorResponses } from '../../http/errors.ts';
 import { fleetDevices, fleetGateways } from '../fleet.ts';
 import { accessOf, type MonitorApiDeps } from './deps.ts';
-import { Device, Gateway, HEALTH_ROLES } from './schemas.ts';
+import { Device, Gateway, HEALTH_ROLES, SiteQ } from './schemas.ts';
 
 const ofDevices = (reply: unknown) =>
   ((reply as { devices?: { participant: string | null }[] } | null)?.devices ?? []).map((d) => d.participant);
@@ -26,7 +26,7 @@ export const healthRoutes =
             'Ok, late, silent or battery-low, judged from what arrives against its kind’s expected reporting, ' +
             'with the likely cause of a silence.',
           querystring: Type.Object({
-            site: Type.Optional(Type.String()),
+            site: SiteQ(),
             status: Type.Optional(Type.Enum(['ok', 'late', 'silent', 'battery-low', 'problem'])),
           }),
           response: { 200: Type.Object({ at: Type.Integer(), devices: Type.Array(Device) }), ...errorResponses(400) },
@@ -47,7 +47,7 @@ export const healthRoutes =
           tags: ['monitoring'],
           summary: 'Every gateway, with its health',
           description: 'Online, offline or degraded (outbox growing, adapter down), from its state and health topics.',
-          querystring: Type.Object({ site: Type.Optional(Type.String()) }),
+          querystring: Type.Object({ site: SiteQ() }),
           response: { 200: Type.Object({ at: Type.Integer(), gateways: Type.Array(Gateway) }) },
         },
       },

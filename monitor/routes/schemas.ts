@@ -2,9 +2,16 @@
 // here are not sent) and documents the route in /openapi.json.
 
 import { Type } from 'typebox';
-import { Nullable } from '../../lib/schemas.ts';
+import { Nullable, Slug } from '../../lib/schemas.ts';
+import { PSEUDONYM_PATTERN } from '../../registry/ids.ts';
 import type { Role } from '../../registry/index.ts';
 import { RULES } from '../thresholds.ts';
+
+/** Query ids are checked against their own patterns before they reach a store query (docs/security.md, queries). */
+export const SiteQ = () => Type.Optional(Slug('site'));
+export const TrialQ = () => Type.Optional(Slug('trial'));
+export const ParticipantQ = () =>
+  Type.Optional(Type.String({ pattern: PSEUDONYM_PATTERN.source, description: 'participant pseudonym, e.g. P-7K3M9Q' }));
 
 export const ADMIN_COORD: readonly Role[] = ['admin', 'coordinator'];
 /** Health is technical: the company that owns devices sees theirs; researchers see data, not devices. */

@@ -43,6 +43,7 @@ export async function createGateway(
   const username = gatewayUsername(body.siteId, body.gateway);
   const password = randomPassword();
   const hash = await hashPassword(password, GENERATED_SECRET_COST); // before the transaction: scrypt takes a few ms
+  let replaced = false;
   const gw = await write(ctx, async (q) => {
     if (!(await sites.find(q, body.siteId))) {
       if (!opts.createSite) throw badRequest(`site '${body.siteId}' does not exist`);
@@ -65,6 +66,7 @@ export async function createGateway(
           `gateway '${username}' already exists; rotate its credentials (POST /gateways/${username}/credentials) if its password is lost`,
         );
       await q.run('UPDATE gateways SET password_hash = ?, revoked_at = NULL, updated_at = ? WHERE id = ?', [hash, now, username]);
+      replaced = true;
       const patch: Record<string, unknown> = {};
       if (body.homeId !== undefined) patch.homeId = body.homeId;
       if (body.orgId !== undefined) patch.orgId = body.orgId;
@@ -86,6 +88,9 @@ export async function createGateway(
     }
     return gateways.get(q, username, 'gateway');
   });
+  // A rotated password ends the session opened with the old one (after the commit, so the
+  // reconnect is checked against the new hash): a leaked credential stops working at once.
+  if (replaced) ctx.hooks.disconnect?.(username);
   return { gateway: gw, credentials: { username, password } };
 }
 

@@ -56,14 +56,19 @@ export async function listUsers(ctx: RegistryContext, a: Actor, o: ListOptions):
 
 export async function updateUser(ctx: RegistryContext, a: Actor, id: string, patch: Static<typeof UserPatch>): Promise<User> {
   mustHaveRole(a, ['admin'], 'change users');
-  return write(ctx, async (q) => {
+  let disabled = false;
+  const u = await write(ctx, async (q) => {
     const cur = await users.get(q, id, 'user');
     const p: Record<string, unknown> = { name: patch.name };
     if (patch.disabled !== undefined && patch.disabled !== (cur.disabledAt !== null)) p.disabledAt = patch.disabled ? Date.now() : null;
+    disabled = p.disabledAt !== undefined && p.disabledAt !== null;
     const changed = await users.update(q, cur, p, Date.now());
     if (Object.keys(changed).length) await audit(q, a, 'update', 'user', id, { changed });
     return users.get(q, id, 'user');
   });
+  // After the commit: a request racing this already fails authentication; open streams end now.
+  if (disabled) ctx.hooks.endSessions?.({ userId: id });
+  return u;
 }
 
 export async function createToken(ctx: RegistryContext, a: Actor, userId: string, body: Static<typeof NewToken>): Promise<IssuedToken> {
@@ -104,7 +109,7 @@ export async function listTokens(ctx: RegistryContext, a: Actor, userId: string)
 
 export async function revokeToken(ctx: RegistryContext, a: Actor, id: string): Promise<Token> {
   mustHaveRole(a, ['admin'], 'revoke API tokens');
-  return write(ctx, async (q) => {
+  const t = await write(ctx, async (q) => {
     const cur = await tokens.find(q, id);
     if (!cur) throw notFound(`token '${id}' does not exist`);
     if (cur.revokedAt !== null) throw conflict(`token '${id}' is already revoked`);
@@ -112,6 +117,9 @@ export async function revokeToken(ctx: RegistryContext, a: Actor, id: string): P
     await audit(q, a, 'revoke', 'token', id);
     return tokens.get(q, id, 'token');
   });
+  // After the commit, as for a disabled user: the token's open streams end at once.
+  ctx.hooks.endSessions?.({ tokenId: id });
+  return t;
 }
 
 /**

@@ -132,8 +132,8 @@ async function httpOk(url: string): Promise<boolean> {
   }
 }
 
-/** InfluxDB 1.x (Debian `influxdb`), HTTP on a free port, data under a temp dir. */
-export async function startInfluxd(): Promise<ServerHandle> {
+/** InfluxDB 1.x (Debian `influxdb`), HTTP on a free port, data under a temp dir; `auth`: auth-enabled (create the admin first). */
+export async function startInfluxd(opts: { auth?: boolean } = {}): Promise<ServerHandle> {
   requireBinary('/usr/bin/influxd', 'influxdb');
   const dir = tempDir('testbed-influxd-');
   const port = await freePort();
@@ -153,6 +153,7 @@ bind-address = "127.0.0.1:${rpcPort}"
   enabled = true
   bind-address = "127.0.0.1:${port}"
   log-enabled = false
+  auth-enabled = ${opts.auth === true}
   max-body-size = 0
 [monitor]
   store-enabled = false
