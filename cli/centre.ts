@@ -10,6 +10,7 @@ import { startBroker, type BrokerHandle } from '../broker/index.ts';
 import { CredentialStore } from '../broker/credentials.ts';
 import { startIngest, type IngestHandle } from '../ingest/index.ts';
 import { type HealthReport, type HttpPlugin, startHttp } from '../http/index.ts';
+import { CachedProbe } from '../http/health.ts';
 import { deadLetterRoutes } from '../ingest/routes.ts';
 import {
   openRegistry,
@@ -133,22 +134,42 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
       });
       const m = monitor;
       closers.push(() => m.close());
+      // A revoked token or a disabled user ends its open alert streams at once.
+      registry.hooks.endSessions = (who) => m.hub.endSessions(who);
     }
 
     let httpPort: number | undefined;
     if (opts.roles.includes('http')) {
-      const health = (): HealthReport => {
+      // Probed at most every 2 s whatever the request rate, each probe bounded (http/health.ts);
+      // the probe's error (hosts, ports) goes to the log, /health says which part and since when.
+      const logChange = (what: string) => (r: { ok: boolean; reason?: string | undefined }) =>
+        r.ok ? log.info(`${what} answers again`) : log.warn({ reason: r.reason }, `${what} does not answer; /health says degraded`);
+      const registryProbe = new CachedProbe(
+        async () => {
+          await registry.db.get('SELECT 1');
+        },
+        { onChange: logChange('the registry database') },
+      );
+      const ing = ingest;
+      const storeProbe = ing ? new CachedProbe((ms) => ing.store.probe(ms), { onChange: logChange('the readings store') }) : undefined;
+      const health = async (): Promise<HealthReport> => {
         const roles: HealthReport['roles'] = {};
         let status: HealthReport['status'] = 'ok';
+        const reasons: string[] = [];
+        const [reg, store] = await Promise.all([registryProbe.check(), storeProbe?.check()]);
+        if (!reg.ok) reasons.push(`registry database (${registry.db.dialect}) unreachable; routes that need it answer 503`);
+        if (store && !store.ok) reasons.push(`readings store (${ing?.store.name}) unreachable; routes that read readings answer 503`);
         if (broker) roles.broker = { clients: broker.clients(), ports: broker.ports };
         if (ingest) {
           const s = ingest.stats();
           roles.ingest = { ...s, attribution: attribution.stats() };
-          if (!s.connected) status = 'degraded';
+          if (!s.connected) reasons.push('ingest is not connected to the broker');
+          if (store) roles.ingest.storeReachable = store.ok;
         }
-        roles.registry = { database: registry.db.dialect };
+        roles.registry = { database: registry.db.dialect, reachable: reg.ok, checkedAt: reg.checkedAt };
         if (monitor) roles.monitor = monitor.stats();
-        return { status, uptimeS: Math.round((Date.now() - started) / 1000), version: '0.1.0', roles };
+        if (reasons.length) status = 'degraded';
+        return { status, reasons, uptimeS: Math.round((Date.now() - started) / 1000), version: '0.1.0', roles };
       };
       // The registry API is served where the broker runs: revoking a gateway disconnects it there.
       const plugins: HttpPlugin[] = broker ? [registryApi({ registry })] : [];
