@@ -12,6 +12,7 @@ import type { Logger } from '../lib/log.ts';
 import { type AuditSink, auditPlugin } from './audit.ts';
 import { type Authenticate, authPlugin } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
+import { refuseNonFiniteNumbers } from './finite.ts';
 import { type HealthReport, healthRoutes } from './health.ts';
 
 /** A role's routes: registered on the root app, encapsulated (its hooks and decorators stay its own). */
@@ -72,6 +73,7 @@ const TAGS = [
 export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   const app = createApp(deps.log);
   installErrorHandling(app);
+  app.addHook('preHandler', refuseNonFiniteNumbers);
   await app.register(swagger, {
     openapi: {
       // 3.1: its schemas are JSON Schema, as fastify's (ajv, draft-07) are: `exclusiveMinimum: 0` means
