@@ -173,7 +173,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
       };
       // The registry API is served where the broker runs: revoking a gateway disconnects it there.
       const plugins: HttpPlugin[] = broker ? [registryApi({ registry })] : [];
-      if (ingest) plugins.push(deadLetterRoutes(ingest.deadLetters));
+      if (ingest) plugins.push(deadLetterRoutes(ingest.deadLetters, { scope: (actor) => registry.reach(actor) }));
       if (monitor) plugins.push(monitor.plugin);
       // The web console calls the registry's and monitoring's API with the user's token.
       if (broker) plugins.push(consolePlugin());
@@ -182,6 +182,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         port: cfg.httpPort,
         health,
         authenticate: (token) => registry.authenticate(token),
+        audit: (actor, entry) => registry.recordAudit(actor, entry),
         log: logger('http'),
         plugins,
       });
