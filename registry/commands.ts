@@ -5,7 +5,7 @@
 
 import { randomUUID } from 'node:crypto';
 import mqtt, { UniqueMessageIdProvider, type MqttClient } from 'mqtt';
-import { parseTopic, topics, TOPIC_ROOT } from '../devices/index.ts';
+import { checkCommandReply, parseTopic, topics, TOPIC_ROOT } from '../devices/index.ts';
 import { ApiError, unavailable } from '../lib/errors.ts';
 
 export interface CommanderOptions {
@@ -57,13 +57,12 @@ export class GatewayCommander {
   #onReply(topic: string, payload: Buffer): void {
     const t = parseTopic(topic);
     if (t?.channel !== 'cmd' || t.rest[1] !== 'reply') return;
-    let body: unknown;
-    try {
-      body = JSON.parse(payload.toString('utf8'));
-    } catch {
-      return;
-    }
-    const id = (body as { id?: unknown })?.id;
+    // Validated and bounded (devices/channels.ts) before it is used and returned to the API caller;
+    // a malformed reply is no reply (ingest dead-letters it), and the caller gets the timeout.
+    const c = checkCommandReply(payload);
+    if (!c.ok) return;
+    const body = c.value;
+    const id = body.id;
     if (typeof id !== 'string') return;
     const w = this.#waiting.get(`${t.site}/${t.gateway}/${t.rest[0]}/${id}`);
     if (!w) return;
