@@ -7,11 +7,14 @@
 // * `RETURNING` and `ON CONFLICT` are used as both dialects support them (SQLite ≥ 3.35)
 // * transactions are `tx(fn)`: the callback gets a handle bound to the transaction. On SQLite
 //   the one connection is shared by every caller, so the adapter serialises transactions (and
-//   statements outside them) with an async lock; on PostgreSQL a transaction holds a pooled client.
+//   statements outside them) with an async lock, shared by every connection of this process to
+//   the same file; on PostgreSQL a transaction holds a pooled client.
+// * a read-modify-write that must not interleave with another (consent and withdrawal) reads its
+//   row with `forUpdate(q)`: a row lock on PostgreSQL; SQLite's transactions are already serial.
 // * constraint errors of either database come back as DbConstraintError with a portable kind.
 
 import pg from 'pg';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { openSqlite, type DatabaseSync } from '../lib/sqlite.ts';
 import { unavailable } from '../lib/errors.ts';
 
@@ -133,17 +136,46 @@ class Lock {
   }
 }
 
+/**
+ * The lock of each database file open in this process, with how many connections use it.
+ * node:sqlite is synchronous: a second connection's BEGIN IMMEDIATE waiting out busy_timeout
+ * blocks the event loop, so the first connection's transaction (awaiting its next statement on
+ * that same loop) can never finish — both fail with "database is locked" after 5 s. Connections
+ * of one process therefore queue on one lock; other processes still wait through busy_timeout.
+ */
+const fileLocks = new Map<string, { lock: Lock; users: number }>();
+
+function fileLock(path: string): { lock: Lock; release: () => void } {
+  if (path === ':memory:') return { lock: new Lock(), release: () => undefined };
+  const key = resolve(path);
+  let entry = fileLocks.get(key);
+  if (!entry) {
+    entry = { lock: new Lock(), users: 0 };
+    fileLocks.set(key, entry);
+  }
+  entry.users++;
+  const held = entry;
+  return {
+    lock: held.lock,
+    release: () => {
+      if (--held.users === 0 && fileLocks.get(key) === held) fileLocks.delete(key);
+    },
+  };
+}
+
 export class SqliteDatabase implements Database {
   readonly dialect = 'sqlite' as const;
   readonly where: string;
   readonly #db: DatabaseSync;
   readonly #q: SqliteQueryable;
-  readonly #lock = new Lock();
+  readonly #lock: Lock;
+  readonly #release: () => void;
 
   constructor(path: string) {
     this.where = path;
     this.#db = openSqlite(path);
     this.#q = new SqliteQueryable(this.#db);
+    ({ lock: this.#lock, release: this.#release } = fileLock(path));
   }
   all<T = Row>(sql: string, params?: Param[]): Promise<T[]> {
     return this.#lock.hold(() => this.#q.all<T>(sql, params));
@@ -174,9 +206,22 @@ export class SqliteDatabase implements Database {
   }
   async close(): Promise<void> {
     await this.#lock.hold(async () => {
-      if (this.#db.isOpen) this.#db.close();
+      if (!this.#db.isOpen) return;
+      this.#db.close();
+      this.#release();
     });
   }
+}
+
+/**
+ * ` FOR UPDATE` on PostgreSQL, for a SELECT inside `tx` whose row the transaction then changes:
+ * the row is locked until commit, and a concurrent transaction doing the same waits and then reads
+ * the committed row (READ COMMITTED takes a new snapshot per statement). On SQLite nothing: a
+ * transaction is BEGIN IMMEDIATE behind the file's lock, so it reads the latest rows and no other
+ * writer can start until it ends.
+ */
+export function forUpdate(q: Queryable): string {
+  return q.dialect === 'postgres' ? ' FOR UPDATE' : '';
 }
 
 // ── PostgreSQL ───────────────────────────────────────────────────────────────────────────────

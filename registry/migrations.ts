@@ -212,6 +212,51 @@ export const MIGRATIONS: readonly Migration[] = [
       `,
     },
   },
+  {
+    version: 4,
+    name: 'a withdrawal is final',
+    up: {
+      // The registry serialises consent changes and withdrawals (a row lock, aggregates/
+      // participants.ts); this is the backstop for any writer: once withdrawn_at is set it never
+      // changes, and a withdrawn participant's status stays 'withdrawn', so nothing can make them
+      // visible or consented again. Rows an earlier race left consented after a withdrawal are
+      // set to withdrawn first (the withdrawal wins), each with an audit entry saying so.
+      sqlite: `
+        INSERT INTO audit_log (at, actor, role, action, resource_type, resource_id, details)
+          SELECT CAST(strftime('%s', 'now') AS INTEGER) * 1000, 'migration:4', 'admin', 'consent-change', 'participant', id,
+            json_object('changed', json_object('consentStatus', json_array(consent_status, 'withdrawn')),
+              'reason', 'withdrawn on ' || withdrawn_at || ' but left ' || consent_status || ' by a race')
+          FROM participants WHERE withdrawn_at IS NOT NULL AND consent_status <> 'withdrawn' ORDER BY id;
+        UPDATE participants SET consent_status = 'withdrawn' WHERE withdrawn_at IS NOT NULL AND consent_status <> 'withdrawn';
+        CREATE TRIGGER participants_withdrawal_final BEFORE UPDATE ON participants
+        WHEN (OLD.withdrawn_at IS NOT NULL AND NEW.withdrawn_at IS NOT OLD.withdrawn_at)
+          OR (NEW.withdrawn_at IS NOT NULL AND NEW.consent_status <> 'withdrawn')
+        BEGIN SELECT RAISE(ABORT, 'the participant withdrew: a withdrawal is final (enrol again with a new pseudonym)'); END;
+        CREATE TRIGGER participants_withdrawn_status BEFORE INSERT ON participants
+        WHEN NEW.withdrawn_at IS NOT NULL AND NEW.consent_status <> 'withdrawn'
+        BEGIN SELECT RAISE(ABORT, 'a withdrawn participant has consent status withdrawn'); END;
+      `,
+      postgres: `
+        INSERT INTO audit_log (at, actor, role, action, resource_type, resource_id, details)
+          SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'migration:4', 'admin', 'consent-change', 'participant', id,
+            json_build_object('changed', json_build_object('consentStatus', json_build_array(consent_status, 'withdrawn')),
+              'reason', 'withdrawn on ' || withdrawn_at || ' but left ' || consent_status || ' by a race')::text
+          FROM participants WHERE withdrawn_at IS NOT NULL AND consent_status <> 'withdrawn' ORDER BY id;
+        UPDATE participants SET consent_status = 'withdrawn' WHERE withdrawn_at IS NOT NULL AND consent_status <> 'withdrawn';
+        CREATE FUNCTION participants_withdrawal_final() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'UPDATE' AND OLD.withdrawn_at IS NOT NULL AND NEW.withdrawn_at IS DISTINCT FROM OLD.withdrawn_at
+            OR NEW.withdrawn_at IS NOT NULL AND NEW.consent_status <> 'withdrawn' THEN
+            RAISE EXCEPTION 'the participant withdrew: a withdrawal is final (enrol again with a new pseudonym)';
+          END IF;
+          RETURN NEW;
+        END
+        $$;
+        CREATE TRIGGER participants_withdrawal_final BEFORE INSERT OR UPDATE ON participants
+          FOR EACH ROW EXECUTE FUNCTION participants_withdrawal_final();
+      `,
+    },
+  },
 ];
 
 function render(m: Migration, dialect: Dialect): string {

@@ -1,11 +1,16 @@
 // Participants and their absences. Every read of participant data is audited, in the same
-// transaction as the read. Researchers see consented participants only; companies none.
+// transaction as the read. Researchers see consented, not withdrawn participants only; companies none.
+//
+// Consent changes and withdrawals are serialised per participant: each reads the row locked
+// (lockedParticipant) and decides on what it read, so a PATCH that started before a withdrawal
+// either commits before it or sees it and is refused. A withdrawal always wins: there is no way
+// back from it (migration 4 refuses one in the database too).
 
 import type { Static } from 'typebox';
-import { badRequest, conflict, forbidden } from '../../lib/errors.ts';
+import { badRequest, conflict, forbidden, notFound } from '../../lib/errors.ts';
 import { type Actor, mustBeSiteInScope, mustBeTrialInScope, mustHaveRole, type Scope, scopeOf } from '../access.ts';
 import { audit, checkInterval, iso, type RegistryContext, write } from '../context.ts';
-import type { Queryable } from '../db.ts';
+import { forUpdate, type Queryable } from '../db.ts';
 import { newId, newPseudonym, PSEUDONYM_PATTERN } from '../ids.ts';
 import { type ListOptions, page, where } from '../rows.ts';
 import type {
@@ -37,8 +42,20 @@ async function checkPlace(q: Queryable, s: Scope, trialId: string, homeId: strin
     );
 }
 
-function isVisible(s: Scope, p: { trialId: string; consentStatus: string }): boolean {
-  if (s.actor.role === 'researcher') return p.consentStatus === 'consented';
+/**
+ * The participant, read with a row lock held until the transaction ends (db.ts forUpdate): the
+ * read of a read-modify-write of consent or withdrawal, so two of them cannot both act on the same
+ * old row.
+ */
+async function lockedParticipant(q: Queryable, id: string): Promise<Participant> {
+  const row = await q.get(`SELECT * FROM participants WHERE id = ?${forUpdate(q)}`, [id]);
+  if (!row) throw notFound(`participant '${id}' does not exist`);
+  return participants.decode(row);
+}
+
+function isVisible(s: Scope, p: { trialId: string; consentStatus: string; withdrawnAt: number | null }): boolean {
+  // Withdrawn hides them even were the status ever to say otherwise: the timestamp is what ingest acts on.
+  if (s.actor.role === 'researcher') return p.consentStatus === 'consented' && p.withdrawnAt === null;
   if (s.trials) return s.trials.has(p.trialId);
   return true;
 }
@@ -131,13 +148,16 @@ export async function updateParticipant(
 ): Promise<Participant> {
   mustHaveRole(a, ['admin', 'coordinator'], 'change participants');
   return write(ctx, async (q) => {
-    const cur = await participants.get(q, id, 'participant');
+    const cur = await lockedParticipant(q, id);
     const s = await scopeOf(q, a);
     mustBeTrialInScope(s, cur.trialId, `participant '${id}'`);
     if (cur.withdrawnAt !== null && patch.consentStatus !== undefined && patch.consentStatus !== 'withdrawn')
       throw conflict(
-        `participant '${id}' withdrew on ${iso(cur.withdrawnAt)}; consent cannot be changed afterwards (enrol again with a new pseudonym)`,
+        `participant '${id}' withdrew on ${iso(cur.withdrawnAt)}; consent cannot be changed afterwards ` +
+          '(there is no re-consent: to take part again they enrol again with a new pseudonym, POST /participants)',
       );
+    if (cur.withdrawnAt !== null && patch.enrolledAt !== undefined && patch.enrolledAt > cur.withdrawnAt)
+      throw badRequest(`enrolledAt: ${iso(patch.enrolledAt)} is after the withdrawal (${iso(cur.withdrawnAt)})`);
     if (cur.withdrawnAt === null && patch.consentStatus === 'withdrawn')
       throw badRequest(`consentStatus: use POST /participants/${id}/withdraw to withdraw`);
     if (patch.homeId && patch.homeId !== cur.homeId) await checkPlace(q, s, cur.trialId, patch.homeId, `participant '${id}'`);
@@ -156,7 +176,7 @@ export async function withdrawParticipant(
 ): Promise<Participant> {
   mustHaveRole(a, ['admin', 'coordinator'], 'withdraw participants');
   return write(ctx, async (q) => {
-    const cur = await participants.get(q, id, 'participant');
+    const cur = await lockedParticipant(q, id);
     mustBeTrialInScope(await scopeOf(q, a), cur.trialId, `participant '${id}'`);
     if (cur.withdrawnAt !== null) throw conflict(`participant '${id}' already withdrew on ${iso(cur.withdrawnAt)}`);
     const at = body.at ?? Date.now();
@@ -213,11 +233,17 @@ export async function listAbsences(
     const s = await scopeOf(q, a);
     const w = where([['a.participant_id', o.participantId]]);
     const rows = await q.all(
-      'SELECT a.*, p.trial_id AS p_trial, p.consent_status AS p_consent ' +
+      'SELECT a.*, p.trial_id AS p_trial, p.consent_status AS p_consent, p.withdrawn_at AS p_withdrawn ' +
         `FROM absences a JOIN participants p ON p.id = a.participant_id${w.sql} ORDER BY a.from_ts, a.id`,
       w.params,
     );
-    const visible = rows.filter((r) => isVisible(s, { trialId: String(r.p_trial), consentStatus: String(r.p_consent) }));
+    const visible = rows.filter((r) =>
+      isVisible(s, {
+        trialId: String(r.p_trial),
+        consentStatus: String(r.p_consent),
+        withdrawnAt: r.p_withdrawn === null ? null : Number(r.p_withdrawn),
+      }),
+    );
     const items = page(
       visible.map((r) => absences.decode(r)),
       o,
