@@ -49,7 +49,7 @@ const HOSTILE_VALUES: unknown[] = [
   0,
   1.5,
   1e308,
-  -9_007_199_254_740_993,
+  -(2 ** 53) - 2, // past the safe integers
   true,
   null,
   [],
