@@ -8,7 +8,7 @@ import { logger, type Logger } from '../lib/log.ts';
 import { counter } from '../lib/metrics.ts';
 import { startBroker, type BrokerHandle } from '../broker/index.ts';
 import { CredentialStore } from '../broker/credentials.ts';
-import { startIngest, type IngestHandle } from '../ingest/index.ts';
+import { type IngestHandle, Quarantine, startIngest } from '../ingest/index.ts';
 import { type HealthReport, type HttpPlugin, startHttp } from '../http/index.ts';
 import { CachedProbe } from '../http/health.ts';
 import { deadLetterRoutes } from '../ingest/routes.ts';
@@ -131,6 +131,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         utcOffsetMin: cfg.monitorUtcOffsetMin,
         registryPollMs: cfg.registryPollMs,
         pastWindowMs: cfg.monitorPastWindowS * 1000,
+        admit: (reading, site, gateway) => !(attribution.enrich(reading, site, gateway) instanceof Quarantine),
       });
       const m = monitor;
       closers.push(() => m.close());

@@ -11,7 +11,7 @@
 
 import { hostname } from 'node:os';
 import mqtt, { UniqueMessageIdProvider, type MqttClient } from 'mqtt';
-import { checkBatch, checkHealth, checkState, parseTopic, topics } from '../devices/index.ts';
+import { checkBatch, checkHealth, checkState, parseTopic, type Reading, topics } from '../devices/index.ts';
 import type { ReadingStore } from '../ingest/index.ts';
 import { settledWithin, withTimeout } from '../lib/timeout.ts';
 import { silentLogger, type Logger } from '../lib/log.ts';
@@ -59,6 +59,8 @@ export interface MonitorOptions {
   registryPollMs?: number | undefined;
   /** Readings older than this on arrival open no alerts (AlertRules). */
   pastWindowMs?: number | undefined;
+  /** Whether ingest would take this reading from this gateway (identity binding); default: every valid reading. */
+  admit?: ((reading: Reading, site: string, gateway: string) => boolean) | undefined;
 }
 
 export interface MonitorHandle {
@@ -147,6 +149,12 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
         const c = checkBatch(payload, t.gateway, arrival);
         if (!c.ok) return;
         for (const r of c.accepted) {
+          // Identity binding: what ingest quarantines (a device not assigned where this gateway
+          // serves, another organisation's device) is no reading here either — no health entry, no alert.
+          if (opts.admit && !opts.admit(r, t.site, t.gateway)) {
+            ignored++;
+            continue;
+          }
           readings++;
           health.observeReading(t.site, t.gateway, r, arrival);
           rules.onReading(t.site, t.gateway, r);
