@@ -4,7 +4,7 @@
 // SELECTs on the registry's database (SQLite or PostgreSQL), never through the audited API:
 // monitoring reads every few seconds, and those reads are not a person looking at participant data.
 
-import type { Database } from '../registry/index.ts';
+import { type Database, registryVersionOf } from '../registry/index.ts';
 import type { Actor } from '../registry/index.ts';
 
 export interface RParticipant {
@@ -90,8 +90,7 @@ export class RegistryView {
   async poll(): Promise<void> {
     if (!this.db) return;
     try {
-      const r = await this.db.get<{ v: number | null }>('SELECT max(id) AS v FROM audit_log');
-      if (Number(r?.v ?? 0) !== this.#snap.version) await this.refresh();
+      if ((await registryVersionOf(this.db)) !== this.#snap.version) await this.refresh();
     } catch (err) {
       this.onError(err);
     }
@@ -100,7 +99,7 @@ export class RegistryView {
   async refresh(): Promise<void> {
     if (!this.db) return;
     const rows = await this.db.tx(async (q) => ({
-      version: Number((await q.get<{ v: number | null }>('SELECT max(id) AS v FROM audit_log'))?.v ?? 0),
+      version: await registryVersionOf(q),
       participants: await q.all(
         'SELECT p.id, p.trial_id, p.home_id, h.site_id, p.enrolled_at, p.withdrawn_at, p.consent_status ' +
           'FROM participants p JOIN homes h ON h.id = p.home_id ORDER BY p.id',

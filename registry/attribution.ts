@@ -28,6 +28,7 @@
 
 import type { Reading } from '../devices/index.ts';
 import { type Enrich, Quarantine } from '../ingest/index.ts';
+import { registryVersionOf } from './context.ts';
 import type { Database } from './db.ts';
 
 export type DeviceAdmission = 'auto' | 'registered' | 'any';
@@ -99,8 +100,7 @@ export class Attribution {
 
   async #poll(): Promise<void> {
     try {
-      const r = await this.#db.get<{ v: number | null }>('SELECT max(id) AS v FROM audit_log');
-      if (Number(r?.v ?? 0) !== this.#version) await this.refresh();
+      if ((await registryVersionOf(this.#db)) !== this.#version) await this.refresh();
     } catch (err) {
       this.onError(err);
     }
@@ -127,7 +127,7 @@ export class Attribution {
 
   async #load(): Promise<void> {
     const { version, assignments, participants, devices, homes, gateways } = await this.#db.tx(async (q) => ({
-      version: Number((await q.get<{ v: number | null }>('SELECT max(id) AS v FROM audit_log'))?.v ?? 0),
+      version: await registryVersionOf(q),
       assignments: await q.all<{
         device_id: string;
         home_id: string;

@@ -56,8 +56,24 @@ export async function write<T>(ctx: RegistryContext, fn: (q: Queryable) => Promi
   return result;
 }
 
-/** Appends an audit entry; call it inside the transaction of what it records. */
+/** Appends the audit entry of a change and moves the registry version; call it inside the change's transaction. */
 export async function audit(
+  q: Queryable,
+  a: Actor,
+  action: string,
+  type: string,
+  id: string | null,
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  await auditAccess(q, a, action, type, id, details);
+  await q.run('UPDATE registry_version SET version = version + 1 WHERE id = 1');
+}
+
+/**
+ * Appends the audit entry of an access that changes nothing in the registry (a read of participant
+ * data, another role's action): the registry's version stays, so no reader reloads for it.
+ */
+export async function auditAccess(
   q: Queryable,
   a: Actor,
   action: string,
@@ -69,6 +85,12 @@ export async function audit(
     'INSERT INTO audit_log (at, actor, role, token_id, action, resource_type, resource_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     [Date.now(), a.id, a.role, a.tokenId ?? null, action, type, id, JSON.stringify(details)],
   );
+}
+
+/** The registry's version: it moves with every committed change, in commit order (migration 5). */
+export async function registryVersionOf(q: Queryable): Promise<number> {
+  const r = await q.get<{ v: number | null }>('SELECT version AS v FROM registry_version WHERE id = 1');
+  return Number(r?.v ?? 0);
 }
 
 /** The id, when it is a slug; ApiError 400 saying what one looks like otherwise. */

@@ -10,6 +10,7 @@ export { ApiError } from '../lib/errors.ts';
 export { Registry, cliActor, ROLES, type Actor, type Role, type RegistryHooks } from './registry.ts';
 export { openDatabase, SqliteDatabase, PgDatabase, DbConstraintError, type Database, type Queryable } from './db.ts';
 export { migrate, MIGRATIONS } from './migrations.ts';
+export { registryVersionOf } from './context.ts';
 export { Attribution } from './attribution.ts';
 export { GatewayCommander } from './commands.ts';
 export { registryApi } from './routes/index.ts';

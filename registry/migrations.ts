@@ -257,6 +257,22 @@ export const MIGRATIONS: readonly Migration[] = [
       `,
     },
   },
+  {
+    version: 5,
+    name: 'registry version: a counter every write moves, in commit order',
+    // Readers (attribution, monitoring) poll this to know when to reload. It used to be max(id) of
+    // the audit log, but reads are audited too (every audited read then forced a reload), and on
+    // PostgreSQL ids are handed out at insert, not at commit: a transaction that took id 10 and
+    // committed after id 11 was never seen. An UPDATE of one row is serialised by its row lock, so
+    // the counter's order is the commits' order.
+    up: `
+      CREATE TABLE registry_version (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version BIGINT NOT NULL
+      );
+      INSERT INTO registry_version (id, version) VALUES (1, 0);
+    `,
+  },
 ];
 
 function render(m: Migration, dialect: Dialect): string {

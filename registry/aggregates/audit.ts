@@ -4,7 +4,7 @@
 // settings, dead-letter reads) is appended through appendAudit, by the HTTP shell (http/audit.ts).
 
 import { type Actor, mustHaveRole } from '../access.ts';
-import { audit, type RegistryContext } from '../context.ts';
+import { auditAccess, type RegistryContext, registryVersionOf } from '../context.ts';
 import { whereClause } from '../../lib/sql.ts';
 import type { ListOptions } from '../rows.ts';
 import type { AuditEntry } from '../schemas/index.ts';
@@ -50,11 +50,10 @@ export interface AuditRecord {
  * token are taken from the actor, never from the request.
  */
 export async function appendAudit(ctx: RegistryContext, a: Actor, e: AuditRecord): Promise<void> {
-  await audit(ctx.db, a, e.action, e.resourceType, e.resourceId, e.details);
+  await auditAccess(ctx.db, a, e.action, e.resourceType, e.resourceId, e.details);
 }
 
-/** Id of the newest audit entry: it moves on every committed write, so it versions the registry. */
-export async function registryVersion(ctx: RegistryContext): Promise<number> {
-  const r = await ctx.db.get<{ v: number | null }>('SELECT max(id) AS v FROM audit_log');
-  return Number(r?.v ?? 0);
+/** The registry's version: it moves with every committed change, in commit order. */
+export function registryVersion(ctx: RegistryContext): Promise<number> {
+  return registryVersionOf(ctx.db);
 }

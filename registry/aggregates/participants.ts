@@ -9,7 +9,7 @@
 import type { Static } from 'typebox';
 import { badRequest, conflict, forbidden, notFound } from '../../lib/errors.ts';
 import { type Actor, mustBeSiteInScope, mustBeTrialInScope, mustHaveRole, type Scope, scopeOf } from '../access.ts';
-import { audit, checkInterval, iso, type RegistryContext, write } from '../context.ts';
+import { audit, auditAccess, checkInterval, iso, type RegistryContext, write } from '../context.ts';
 import { forUpdate, type Queryable } from '../db.ts';
 import { newId, newPseudonym, PSEUDONYM_PATTERN } from '../ids.ts';
 import { type ListOptions, page, where } from '../rows.ts';
@@ -114,7 +114,7 @@ export async function getParticipant(ctx: RegistryContext, a: Actor, id: string)
           ? `participant '${id}' has not consented; researchers see consented participants only`
           : `participant '${id}' is not in your organisation's trials`,
       );
-    await audit(q, a, 'read', 'participant', id);
+    await auditAccess(q, a, 'read', 'participant', id);
     return p;
   });
 }
@@ -135,7 +135,7 @@ export async function listParticipants(
       rows.filter((p) => isVisible(s, p)),
       o,
     );
-    await audit(q, a, 'read', 'participant', null, { filter: { trialId: o.trialId, homeId: o.homeId }, ids: items.map((p) => p.id) });
+    await auditAccess(q, a, 'read', 'participant', null, { filter: { trialId: o.trialId, homeId: o.homeId }, ids: items.map((p) => p.id) });
     return items;
   });
 }
@@ -218,7 +218,7 @@ export async function getAbsence(ctx: RegistryContext, a: Actor, id: string): Pr
   return ctx.db.tx(async (q) => {
     const ab = await absences.get(q, id, 'absence');
     await visibleParticipant(q, a, ab.participantId);
-    await audit(q, a, 'read', 'absence', id, { participantId: ab.participantId });
+    await auditAccess(q, a, 'read', 'absence', id, { participantId: ab.participantId });
     return ab;
   });
 }
@@ -248,7 +248,7 @@ export async function listAbsences(
       visible.map((r) => absences.decode(r)),
       o,
     );
-    await audit(q, a, 'read', 'absence', null, { filter: { participantId: o.participantId }, ids: items.map((x) => x.id) });
+    await auditAccess(q, a, 'read', 'absence', null, { filter: { participantId: o.participantId }, ids: items.map((x) => x.id) });
     return items;
   });
 }

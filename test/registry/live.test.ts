@@ -14,6 +14,7 @@ import { startBroker, CredentialStore, type BrokerHandle } from '../../broker/in
 import { startIngest, SqliteStore, type IngestHandle } from '../../ingest/index.ts';
 import { Attribution, GatewayCommander, gatewayDirectory } from '../../registry/index.ts';
 import type { Registry } from '../../registry/index.ts';
+import { audit } from '../../registry/context.ts';
 import { waitFor } from '../support/servers.ts';
 import { DATABASES, freshRegistry, tokenFor, apiFor, T0, DAY, type Api } from './helpers.ts';
 
@@ -222,7 +223,7 @@ describe.each(DATABASES)('registry, broker and ingest together on %s', (kind) =>
   });
 
   it('picks up a change made by another process by polling the registry version', async () => {
-    // Straight into the database, as the CLI in another process would (its own connection).
+    // Straight into the database in its own transaction, as the CLI in another process would.
     const before = attribution.stats().version;
     await registry.db.tx(async (q) => {
       await q.run(
@@ -230,11 +231,8 @@ describe.each(DATABASES)('registry, broker and ingest together on %s', (kind) =>
           "VALUES ('asg-external', 'cup-x', 'home-1', ?, ?, ?)",
         [T0 + 100 * DAY, Date.now(), Date.now()],
       );
-      await q.run(
-        'INSERT INTO audit_log (at, actor, role, action, resource_type, resource_id) ' +
-          "VALUES (?, 'cli:other', 'admin', 'create', 'assignment', 'asg-external')",
-        [Date.now()],
-      );
+      // As every registry writer does: the audit entry, which moves the registry version.
+      await audit(q, { id: 'cli:other', role: 'admin', orgId: null }, 'create', 'assignment', 'asg-external');
     });
     await waitFor('the poll to reload', async () => attribution.stats().version > before, 5000);
     expect(attribution.lookup('cup-x', T0 + 101 * DAY)).toEqual({ home: 'home-1', participant: P.one });
