@@ -38,7 +38,7 @@ import { ZStackEmulator } from '../simulators/zstack/emulator.ts';
 import { fleet } from '../simulators/zstack/models.ts';
 import { runTestbed, spawnNode, type CliProcess } from '../test/support/centre.ts';
 import { tempDir, waitFor } from '../test/support/servers.ts';
-import { startCentre, recorder, gatewayEnv, type Recorder, type TestCentre } from '../test/zigbee/helpers.ts';
+import { startCentre, recorder, gatewayEnv, type Recorder, type TestCentre } from '../test/support/zigbee.ts';
 import { assertAlive, sampleWindow, peakRssMb, rssMb, type RssWindow } from './support/proc.ts';
 import { measureZ2m } from './support/zigbee2mqtt.ts';
 import { sleep } from '../lib/timeout.ts';

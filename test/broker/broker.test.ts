@@ -8,7 +8,7 @@ import { startBroker } from '../../broker/index.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { freePort, tempDir, waitFor } from '../support/servers.ts';
 import { localMetricSum } from '../support/metrics.ts';
-import { startTestBroker, connect, connectOutcome, closed, refusals, collect, type TestBroker } from './helpers.ts';
+import { startTestBroker, connect, connectOutcome, closed, refusals, collect, type TestBroker } from '../support/broker.ts';
 import { sleep, withTimeout } from '../../lib/timeout.ts';
 import { runCommand } from '../support/processes.ts';
 

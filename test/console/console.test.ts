@@ -56,6 +56,15 @@ async function get<T>(path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
+async function post(path: string, body: unknown): Promise<void> {
+  const res = await fetch(`${up.httpUrl}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+}
+
 async function signIn(page: Page, t: string): Promise<void> {
   await page.goto(`${up.httpUrl}/console/`);
   await page.getByLabel('API token').fill(t);
@@ -130,6 +139,11 @@ describe('web console in chromium', () => {
       username: string;
       password: string;
     };
+    // The fall detector is registered and installed in a halmstad home: identity binding takes
+    // readings only from devices assigned where the gateway serves (an unknown id is quarantined).
+    const [home] = await get<{ id: string }[]>('/api/v1/homes?siteId=halmstad');
+    await post('/api/v1/devices', { id: 'console-fall-1', kind: 'fall', vendor: 'test', model: 'radar', orgId: 'demo-vendor' });
+    await post('/api/v1/assignments', { deviceId: 'console-fall-1', homeId: home!.id, from: Date.now() - 60_000 });
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${up.mqttPort}`, {
       username: gw.username,
       password: gw.password,

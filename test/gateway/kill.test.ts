@@ -14,9 +14,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteOutbox, type Uplink } from '../../gateway/index.ts';
 import { startMosquitto, tempDir, waitFor } from '../support/servers.ts';
-import { startAcker } from './acker.ts';
+import { startAcker } from '../support/acker.ts';
 import { sleep } from '../../lib/timeout.ts';
-import { deviceIds } from './helpers.ts';
+import { deviceIds } from '../support/gateway.ts';
 
 const DEVICES = 10;
 const PER_DEVICE = 600;

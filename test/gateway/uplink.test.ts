@@ -1,5 +1,5 @@
 // The uplink against a real Mosquitto, no mocks. The central ingest is built concurrently in
-// ingest/, so a small *test acker* (test/gateway/acker.ts: an MQTT subscriber on
+// ingest/, so a small *test acker* (test/support/acker.ts: an MQTT subscriber on
 // lab/v1/+/+/up that records every reading it receives and publishes the per-batch ack) stands
 // in for the centre. Every test counts: every (device, seq) the gateway accepted must reach the
 // acker, and the outbox must end empty. Duplicates at the acker are allowed (ingest dedupes) and
@@ -12,9 +12,9 @@ import { UniqueMessageIdProvider } from 'mqtt';
 import { SqliteOutbox, MemoryOutbox, Uplink, type Outbox } from '../../gateway/index.ts';
 import { startMosquitto, tempDir, waitFor } from '../support/servers.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { startAcker, firstArrivalOrder, isIncreasing, type TestAcker } from './acker.ts';
+import { startAcker, firstArrivalOrder, isIncreasing, type TestAcker } from '../support/acker.ts';
 import { sleep } from '../../lib/timeout.ts';
-import { deviceIds, missingSeqs, reading, startProducer } from './helpers.ts';
+import { deviceIds, missingSeqs, reading, startProducer } from '../support/gateway.ts';
 
 const SITE = 'site-a';
 let cleanup: (() => Promise<void> | void)[] = [];

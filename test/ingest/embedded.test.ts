@@ -3,7 +3,7 @@ import { startMosquitto, type ServerHandle } from '../support/servers.ts';
 import { startIngest } from '../../ingest/index.ts';
 import { SqliteStore } from '../../ingest/sqlite-store.ts';
 import { topics } from '../../devices/index.ts';
-import { ackCollector, batchOf, climate, connect, testConfig, ResendingPublisher, T0 } from './helpers.ts';
+import { ackCollector, batchOf, climate, connectAnonymous, testConfig, ResendingPublisher, T0 } from '../support/ingest.ts';
 
 let broker: ServerHandle;
 beforeAll(async () => {
@@ -20,7 +20,7 @@ describe('ingest → embedded SqliteStore (no influxUrl)', () => {
     const ingest = await startIngest({ config, mqtt: { url }, enrich: (_r, site) => (site === 'vejle' ? { home: 'home-7' } : undefined) });
     expect(ingest.store).toBeInstanceOf(SqliteStore);
     const acks = await ackCollector(url);
-    const pub = await connect(url);
+    const pub = await connectAnonymous(url);
     try {
       const readings = [
         climate('t1', 1),
@@ -81,7 +81,7 @@ describe('ingest → embedded SqliteStore (no influxUrl)', () => {
     const config = testConfig();
     const ingest = await startIngest({ config, mqtt: { url } });
     const acks = await ackCollector(url);
-    const pub = await connect(url);
+    const pub = await connectAnonymous(url);
     try {
       const first = [climate('r1', 1), climate('r1', 2), climate('r1', 3)];
       await pub.publishAsync(topics.up('vejle', 'gw-r'), batchOf('gw-r', 1, first), { qos: 1 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startInfluxd, startMosquitto, influxQuery, waitFor } from '../support/servers.ts';
 import { startIngest } from '../../ingest/index.ts';
-import { ResendingPublisher, testConfig } from './helpers.ts';
+import { ResendingPublisher, testConfig } from '../support/ingest.ts';
 import { sleep } from '../../lib/timeout.ts';
 
 /** count, distinct count and max of seq per device must all equal the device's last seq. */

@@ -4,7 +4,7 @@ import { startIngest, type IngestHandle } from '../../ingest/index.ts';
 import { InfluxStore } from '../../ingest/influx-store.ts';
 import { topics, type Reading } from '../../devices/index.ts';
 import { localMetricSum } from '../support/metrics.ts';
-import { ackCollector, batchOf, climate, connect, testConfig, T0 } from './helpers.ts';
+import { ackCollector, batchOf, climate, connectAnonymous, testConfig, T0 } from '../support/ingest.ts';
 
 let influx: ServerHandle;
 let broker: ServerHandle;
@@ -27,7 +27,7 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
   it(storesOnce, async () => {
     const ingest = await ingestInto('valid');
     const acks = await ackCollector(mqttUrl());
-    const pub = await connect(mqttUrl());
+    const pub = await connectAnonymous(mqttUrl());
     try {
       const dbs = await influxQuery(influx.url, 'valid', 'SHOW DATABASES');
       expect(dbs.map((r) => r.name)).toContain('valid');
@@ -115,7 +115,7 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
   it(deadLetters, async () => {
     const ingest = await ingestInto('bad');
     const acks = await ackCollector(mqttUrl());
-    const pub = await connect(mqttUrl());
+    const pub = await connectAnonymous(mqttUrl());
     const up = topics.up('odense', 'gw-2');
     const dlBefore = await localMetricSum('testbed_ingest_dead_letters_total');
     try {
@@ -190,7 +190,7 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
     expect(pre.status).toBe(204);
     const ingest = await ingestInto('partial');
     const acks = await ackCollector(mqttUrl());
-    const pub = await connect(mqttUrl());
+    const pub = await connectAnonymous(mqttUrl());
     try {
       const readings: Reading[] = [
         ...Array.from(
@@ -221,7 +221,7 @@ describe('ingest → InfluxDB 1.x (v1 /write)', () => {
   it('a database dropped while running is created again and the write retried (HTTP 404 → CREATE DATABASE)', async () => {
     const ingest = await ingestInto('dropme');
     const acks = await ackCollector(mqttUrl());
-    const pub = await connect(mqttUrl());
+    const pub = await connectAnonymous(mqttUrl());
     try {
       await pub.publishAsync(topics.up('s', 'gw-d'), batchOf('gw-d', 1, [climate('d', 1)]), { qos: 1 });
       await acks.waitForAck('gw-d', 1);

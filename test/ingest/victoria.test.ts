@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, it, expect } from 'vitest';
 import { startMosquitto, startVictoriaMetrics, waitFor } from '../support/servers.ts';
 import { startIngest } from '../../ingest/index.ts';
-import { ResendingPublisher, testConfig, T0 } from './helpers.ts';
+import { ResendingPublisher, testConfig, T0 } from '../support/ingest.ts';
 
 // VictoriaMetrics speaks InfluxDB line protocol on /api/v2/write: a real peer for the v2 path.
 // It maps `climate,tags temperature_c=…` to the metric `climate_temperature_c` (ms precision).

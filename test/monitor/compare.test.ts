@@ -8,7 +8,7 @@ import { SqliteStore, type StorePoint } from '../../ingest/index.ts';
 import { startMonitor, wilson, poissonRate, meanT, type MonitorHandle } from '../../monitor/index.ts';
 import { cliActor, type Registry } from '../../registry/index.ts';
 import { tempDir } from '../support/servers.ts';
-import { DAY, HOUR, START, pilot, registerPilot, writeAll } from './helpers.ts';
+import { DAY, HOUR, START, pilot, registerPilot, writeAll } from '../support/monitor.ts';
 
 describe('interval methods', () => {
   it('match textbook values', () => {

@@ -9,7 +9,7 @@ import { SqliteStore, InfluxStore, DeadLetterStore, type ReadingStore } from '..
 import { startMonitor, type MonitorHandle } from '../../monitor/index.ts';
 import { cliActor, type Registry } from '../../registry/index.ts';
 import { startInfluxd, tempDir, type ServerHandle } from '../support/servers.ts';
-import { DAY, HOUR, START, deliveries, pilot, registerPilot, toPoints, upPayload, writeAll } from './helpers.ts';
+import { DAY, HOUR, START, deliveries, pilot, registerPilot, toPoints, upPayload, writeAll } from '../support/monitor.ts';
 
 let influx: ServerHandle;
 beforeAll(async () => {

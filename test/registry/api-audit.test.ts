@@ -2,8 +2,8 @@
 // gets a clear 4xx and changes nothing (no row, no audit entry) — on SQLite and PostgreSQL.
 
 import { describe, it, expect } from 'vitest';
-import { DATABASES, T0, DAY } from './helpers.ts';
-import { useWorld } from './world.ts';
+import { DATABASES, T0, DAY } from '../support/registry.ts';
+import { useWorld } from '../support/registry-world.ts';
 
 describe.each(DATABASES)('registry API on %s', (kind) => {
   const w = useWorld(kind);

@@ -2,8 +2,8 @@
 // participants, gateway credentials and permit join — on SQLite and PostgreSQL.
 
 import { describe, it, expect } from 'vitest';
-import { DATABASES, T0, DAY } from './helpers.ts';
-import { useWorld } from './world.ts';
+import { DATABASES, T0, DAY } from '../support/registry.ts';
+import { useWorld } from '../support/registry-world.ts';
 
 describe.each(DATABASES)('registry API on %s', (kind) => {
   const w = useWorld(kind);

@@ -3,8 +3,8 @@
 // consented participants only — on SQLite and PostgreSQL.
 
 import { describe, it, expect } from 'vitest';
-import { DATABASES, T0, DAY } from './helpers.ts';
-import { useWorld } from './world.ts';
+import { DATABASES, T0, DAY } from '../support/registry.ts';
+import { useWorld } from '../support/registry-world.ts';
 
 describe.each(DATABASES)('registry API on %s', (kind) => {
   const w = useWorld(kind);

@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { openDatabase, migrate, MIGRATIONS, DbConstraintError, type Database } from '../../registry/index.ts';
 import { toPgPlaceholders } from '../../registry/db.ts';
-import { DATABASES, freshDatabase, T0, DAY, type FreshDb } from './helpers.ts';
+import { DATABASES, freshDatabase, T0, DAY, type FreshDb } from '../support/registry.ts';
 
 it('rewrites ? placeholders for PostgreSQL, leaving quoted text alone', () => {
   expect(toPgPlaceholders('SELECT * FROM t WHERE a = ? AND b = \'?\' AND "c?" = ? ')).toBe(

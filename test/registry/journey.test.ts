@@ -10,7 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { SqliteStore } from '../../ingest/index.ts';
 import { runTestbed, testbed, type CliProcess } from '../support/centre.ts';
 import { waitFor } from '../support/servers.ts';
-import { DATABASES, freshDatabase, T0, DAY, type FreshDb } from './helpers.ts';
+import { DATABASES, freshDatabase, T0, DAY, type FreshDb } from '../support/registry.ts';
 import type { Device, GatewayWithCredentials, IssuedToken, Participant, User } from '../../registry/schemas/index.ts';
 
 describe.each(DATABASES)('journey on %s: testbed up --no-sim, token, API, gateway, tagged readings', (kind) => {

@@ -16,7 +16,7 @@ import { Attribution, GatewayCommander, gatewayDirectory } from '../../registry/
 import type { Registry } from '../../registry/index.ts';
 import { audit } from '../../registry/context.ts';
 import { waitFor } from '../support/servers.ts';
-import { DATABASES, freshRegistry, tokenFor, apiFor, T0, DAY, type Api } from './helpers.ts';
+import { DATABASES, freshRegistry, tokenFor, apiFor, T0, DAY, type Api } from '../support/registry.ts';
 
 describe.each(DATABASES)('registry, broker and ingest together on %s', (kind) => {
   let registry: Registry;

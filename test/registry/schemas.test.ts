@@ -10,7 +10,7 @@ import { MIGRATIONS, openDatabase, migrate } from '../../registry/index.ts';
 import * as enums from '../../registry/schemas/enums.ts';
 import * as tables from '../../registry/tables.ts';
 import { TrialFileSchema } from '../../registry/trial-file.ts';
-import { freshDatabase } from './helpers.ts';
+import { freshDatabase } from '../support/registry.ts';
 
 const first = MIGRATIONS[0]!.up as string;
 

@@ -11,7 +11,7 @@ import { applyTrialFile, exportTrialFile, parseTrialFile, trialFileToYaml } from
 import { cliActor, type Registry } from '../../registry/index.ts';
 import { testbedBin } from '../support/centre.ts';
 import { tempDir } from '../support/servers.ts';
-import { DATABASES, freshDatabase, freshRegistry, type FreshDb } from './helpers.ts';
+import { DATABASES, freshDatabase, freshRegistry, type FreshDb } from '../support/registry.ts';
 
 const EXAMPLE = new URL('../../examples/trial.yaml', import.meta.url).pathname;
 const execFileP = promisify(execFile);

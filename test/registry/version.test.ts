@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../lib/timeout.ts';
 import { audit } from '../../registry/context.ts';
 import { cliActor, openRegistry, type Registry, registryVersionOf } from '../../registry/index.ts';
-import { type DbKind, freshRegistry } from './helpers.ts';
+import { type DbKind, freshRegistry } from '../support/registry.ts';
 
 describe.each(['sqlite', 'postgres'] as DbKind[])('registry version (%s)', (kind) => {
   let registry: Registry;

@@ -9,7 +9,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from '../broker/helpers.ts';
+import { connect } from '../support/broker.ts';
 import { type CliProcess, runTestbed, testbed } from '../support/centre.ts';
 import { tempDir, waitFor } from '../support/servers.ts';
 

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHttpApp } from '../../http/index.ts';
 import { cliActor } from '../../registry/index.ts';
-import { DATABASES } from '../registry/helpers.ts';
-import { monitorWorld, T0, type World } from './monitor-world.ts';
+import { DATABASES } from '../support/registry.ts';
+import { monitorWorld, T0, type World } from '../support/monitor-world.ts';
 
 const SECRET = 'hmac-key-that-must-never-be-logged';
 

@@ -6,7 +6,7 @@ import type { MqttClient } from 'mqtt';
 import { withTimeout } from '../../lib/timeout.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/servers.ts';
-import { closed, collect, connect, connectOutcome, refusals, startTestBroker, type TestBroker } from '../broker/helpers.ts';
+import { closed, collect, connect, connectOutcome, refusals, startTestBroker, type TestBroker } from '../support/broker.ts';
 
 /**
  * The CONNACK return code a raw MQTT 3.1.1 CONNECT gets. mqtt.js refuses to send a zero-length

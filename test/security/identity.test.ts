@@ -12,7 +12,7 @@ import { loadConfig } from '../../lib/config.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { withTimeout } from '../../lib/timeout.ts';
 import { Attribution, cliActor, gatewayDirectory, type Registry } from '../../registry/index.ts';
-import { DATABASES, freshRegistry, T0, DAY } from '../registry/helpers.ts';
+import { DATABASES, freshRegistry, T0, DAY } from '../support/registry.ts';
 import { tempDir } from '../support/servers.ts';
 
 const A = cliActor();

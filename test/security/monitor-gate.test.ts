@@ -8,7 +8,7 @@ import { Quarantine } from '../../ingest/index.ts';
 import { SqliteStore } from '../../ingest/sqlite-store.ts';
 import { type MonitorHandle, startMonitor } from '../../monitor/index.ts';
 import { Attribution, cliActor, type Registry } from '../../registry/index.ts';
-import { type DbKind, freshRegistry } from '../registry/helpers.ts';
+import { type DbKind, freshRegistry } from '../support/registry.ts';
 import { tempDir } from '../support/servers.ts';
 
 const T0 = Date.UTC(2025, 2, 3);
@@ -69,9 +69,20 @@ describe.each(['sqlite', 'postgres'] as DbKind[])('monitoring follows identity b
     expect(mon.stats()).toMatchObject({ ignored: 3 });
   });
 
+  it('a replayed backlog of falls from days ago opens no alert (past window, 24 h by default); a fall of now does', async () => {
+    const a = cliActor();
+    await registry.createDevice(a, { id: 'radar-old', kind: 'fall', vendor: 'v', model: 'm', orgId: 'vendor-a' });
+    await registry.createAssignment(a, { deviceId: 'radar-old', homeId: 'home-site-a', from: T0 - 30 * 86_400_000 });
+    await attribution.refresh();
+    for (let day = 2; day <= 20; day++) mon.observe('lab/v1/site-a/gw-1/up', up('gw-1', 'radar-old', day, now - day * 86_400_000), now);
+    expect(mon.engine.list({}).filter((x) => x.device === 'radar-old')).toEqual([]);
+    mon.observe('lab/v1/site-a/gw-1/up', up('gw-1', 'radar-old', 21, now - 60_000), now);
+    expect(mon.engine.list({}).filter((x) => x.device === 'radar-old' && x.rule === 'fall')).toHaveLength(1);
+  });
+
   it('the same fall from the gateway that serves the device alerts, tagged with its home', () => {
     mon.observe('lab/v1/site-a/gw-1/up', up('gw-1', 'radar-a', 3, now), now);
-    const falls = mon.engine.list({}).filter((x) => x.rule === 'fall');
+    const falls = mon.engine.list({}).filter((x) => x.rule === 'fall' && x.device === 'radar-a');
     expect(falls).toHaveLength(1);
     expect(falls[0]).toMatchObject({ site: 'site-a', gateway: 'gw-1', device: 'radar-a', home: 'home-site-a' });
   });

@@ -12,7 +12,7 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInfluxd, waitFor, type ServerHandle } from '../support/servers.ts';
-import { alertFor, startHostile, upBatch, type Hostile } from './hostile.ts';
+import { alertFor, startHostile, upBatch, type Hostile } from '../support/hostile.ts';
 
 const SEED = Number(process.env.TESTBED_FUZZ_SEED ?? 20251122);
 const PER_TOPIC = 50;

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../support/servers.ts';
-import { alertFor, startHostile, upBatch, type Hostile } from './hostile.ts';
+import { alertFor, startHostile, upBatch, type Hostile } from '../support/hostile.ts';
 
 interface DeadLetters {
   total: number;

@@ -12,7 +12,7 @@ import type { ReadingQuery, ReadingStore, StorePoint } from '../../ingest/types.
 import { ApiError } from '../../lib/errors.ts';
 import { type CliProcess, runTestbed, testbed } from '../support/centre.ts';
 import { type ServerHandle, startInfluxd, tempDir } from '../support/servers.ts';
-import { apiFor, DATABASES, freshRegistry, tokenFor } from '../registry/helpers.ts';
+import { apiFor, DATABASES, freshRegistry, tokenFor } from '../support/registry.ts';
 import { write } from '../../registry/context.ts';
 import type { Queryable } from '../../registry/db.ts';
 

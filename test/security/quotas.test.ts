@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../devices/index.ts';
 import { startIngest, type IngestHandle } from '../../ingest/index.ts';
 import { sleep } from '../../lib/timeout.ts';
-import { ackCollector, batchOf, climate, connect, testConfig } from '../ingest/helpers.ts';
+import { ackCollector, batchOf, climate, connectAnonymous, testConfig } from '../support/ingest.ts';
 import { influxQuery, startInfluxd, startMosquitto, type ServerHandle } from '../support/servers.ts';
 
 let broker: ServerHandle;
@@ -33,7 +33,7 @@ describe('quotas per gateway', () => {
   it('a gateway inventing device ids gets the ids beyond its quota quarantined, not stored nor remembered', async () => {
     const ingest = await ingestWith({ ingestMaxDevicesPerGateway: 3 });
     const acks = await ackCollector(url());
-    const pub = await connect(url());
+    const pub = await connectAnonymous(url());
     try {
       const readings = Array.from({ length: 10 }, (_, i) => climate(`fake-${i}`, 1));
       await pub.publishAsync(topics.up('qs', 'gw-a'), batchOf('gw-a', 1, readings), { qos: 1 });
@@ -59,7 +59,7 @@ describe('quotas per gateway', () => {
     // 20 readings/s with a 10 s burst: 200 at once, then 20 per second.
     const ingest = await ingestWith({ ingestMaxReadingsPerS: 20 });
     const acks = await ackCollector(url());
-    const pub = await connect(url());
+    const pub = await connectAnonymous(url());
     try {
       const burst = Array.from({ length: 200 }, (_, i) => climate('flood-1', i + 1));
       await pub.publishAsync(topics.up('qs', 'gw-r'), batchOf('gw-r', 1, burst), { qos: 1 });
@@ -86,7 +86,7 @@ describe('quotas per gateway', () => {
 
   it("garbage from one gateway is capped at its dead-letter bytes, oldest dropped and counted; other gateways' are kept", async () => {
     const ingest = await ingestWith({ deadLetterMaxBytes: 20_000 });
-    const pub = await connect(url());
+    const pub = await connectAnonymous(url());
     try {
       await pub.publishAsync(topics.up('qs', 'gw-ok'), 'not json at all', { qos: 1 });
       const junk = `{${'x'.repeat(1000)}`;
@@ -109,7 +109,7 @@ describe('quotas per gateway', () => {
   it('InfluxDB tag cardinality stays bounded: 50 invented ids make 3 device series', async () => {
     const ingest = await ingestWith({ influxUrl: influx.url, influxDb: 'quotas', ingestMaxDevicesPerGateway: 3 });
     const acks = await ackCollector(url());
-    const pub = await connect(url());
+    const pub = await connectAnonymous(url());
     try {
       const readings = Array.from({ length: 50 }, (_, i) => climate(`card-${i}`, 1));
       await pub.publishAsync(topics.up('qs', 'gw-i'), batchOf('gw-i', 1, readings), { qos: 1 });

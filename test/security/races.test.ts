@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attribution, cliActor, openRegistry, type Actor, type Registry } from '../../registry/index.ts';
-import { type Api, apiFor, DATABASES, DAY, type FreshDb, freshDatabase, T0, tokenFor } from '../registry/helpers.ts';
+import { type Api, apiFor, DATABASES, DAY, type FreshDb, freshDatabase, T0, tokenFor } from '../support/registry.ts';
 import { waitFor } from '../support/servers.ts';
 
 /** Participants raced per test, and PATCH requests per participant (around one withdrawal). */

@@ -4,7 +4,7 @@
 // hiding their own site's falls. And the other way round: nothing outside the scope is on it.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { monitorWorld, T0, type World } from './monitor-world.ts';
+import { monitorWorld, T0, type World } from '../support/monitor-world.ts';
 
 /** Alerts at the other site: more than one replay page (1000 events) and than any list limit asked here. */
 const FLOOD = 1100;

@@ -6,7 +6,7 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTimeout } from '../../lib/timeout.ts';
-import { connect, connectOutcome } from '../broker/helpers.ts';
+import { connect, connectOutcome } from '../support/broker.ts';
 import { type CliProcess, runTestbed, testbed } from '../support/centre.ts';
 import { tempDir } from '../support/servers.ts';
 

@@ -4,7 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import { checkReading, KIND_NAMES, ID_PATTERN, DEVICE_ID_PATTERN } from '../../devices/index.ts';
 import { loadScenario } from '../../simulators/index.ts';
-import { ndjsonOf, lines, parsed } from './helpers.ts';
+import { ndjsonOf, lines, parsed } from '../support/simulators.ts';
 
 describe('determinism and validity', () => {
   it('the same seed gives byte-identical NDJSON, another seed a different one', async () => {

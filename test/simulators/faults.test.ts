@@ -4,7 +4,7 @@
 
 import { describe, it, expect, beforeAll } from 'vitest';
 import { checkReading, BATTERY_LOW_PCT } from '../../devices/index.ts';
-import { ndjsonOf, lines, parsed, scenario, type Line } from './helpers.ts';
+import { ndjsonOf, lines, parsed, scenario, type Line } from '../support/simulators.ts';
 
 const H = 3_600_000;
 const START = Date.parse('2025-03-03T00:00:00Z');

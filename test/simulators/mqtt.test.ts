@@ -7,8 +7,8 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { Writable } from 'node:stream';
 import { runScenario, replayUci, runLoad, type Credentials } from '../../simulators/index.ts';
 import { startMosquitto, waitFor } from '../support/servers.ts';
-import { startAcker } from '../gateway/acker.ts';
-import { scenario, parsed } from './helpers.ts';
+import { startAcker } from '../support/acker.ts';
+import { scenario, parsed } from '../support/simulators.ts';
 import { uciSensorsPath } from '../support/datasets.ts';
 
 let cleanup: (() => Promise<void> | void)[] = [];

@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { PROFILES, simulate } from '../../simulators/index.ts';
 import type { NdjsonReading } from '../../devices/index.ts';
-import { scenario } from './helpers.ts';
+import { scenario } from '../support/simulators.ts';
 
 const OFFSET = 60; // minutes, the test site's UTC offset
 const START = Date.parse('2025-03-03T00:00:00Z');

@@ -1,7 +1,7 @@
 // One throwaway PostgreSQL cluster per test run, for the tests that run the registry on
 // PostgreSQL: vitest.config.ts names this file as the integration project's globalSetup, which
 // starts the cluster before the first test file and stops it after the last. Each test then
-// creates its own database in it (test/registry/helpers.ts), so tests never share data.
+// creates its own database in it (test/support/registry.ts), so tests never share data.
 // Nothing connects to a server the tests did not start (such as the machine's port 5432).
 
 import { inject } from 'vitest';

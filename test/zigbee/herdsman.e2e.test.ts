@@ -23,7 +23,7 @@ import {
   waitForEvents,
   type TestCentre,
   type Recorder,
-} from './helpers.ts';
+} from '../support/zigbee.ts';
 
 const EXPECTED_KIND: Record<string, string> = {
   leak: 'incontinence',

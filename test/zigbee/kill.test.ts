@@ -10,7 +10,7 @@ import { ZStackEmulator } from '../../simulators/zstack/emulator.ts';
 import { DEFAULT_DEVICES } from '../../simulators/zstack/models.ts';
 import { runTestbed, type CliProcess } from '../support/centre.ts';
 import { tempDir, waitFor } from '../support/servers.ts';
-import { startCentre, storedReadings, byDevice, gatewayEnv, type TestCentre } from './helpers.ts';
+import { startCentre, storedReadings, byDevice, gatewayEnv, type TestCentre } from '../support/zigbee.ts';
 import { sleep } from '../../lib/timeout.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -15,7 +15,7 @@ import { runTestbed, type CliProcess } from '../support/centre.ts';
 import { scrapedMetricSum } from '../support/metrics.ts';
 import { tempDir, waitFor } from '../support/servers.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { startCentre, storedReadings, byDevice, gatewayEnv, type TestCentre } from './helpers.ts';
+import { startCentre, storedReadings, byDevice, gatewayEnv, type TestCentre } from '../support/zigbee.ts';
 import { sleep } from '../../lib/timeout.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];

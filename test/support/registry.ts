@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { buildHttpApp, type HttpApp } from '../../http/index.ts';
 import { openRegistry, registryApi, cliActor, type Registry, type Role } from '../../registry/index.ts';
-import { tempDir } from '../support/servers.ts';
-import { postgresAdminUrl } from '../support/postgres.ts';
+import { tempDir } from './servers.ts';
+import { postgresAdminUrl } from './postgres.ts';
 
 export const DATABASES = ['sqlite', 'postgres'] as const;
 export type DbKind = (typeof DATABASES)[number];

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Registry } from '../../registry/index.ts';
-import { type Api, apiFor, DAY, type DbKind, freshRegistry, T0, tokenFor } from './helpers.ts';
+import { type Api, apiFor, DAY, type DbKind, freshRegistry, T0, tokenFor } from './registry.ts';
 
 export type TokenName = 'admin' | 'coordinator' | 'coordinatorB' | 'company' | 'companyB' | 'researcher';
 

@@ -10,8 +10,8 @@ import { startBroker, type BrokerHandle, type ServiceAccount } from '../../broke
 import { CredentialStore } from '../../broker/credentials.ts';
 import { randomPassword } from '../../broker/password.ts';
 import { withTimeout } from '../../lib/timeout.ts';
-import { tempDir } from '../support/servers.ts';
-import { localMetricSum } from '../support/metrics.ts';
+import { tempDir } from './servers.ts';
+import { localMetricSum } from './metrics.ts';
 
 export interface TestBroker {
   handle: BrokerHandle;

@@ -10,7 +10,7 @@ import { deadLetterRoutes } from '../../ingest/routes.ts';
 import { SqliteStore } from '../../ingest/sqlite-store.ts';
 import { type MonitorHandle, startMonitor } from '../../monitor/index.ts';
 import { cliActor, type Registry, registryApi } from '../../registry/index.ts';
-import { type DbKind, freshRegistry, tokenFor } from '../registry/helpers.ts';
+import { type DbKind, freshRegistry, tokenFor } from './registry.ts';
 
 export const T0 = Date.UTC(2025, 2, 3);
 export const ROLES = ['admin', 'coordA', 'coordB', 'company', 'researcher'] as const;

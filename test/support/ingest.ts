@@ -5,7 +5,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { checkAck, topics, type Ack, type Reading, type UpBatch } from '../../devices/index.ts';
-import { tempDir, waitFor } from '../support/servers.ts';
+import { tempDir, waitFor } from './servers.ts';
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return loadConfig({ env: {}, overrides: { dataDir: tempDir('testbed-ingest-'), logLevel: 'silent', ...overrides } });
@@ -28,7 +28,8 @@ export function batchOf(gw: string, batch: number, readings: unknown[]): string 
   return JSON.stringify({ gw, batch, sent: Date.now(), readings } satisfies Omit<UpBatch, 'readings'> & { readings: unknown[] });
 }
 
-export async function connect(url: string, clientId = `test-${Math.random().toString(36).slice(2)}`): Promise<MqttClient> {
+/** A client without credentials, for brokers the test runs open (Mosquitto). */
+export async function connectAnonymous(url: string, clientId = `test-${Math.random().toString(36).slice(2)}`): Promise<MqttClient> {
   return mqtt.connectAsync(url, { clientId, clean: true, reconnectPeriod: 200 });
 }
 
@@ -38,7 +39,7 @@ export async function ackCollector(url: string): Promise<{
   waitForAck(gateway: string, batch: number, n?: number): Promise<Ack>;
   close(): Promise<void>;
 }> {
-  const client = await connect(url);
+  const client = await connectAnonymous(url);
   const acks: { site: string; gateway: string; ack: Ack }[] = [];
   client.on('message', (topic, payload) => {
     const [, , site, gateway] = topic.split('/');
@@ -121,7 +122,7 @@ export class ResendingPublisher {
   }
 
   async start(): Promise<this> {
-    const c = await connect(this.opts.url);
+    const c = await connectAnonymous(this.opts.url);
     this.#client = c;
     c.on('message', (_topic, payload) => {
       const ack = checkAck(payload);

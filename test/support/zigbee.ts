@@ -5,8 +5,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { runTestbed, testbed, type CliProcess } from '../support/centre.ts';
-import { tempDir, waitFor } from '../support/servers.ts';
+import { runTestbed, testbed, type CliProcess } from './centre.ts';
+import { tempDir, waitFor } from './servers.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 
 export interface TestCentre {

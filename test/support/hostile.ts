@@ -3,8 +3,8 @@
 
 import mqtt, { type MqttClient } from 'mqtt';
 import { rmSync } from 'node:fs';
-import { runTestbed, testbed, type CliProcess } from '../support/centre.ts';
-import { tempDir, waitFor } from '../support/servers.ts';
+import { runTestbed, testbed, type CliProcess } from './centre.ts';
+import { tempDir, waitFor } from './servers.ts';
 
 export interface Hostile {
   centre: CliProcess;
