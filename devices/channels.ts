@@ -4,12 +4,13 @@
 // never throws, and returns a normalised copy holding only the contract's fields, so nothing a
 // gateway adds (huge strings, 10^5-element arrays, objects where numbers belong) is kept or used.
 
+import { MAX_JSON_DEPTH, parseBounded } from './bounded-json.ts';
 import { DEVICE_ID_PATTERN, type GatewayEvent, type GatewayHealth, type GatewayState } from './contract.ts';
+
+export { jsonDepth, MAX_JSON_DEPTH, parseBounded } from './bounded-json.ts';
 
 /** Largest state, health, event or command reply accepted, in bytes (a health report of 1000 devices is ~80 KiB). */
 export const MAX_CHANNEL_BYTES = 256 * 1024;
-/** Deepest nesting of arrays and objects accepted in any gateway payload (the contract needs 3). */
-export const MAX_JSON_DEPTH = 16;
 /** Entries of a health report's `devices` map. */
 export const MAX_HEALTH_DEVICES = 2000;
 /** Longest free-text string kept (version, command error). */
@@ -31,44 +32,6 @@ export interface CommandReply {
 
 type Obj = Record<string, unknown>;
 const isObject = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
-
-/** Deepest nesting of `[`/`{` in JSON text, scanning bytes (strings skipped); stops counting past `limit`. */
-export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) max = depth;
-      if (max > limit) return max;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return max;
-}
-
-/**
- * Parses a gateway payload within bounds: size first (no work on a huge payload), then nesting
- * depth (deep nesting costs the parser and every later walk, e.g. a JSON.stringify for a dead
- * letter), then JSON itself. Never throws.
- */
-export function parseBounded(payload: Buffer | string, maxBytes: number, maxDepth = MAX_JSON_DEPTH): ChannelCheck<unknown> {
-  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-  if (size > maxBytes) return { ok: false, code: 'oversize', reason: `payload of ${size} bytes exceeds ${maxBytes}` };
-  const text = typeof payload === 'string' ? payload : payload.toString('utf8');
-  const depth = jsonDepth(text, maxDepth);
-  if (depth > maxDepth) return { ok: false, code: 'invalid_json', reason: `nested deeper than ${maxDepth} levels` };
-  try {
-    return { ok: true, value: JSON.parse(text) as unknown };
-  } catch (err) {
-    return { ok: false, code: 'invalid_json', reason: `not JSON: ${String((err as Error).message).slice(0, 200)}` };
-  }
-}
 
 /** A short description of a value for a reason, never the value itself when it is large. */
 function describe(value: unknown): string {

@@ -3,6 +3,7 @@
 
 import { KINDS, QUALITY_FIELDS, isKind, type FieldSpec, type Kind } from './catalogue.ts';
 import { SLUG_PATTERN } from '../lib/ids.ts';
+import { parseBounded } from './bounded-json.ts';
 
 export const CONTRACT_VERSION = 'v1';
 export const TOPIC_ROOT = `lab/${CONTRACT_VERSION}`;
@@ -237,14 +238,9 @@ export function checkReading(r: unknown, now: number): string | null {
  * problems refuse only that reading. Both are meant for dead letters, never for the bin.
  */
 export function checkBatch(payload: Buffer | string, gateway: string, now = Date.now()): BatchCheck {
-  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-  if (size > MAX_BATCH_BYTES) return { ok: false, code: 'oversize', reason: `payload of ${size} bytes exceeds ${MAX_BATCH_BYTES}` };
-  let body: unknown;
-  try {
-    body = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
-  } catch (err) {
-    return { ok: false, code: 'invalid_json', reason: `not JSON: ${(err as Error).message}` };
-  }
+  const parsed = parseBounded(payload, MAX_BATCH_BYTES);
+  if (!parsed.ok) return parsed;
+  const body = parsed.value;
   if (!isObject(body)) return { ok: false, code: 'invalid_batch', reason: `batch: expected object, got ${describe(body)}` };
   const batchNumber = typeof body.batch === 'number' && Number.isSafeInteger(body.batch) && body.batch >= 0 ? body.batch : undefined;
   const fail = (reason: string, code: BatchRefusal = 'invalid_batch'): BatchCheck =>

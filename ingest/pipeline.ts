@@ -181,7 +181,7 @@ export class Pipeline {
     const deadLetters: DeadLetterInput[] = [];
     const refusedAcks: { site: string; gateway: string; ack: Ack }[] = [];
     const trackers: Tracker[] = [];
-    for (const m of messages) this.#handle(m, deadLetters, refusedAcks, trackers);
+    for (const m of messages) this.#handleIsolated(m, deadLetters, refusedAcks, trackers);
     // Dead letters of this tick in one durable transaction, before any ack that depends on them.
     let recorded = true;
     if (deadLetters.length) {
@@ -212,6 +212,42 @@ export class Pipeline {
       if (recorded) t.deadLettersDone = true;
       else t.failed = true;
       this.#maybeComplete(t);
+    }
+  }
+
+  /**
+   * One message, isolated from the others of its tick: whatever a payload manages to break in
+   * #handle (it is validated first, so this is the last line, not the first), its half-opened batch
+   * is forgotten, the payload is kept as a dead letter, and the other gateways' messages go on.
+   */
+  #handleIsolated(
+    m: Queued,
+    deadLetters: DeadLetterInput[],
+    refusedAcks: { site: string; gateway: string; ack: Ack }[],
+    trackers: Tracker[],
+  ): void {
+    const marks = [deadLetters.length, refusedAcks.length, trackers.length] as const;
+    try {
+      this.#handle(m, deadLetters, refusedAcks, trackers);
+    } catch (err) {
+      deadLetters.length = marks[0];
+      refusedAcks.length = marks[1];
+      for (const t of trackers.splice(marks[2])) {
+        this.#trackers.delete(t);
+        if (this.#open.get(t.key) === t) this.#open.delete(t.key);
+      }
+      const parsed = parseTopic(m.topic);
+      this.#log.error({ err: String(err), topic: m.topic }, 'a message could not be processed; kept as a dead letter');
+      deadLetters.push({
+        receivedAt: m.receivedAt,
+        site: parsed?.site ?? null,
+        gateway: parsed?.gateway ?? null,
+        batch: null,
+        index: null,
+        class: 'invalid_batch',
+        reason: 'ingest could not process this message (the centre log has the error)',
+        ...rawPayload(m.payload),
+      });
     }
   }
 
@@ -489,10 +525,11 @@ function countReadings(payload: Buffer): number {
   }
 }
 
+/** A reading as text for a dead letter; never throws (String() of a deeply nested array does). */
 function safeJson(x: unknown): string {
   try {
-    return JSON.stringify(x) ?? String(x);
-  } catch {
-    return String(x);
+    return JSON.stringify(x) ?? 'undefined';
+  } catch (err) {
+    return `(not serialisable: ${(err as Error).name})`;
   }
 }

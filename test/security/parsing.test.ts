@@ -109,6 +109,34 @@ describe('parsing never throws: every gateway channel is validated and dead-lett
   });
 });
 
+describe('parsing never throws: up', () => {
+  it("a deeply nested up batch from one gateway is dead-lettered and never stalls another gateway's acks", async () => {
+    // Red team, finding 2: ~8,000 levels parsed fine, then String()/JSON.stringify of the reading
+    // threw inside ingest's tick — the other gateways' batches of that tick were never acked.
+    const good = await h.gateway('p-deep-a', 'gw-1');
+    const bad = await h.gateway('p-deep-b', 'gw-1');
+    const acks: number[] = [];
+    good.on('message', (_t, payload) => acks.push((JSON.parse(payload.toString()) as { batch: number }).batch));
+    await good.subscribeAsync('lab/v1/p-deep-a/gw-1/ack', { qos: 1 });
+    const deep = `{"gw":"gw-1","batch":7,"sent":1,"readings":[${'['.repeat(8000)}${']'.repeat(8000)}]}`;
+    for (let i = 1; i <= 20; i++) {
+      await bad.publishAsync('lab/v1/p-deep-b/gw-1/up', deep, { qos: 1 });
+      const reading = { dev: `cup-${i}`, kind: 'hydration', seq: i, ts: Date.now(), v: { intake_ml: 100 } };
+      await good.publishAsync('lab/v1/p-deep-a/gw-1/up', upBatch('gw-1', i, reading), { qos: 1 });
+    }
+    await waitFor('every good batch acked', async () => acks.length >= 20);
+    expect([...new Set(acks)].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    const d = await waitFor('the deep batches dead-lettered', async () => {
+      const x = (await h.get('/api/v1/dead-letters?site=p-deep-b&limit=100')).body as DeadLetters;
+      return x.items.length >= 20 ? x : undefined;
+    });
+    expect(new Set(d.items.map((i) => `${i.class}: ${i.reason}`))).toEqual(new Set(['invalid_json: nested deeper than 16 levels']));
+    const health = (await h.get('/health')).body as { roles: { ingest: { pendingBatches: number } } };
+    expect(health.roles.ingest.pendingBatches).toBe(0);
+    expect(h.alive()).toBe(true);
+  });
+});
+
 describe('a last-resort handler keeps the centre serving', () => {
   it('logs an uncaught exception and an unhandled rejection after start-up, and /health still answers', async () => {
     // Injected into the real process: a throw outside any handler, as a bug reachable by input would.
