@@ -12,7 +12,7 @@ import { parseTopic } from '../devices/contract.ts';
 import type { Config } from '../lib/config.ts';
 import { logger, type Logger } from '../lib/log.ts';
 import { counter, everyValue, gauge } from '../lib/metrics.ts';
-import { publishRefusal, retainRefusal, subscribeRefusal, willRefusal } from './acl.ts';
+import { clientIdRefusal, publishRefusal, retainRefusal, subscribeRefusal, willRefusal } from './acl.ts';
 import type { CredentialStore, Principal, ServiceRole } from './credentials.ts';
 import { listenTcp, listenTls, listenWebSocket, type Listener } from './listeners.ts';
 import { limitPacketSize, PacketTooLargeError } from './packet-limit.ts';
@@ -195,6 +195,12 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerHandle> {
               refuse('will_denied', client, why, willTopic);
               return cb(authError(5, 'will not allowed'), false);
             }
+          }
+          const idWhy = clientIdRefusal(principal, client.id);
+          if (idWhy) {
+            principals.set(client, principal);
+            refuse('client_id_rejected', client, idWhy);
+            return cb(authError(2, 'identifier rejected'), false);
           }
           const held = clientIds.get(client.id);
           if (held && held.username !== principal.username) {

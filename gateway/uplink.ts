@@ -35,6 +35,7 @@
 
 import { connect, UniqueMessageIdProvider, type MqttClient } from 'mqtt';
 import {
+  gatewayClientId,
   MAX_BATCH_BYTES,
   MAX_READINGS_PER_BATCH,
   checkAck,
@@ -175,7 +176,7 @@ export class Uplink {
     this.stopping = false;
     const o = this.opts;
     const client = connect(o.url, {
-      clientId: o.clientId ?? `gw-${o.site}-${o.gateway}`,
+      clientId: o.clientId ?? gatewayClientId(o),
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
       protocolVersion: 4,
