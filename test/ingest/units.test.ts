@@ -1,6 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LogLimiter } from '../../ingest/pipeline.ts';
 import { DeadLetterStore, rawPayload } from '../../ingest/dead-letters.ts';
 import { backoffDelayMs } from '../../lib/retry.ts';
@@ -27,6 +30,29 @@ describe('dead-letter logging is rate-limited per gateway', () => {
 });
 
 describe('DeadLetterStore', () => {
+  it('drops dead letters older than the retention at open, counts them, and keeps the rest', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'testbed-dl-retention-'));
+    try {
+      const now = Date.now();
+      const day = 86_400_000;
+      const entry = (receivedAt: number, gateway: string) =>
+        ({ receivedAt, site: 's', gateway, batch: null, index: null, class: 'invalid_json', reason: 'not JSON', raw: 'x' }) as const;
+      const first = new DeadLetterStore(dir);
+      first.add([entry(now - 100 * day, 'g1'), entry(now - 95 * day, 'g2'), entry(now - 10 * day, 'g1'), entry(now, 'g2')]);
+      first.close();
+      const reopened = new DeadLetterStore(dir, { retentionMs: 90 * day });
+      try {
+        expect(reopened.dropped()).toEqual({ bytes: 0, age: 2 });
+        expect(reopened.count()).toBe(2);
+        expect(reopened.list({}).map((d) => d.receivedAt)).toEqual([now, now - 10 * day]);
+      } finally {
+        reopened.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps raw text or base64, filters and counts by class', () => {
     const dl = new DeadLetterStore(':memory:');
     expect(rawPayload(Buffer.from('{"a":1}'))).toEqual({ raw: '{"a":1}', encoding: 'utf8' });
