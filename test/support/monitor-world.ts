@@ -10,7 +10,7 @@ import { deadLetterRoutes } from '../../ingest/routes.ts';
 import { SqliteStore } from '../../ingest/sqlite-store.ts';
 import { type MonitorHandle, startMonitor } from '../../monitor/index.ts';
 import { cliActor, type Registry, registryApi } from '../../registry/index.ts';
-import { type DbKind, freshRegistry, tokenFor } from './registry.ts';
+import { type DbKind, freshRegistry, injectJson, tokenFor } from './registry.ts';
 
 export const T0 = Date.UTC(2025, 2, 3);
 export const ROLES = ['admin', 'coordA', 'coordB', 'company', 'researcher'] as const;
@@ -104,22 +104,7 @@ export async function monitorWorld(kind: DbKind): Promise<World> {
     participantB: participants[1]!,
     now,
     async call(who, method, url, body) {
-      const res = await app.inject({
-        method: method as 'GET',
-        url: url.startsWith('/') ? url : `/api/v1/${url}`,
-        headers: {
-          ...(who ? { authorization: `Bearer ${tokens[who]}` } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
-      });
-      let parsed: unknown = res.body;
-      try {
-        parsed = JSON.parse(res.body);
-      } catch {
-        // not JSON: the assertion says so
-      }
-      return { status: res.statusCode, body: parsed, text: res.body };
+      return injectJson(app, method, url, who ? tokens[who] : null, body);
     },
     async close() {
       await app.close();

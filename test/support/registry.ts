@@ -96,24 +96,36 @@ export async function apiFor(registry: Registry): Promise<Api> {
   return {
     app,
     async call(method, url, token, body) {
-      const res = await app.inject({
-        method: method as 'GET',
-        url: url.startsWith('/') ? url : `/api/v1/${url}`,
-        headers: {
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
-      });
-      let parsed: unknown = res.body;
-      try {
-        parsed = JSON.parse(res.body);
-      } catch {
-        // not JSON
-      }
-      return { status: res.statusCode, body: parsed };
+      const { status, body: parsed } = await injectJson(app, method, url, token, body);
+      return { status, body: parsed };
     },
   };
+}
+
+/** One request through the app in-process (`url` relative to /api/v1 unless it starts with /), the reply parsed when JSON. */
+export async function injectJson(
+  app: HttpApp,
+  method: string,
+  url: string,
+  token: string | null | undefined,
+  body?: unknown,
+): Promise<{ status: number; body: unknown; text: string }> {
+  const res = await app.inject({
+    method: method as 'GET',
+    url: url.startsWith('/') ? url : `/api/v1/${url}`,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
+  });
+  let parsed: unknown = res.body;
+  try {
+    parsed = JSON.parse(res.body);
+  } catch {
+    // not JSON: the assertion says so
+  }
+  return { status: res.statusCode, body: parsed, text: res.body };
 }
 
 export const T0 = Date.UTC(2025, 2, 1);
