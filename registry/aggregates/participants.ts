@@ -7,7 +7,7 @@
 // back from it (migration 4 refuses one in the database too).
 
 import type { Static } from 'typebox';
-import { badRequest, conflict, forbidden, notFound } from '../../lib/errors.ts';
+import { ApiError, badRequest, conflict, forbidden, notFound } from '../../lib/errors.ts';
 import { type Actor, mustBeSiteInScope, mustBeTrialInScope, mustHaveRole, type Scope, scopeOf } from '../access.ts';
 import { audit, auditAccess, checkInterval, iso, type RegistryContext, write } from '../context.ts';
 import { forUpdate, type Queryable } from '../db.ts';
@@ -60,10 +60,21 @@ function isVisible(s: Scope, p: { trialId: string; consentStatus: string; withdr
   return true;
 }
 
-/** The participant, when the actor may see them; ApiError `status` when absent, 403 when hidden. */
+/**
+ * What a participant the actor may not see is refused with: for a researcher the same error as for
+ * an id that does not exist (`status`, 404 by default), so a pseudonym's existence and consent
+ * state do not leak; for a coordinator outside their trials, 403.
+ */
+function hidden(a: Actor, id: string, status = 404): ApiError {
+  return a.role === 'researcher'
+    ? new ApiError(status, `participant '${id}' does not exist`)
+    : forbidden(`participant '${id}' is not in your organisation's trials`);
+}
+
+/** The participant, when the actor may see them; ApiError `status` when absent (or hidden from a researcher), 403 when hidden. */
 async function visibleParticipant(q: Queryable, a: Actor, participantId: string, status = 404): Promise<Participant> {
   const p = await participants.get(q, participantId, 'participant', status);
-  if (!isVisible(await scopeOf(q, a), p)) throw forbidden(`participant '${participantId}' is not visible to you`);
+  if (!isVisible(await scopeOf(q, a), p)) throw hidden(a, participantId, status);
   return p;
 }
 
@@ -108,12 +119,7 @@ export async function getParticipant(ctx: RegistryContext, a: Actor, id: string)
   mustHaveRole(a, READERS, 'read participant data');
   return ctx.db.tx(async (q) => {
     const p = await participants.get(q, id, 'participant');
-    if (!isVisible(await scopeOf(q, a), p))
-      throw forbidden(
-        a.role === 'researcher'
-          ? `participant '${id}' has not consented; researchers see consented participants only`
-          : `participant '${id}' is not in your organisation's trials`,
-      );
+    if (!isVisible(await scopeOf(q, a), p)) throw hidden(a, id);
     await auditAccess(q, a, 'read', 'participant', id);
     return p;
   });
@@ -217,7 +223,10 @@ export async function getAbsence(ctx: RegistryContext, a: Actor, id: string): Pr
   mustHaveRole(a, READERS, 'read participant data');
   return ctx.db.tx(async (q) => {
     const ab = await absences.get(q, id, 'absence');
-    await visibleParticipant(q, a, ab.participantId);
+    const p = await participants.get(q, ab.participantId, 'participant');
+    // A researcher learns neither that the absence exists nor whose it is.
+    if (!isVisible(await scopeOf(q, a), p))
+      throw a.role === 'researcher' ? notFound(`absence '${id}' does not exist`) : hidden(a, ab.participantId);
     await auditAccess(q, a, 'read', 'absence', id, { participantId: ab.participantId });
     return ab;
   });

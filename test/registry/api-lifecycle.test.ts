@@ -68,7 +68,8 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       expect(w).toMatchObject({ consentStatus: 'withdrawn', withdrawnAt: T0 + 7 * DAY, pastData: 'exclude' });
       expect((await call('POST', `participants/${p.id}/withdraw`, tok.coordinator, { pastData: 'retain' })).status).toBe(409);
       expect((await call('PATCH', `participants/${p.id}`, tok.coordinator, { consentStatus: 'consented' })).status).toBe(409);
-      expect((await call('GET', `participants/${p.id}`, tok.researcher)).status).toBe(403);
+      // A researcher cannot tell a withdrawn participant from one that never existed (404, same message).
+      expect((await call('GET', `participants/${p.id}`, tok.researcher)).status).toBe(404);
       const audit = await ok('GET', `audit?resourceId=${p.id}&action=withdraw`, tok.admin);
       expect(audit[0].details).toMatchObject({ at: T0 + 7 * DAY, pastData: 'exclude', previousConsent: 'consented' });
     });

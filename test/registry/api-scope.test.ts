@@ -104,7 +104,11 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       expect(ps.map((p) => p.id)).toEqual(expect.arrayContaining([ids.pA1, ids.pB1]));
       expect(ps.map((p) => p.id)).not.toContain(ids.pA2);
       expect(ps.every((p) => p.consentStatus === 'consented')).toBe(true);
-      expect((await call('GET', `participants/${ids.pA2}`, tok.researcher)).body.message).toMatch(/not consented/);
+      // An unconsented participant is answered exactly as an unknown pseudonym: the 404 does not confirm it exists.
+      const hidden = await call('GET', `participants/${ids.pA2}`, tok.researcher);
+      const unknown = await call('GET', 'participants/P-ZZZZZZ', tok.researcher);
+      expect([hidden.status, unknown.status]).toEqual([404, 404]);
+      expect(hidden.body.message).toBe(unknown.body.message.replace('P-ZZZZZZ', ids.pA2));
       expect(
         (await ok('GET', 'absences', tok.researcher))
           .map((a: { participantId: string }) => a.participantId)

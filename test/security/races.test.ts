@@ -94,7 +94,8 @@ for (const kind of DATABASES) {
         const list = await api.call('GET', 'participants?trialId=trial-a', researcher);
         expect(list.status).toBe(200);
         expect(list.body.map((p: { id: string }) => p.id)).not.toContain(id);
-        expect((await api.call('GET', `participants/${id}`, researcher)).status).toBe(403);
+        // Hidden as if it did not exist: 404, not a 403 that would confirm the pseudonym.
+        expect((await api.call('GET', `participants/${id}`, researcher)).status).toBe(404);
       }
       // Every change in the order it was committed: each consent change starts from the state the
       // one before left, one withdrawal, and nothing after it touches consent.
