@@ -3,6 +3,9 @@
 // Student t interval across participants. False-alarm rate: Wilson score over labelled alerts.
 // Alerts per participant-week: exact Poisson (Garwood) over participant-weeks of enrolment
 // minus absences. Baseline vs intervention: paired t over participants present in both.
+// With `minParticipants` (a company's view) a cell computed over fewer participants is suppressed:
+// its estimate and interval are null, n is 0, and `suppressed` says why; a site with fewer than
+// that many participants reports its participant count and participant-weeks as null.
 
 import type { Alert, AlertEngine } from './alerts.ts';
 import type { Completeness, CompletenessQuery, ParticipantDay } from './completeness.ts';
@@ -16,8 +19,9 @@ const OUTCOME_MIN_COVERAGE = 0.5;
 
 export interface SiteMetrics {
   site: string;
-  participants: number;
-  participantWeeks: number;
+  /** null when suppressed (fewer than `minParticipants`). */
+  participants: number | null;
+  participantWeeks: number | null;
   completeness: Interval;
   deviceUptime: Interval;
   careAlertsPerParticipantWeek: Interval;
@@ -67,7 +71,16 @@ function perParticipant(days: ParticipantDay[]): Map<string, PerParticipant> {
   return out;
 }
 
-function siteMetrics(site: string, days: ParticipantDay[], alerts: Alert[], now: number): SiteMetrics {
+/** A cell too small to show: no estimate, no interval, no n, and why. */
+export function suppressedCell(minParticipants: number, method: Interval['method']): Interval {
+  return { estimate: null, lower: null, upper: null, n: 0, method, suppressed: `fewer than ${minParticipants} participants` };
+}
+
+/** The cell, or a suppressed one when it rests on fewer than `min` participants (min 0: never). */
+const guard = (iv: Interval, participants: number, min: number): Interval =>
+  min > 0 && participants < min ? suppressedCell(min, iv.method) : iv;
+
+function siteMetrics(site: string, days: ParticipantDay[], alerts: Alert[], now: number, min = 0): SiteMetrics {
   const mine = days.filter((d) => d.site === site);
   const pp = [...perParticipant(mine).values()];
   const vals = (k: Outcome) => pp.map((p) => p[k]).filter((x): x is number => x !== null);
@@ -86,21 +99,34 @@ function siteMetrics(site: string, days: ParticipantDay[], alerts: Alert[], now:
   const weeks = exposureDays / 7;
   const siteAlerts = alerts.filter((a) => a.site === site);
   const labelled = siteAlerts.filter((a) => a.label !== null);
+  // Site-level cells rest on every participant of the site; the false-alarm rate on those whose alerts were labelled.
+  const all = pp.length;
+  const labelledUnits = new Set(labelled.map((a) => a.participant ?? a.home ?? a.device ?? a.id)).size;
+  const outcome = (k: Outcome, clamp: [number, number]) => guard(meanT(vals(k), clamp), vals(k).length, min);
+  const small = min > 0 && all < min;
   return {
     site,
-    participants: pp.length,
-    participantWeeks: Math.round(weeks * 1000) / 1000,
-    completeness: meanT(vals('completeness'), [0, 1]),
-    deviceUptime: meanT(
-      [...devDays.values()].map(([u, n]) => u / n),
-      [0, 1],
+    participants: small ? null : all,
+    participantWeeks: small ? null : Math.round(weeks * 1000) / 1000,
+    completeness: outcome('completeness', [0, 1]),
+    deviceUptime: guard(
+      meanT(
+        [...devDays.values()].map(([u, n]) => u / n),
+        [0, 1],
+      ),
+      all,
+      min,
     ),
-    careAlertsPerParticipantWeek: poissonRate(siteAlerts.filter((a) => CARE_RULES.has(a.rule)).length, weeks),
-    technicalAlertsPerParticipantWeek: poissonRate(siteAlerts.filter((a) => TECH_RULES.has(a.rule)).length, weeks),
-    falseAlarmRate: wilson(labelled.filter((a) => a.label === 'false').length, labelled.length),
-    dailyFluidIntakeMl: meanT(vals('dailyFluidIntakeMl'), [0, Infinity]),
-    nightToiletVisits: meanT(vals('nightToiletVisits'), [0, Infinity]),
-    timeInBedHours: meanT(vals('timeInBedHours'), [0, 24]),
+    careAlertsPerParticipantWeek: guard(poissonRate(siteAlerts.filter((a) => CARE_RULES.has(a.rule)).length, weeks), all, min),
+    technicalAlertsPerParticipantWeek: guard(poissonRate(siteAlerts.filter((a) => TECH_RULES.has(a.rule)).length, weeks), all, min),
+    falseAlarmRate: guard(
+      wilson(labelled.filter((a) => a.label === 'false').length, labelled.length),
+      small ? 0 : labelled.length ? labelledUnits : min,
+      min,
+    ),
+    dailyFluidIntakeMl: outcome('dailyFluidIntakeMl', [0, Infinity]),
+    nightToiletVisits: outcome('nightToiletVisits', [0, Infinity]),
+    timeInBedHours: outcome('timeInBedHours', [0, 24]),
   };
 }
 
@@ -126,6 +152,10 @@ export const METHODS = {
   falseAlarmRate: 'alerts labelled false / alerts labelled, Wilson score 95% CI',
   outcomes: 'per-participant mean of daily values (days whose device delivered ≥ 50% of its slots), Student t 95% CI across participants',
   difference: 'intervention − baseline per participant present in both, paired t 95% CI',
+  suppression:
+    'for a company: consented participants only, at sites where it operates devices or gateways; a cell computed over fewer ' +
+    'than 5 participants has estimate, lower and upper null, n 0 and `suppressed` saying why (participants and ' +
+    'participantWeeks null when the site has fewer than 5)',
 };
 
 export async function compareSites(
@@ -137,12 +167,20 @@ export async function compareSites(
     intervention?: { from: number; to: number } | undefined;
   },
   access: Access | null,
+  opts: { minParticipants?: number } = {},
 ): Promise<Comparison> {
+  const min = opts.minParticipants ?? 0;
   const run = async (from: number, to: number) => {
-    const days = await c.participantDays({ ...q, from, to }, access ? { ...access, consentedOnly: access.consentedOnly } : null);
-    const inPeriod = alerts.list({ since: from, until: to, sites: access?.sites ?? null, limit: 1_000_000 });
+    const days = await c.participantDays({ ...q, from, to }, access);
+    let inPeriod = alerts.list({ since: from, until: to, sites: access?.sites ?? null, limit: 1_000_000 });
+    if (access?.consentedOnly) {
+      // Alerts count only for the participants (or their homes) this caller's figures rest on.
+      const people = new Set(days.map((d) => d.participant));
+      const homes = new Set(days.map((d) => d.home));
+      inPeriod = inPeriod.filter((a) => (a.participant ? people.has(a.participant) : a.home ? homes.has(a.home) : true));
+    }
     const sites = q.sites ?? [...new Set(days.map((d) => d.site))].sort();
-    return { days, sites: sites.map((s) => siteMetrics(s, days, inPeriod, Math.min(q.now, to))) };
+    return { days, sites: sites.map((s) => siteMetrics(s, days, inPeriod, Math.min(q.now, to), min)) };
   };
   const main = await run(q.from, q.to);
   const out: Comparison = { from: q.from, to: q.to, methods: METHODS, sites: main.sites };
@@ -156,16 +194,16 @@ export async function compareSites(
       baseline: q.baseline,
       intervention: q.intervention,
       sites: sites.map((site) => {
-        const diff = (k: Outcome) =>
-          pairedT(
-            [...pb]
-              .filter(([id, v]) => v.site === site && pi.has(id) && v[k] !== null && pi.get(id)![k] !== null)
-              .map(([id, v]) => [v[k]!, pi.get(id)![k]!] as [number, number]),
-          );
+        const diff = (k: Outcome) => {
+          const pairs = [...pb]
+            .filter(([id, v]) => v.site === site && pi.has(id) && v[k] !== null && pi.get(id)![k] !== null)
+            .map(([id, v]) => [v[k]!, pi.get(id)![k]!] as [number, number]);
+          return guard(pairedT(pairs), pairs.length, min);
+        };
         return {
           site,
-          baseline: b.sites.find((s) => s.site === site) ?? siteMetrics(site, [], [], q.now),
-          intervention: i.sites.find((s) => s.site === site) ?? siteMetrics(site, [], [], q.now),
+          baseline: b.sites.find((s) => s.site === site) ?? siteMetrics(site, [], [], q.now, min),
+          intervention: i.sites.find((s) => s.site === site) ?? siteMetrics(site, [], [], q.now, min),
           difference: {
             completeness: diff('completeness'),
             dailyFluidIntakeMl: diff('dailyFluidIntakeMl'),

@@ -169,7 +169,8 @@ export class Completeness {
     if (q.trial) people = people.filter((p) => p.trialId === q.trial);
     if (q.site) people = people.filter((p) => p.siteId === q.site);
     if (access?.sites) people = people.filter((p) => access.sites!.has(p.siteId));
-    if (access?.consentedOnly) people = people.filter((p) => p.consented);
+    // Consented and not withdrawn: the withdrawal time is what counts, whatever the status column says.
+    if (access?.consentedOnly) people = people.filter((p) => p.consented && p.withdrawnAt === Infinity);
     if (people.length === 0) return [];
     const dd = await this.#deviceDays(q);
     const offline = this.gatewayOffline(q.now);

@@ -200,6 +200,20 @@ export class RegistryView {
     return this.#snap.trials.filter((t) => t.siteIds.includes(site));
   }
 
+  /** The sites where an organisation operates something: a gateway, or a device ever assigned to a home there. */
+  operatedSites(org: string): Set<string> {
+    const s = this.#snap;
+    const sites = new Set<string>();
+    for (const [key, o] of s.gatewayOrg) if (o === org) sites.add(key.slice(0, key.indexOf('/')));
+    for (const [device, spans] of s.assignments)
+      if (s.deviceOrg.get(device) === org)
+        for (const a of spans) {
+          const site = s.homeSite.get(a.homeId);
+          if (site) sites.add(site);
+        }
+    return sites;
+  }
+
   /** What an actor may see (mirrors the registry's rules: coordinator = their organisation's trials' sites and owned sites). */
   access(actor: Actor): Access {
     const base = { actor, sites: null as Set<string> | null, org: null as string | null, consentedOnly: false, participants: true };

@@ -17,6 +17,8 @@ export interface Interval {
   /** Units the estimate rests on: participants, labelled alerts, or events. */
   n: number;
   method: 'wilson' | 't' | 'poisson-exact' | 'paired-t' | 'none';
+  /** Set when the cell is withheld (too few participants behind it): why; estimate and interval are then null. */
+  suppressed?: string;
 }
 
 const Z95 = 1.959963984540054;

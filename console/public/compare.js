@@ -15,6 +15,7 @@ const METRICS = /** @type {[string, string, 'pct' | 'num', number][]} */ ([
 ]);
 
 function interval(/** @type {any} */ iv, /** @type {'pct' | 'num'} */ kind, /** @type {number} */ d, /** @type {number} */ scale) {
+  if (iv?.suppressed) return h('span', { class: 'muted' }, `– (withheld: ${iv.suppressed})`);
   if (!iv || iv.estimate === null) return h('span', { class: 'muted' }, `– (n = ${iv?.n ?? 0})`);
   const f = (/** @type {number | null} */ x) => (kind === 'pct' ? pct(x, d) : num(x, d));
   const lo = iv.lower ?? iv.estimate,
@@ -48,7 +49,10 @@ export async function compareView() {
         { class: 'scroll' },
         table(
           'Estimate [lower – upper 95 %], n',
-          ['Metric', ...sites.map((/** @type {any} */ s) => `${s.site} (${s.participants} participants)`)],
+          [
+            'Metric',
+            ...sites.map((/** @type {any} */ s) => `${s.site} (${s.participants === null ? 'too few' : s.participants} participants)`),
+          ],
           rows,
         ),
       ),
