@@ -95,7 +95,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   await app.register(auditPlugin, { sink: deps.audit });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(healthRoutes({ health: deps.health }));
+  await app.register(healthRoutes({ health: deps.health, authenticate: deps.authenticate }));
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   return app;
 }

@@ -53,7 +53,8 @@ function documentRoles(route: RouteOptions): void {
   const roles = route.config?.roles;
   const schema = (route.schema ?? {}) as Record<string, unknown>;
   if (!roles) {
-    if (!schema.hide) route.schema = { ...schema, security: [] };
+    // A public route may say it also reads an optional token (/health: `security: [{}, {bearer: []}]`).
+    if (!schema.hide) route.schema = { security: [], ...schema };
     return;
   }
   const response = (schema.response ?? {}) as Record<string, unknown>;
@@ -74,8 +75,9 @@ async function auth(app: FastifyInstance, opts: { authenticate?: Authenticate | 
     if (!roles) return;
     if (!opts.authenticate) throw unavailable('no registry in this process: routes that need a token cannot check one');
     const actor = await bearerActor(opts.authenticate, req.headers.authorization);
-    requireRole(actor, roles, `${req.method} ${req.routeOptions.url ?? req.url}`);
+    // Set before the role check so that a 403 is logged with who was refused (errors.ts); a refused request runs no handler.
     req.actor = actor;
+    requireRole(actor, roles, `${req.method} ${req.routeOptions.url ?? req.url}`);
   });
 }
 

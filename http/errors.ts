@@ -2,11 +2,15 @@
 // What the caller did wrong (ApiError, a request that fails its schema, a body fastify cannot
 // parse) is said plainly; anything else is our fault and answered with a generic 500 and the
 // request id, so that no upstream text (a SQL error, an InfluxDB message) reaches the caller.
+// Every 401 and 403 is counted (`testbed_http_refusals_total{status}`) and logged at warn as
+// `refused` — who, which token id, which route; never the token's secret — at most
+// REFUSAL_LOG_PER_MINUTE lines a minute per app, so a guessing loop cannot flood the log.
 
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { Type } from 'typebox';
 import { ApiError, codeForStatus } from '../lib/errors.ts';
+import { counter } from '../lib/metrics.ts';
 
 export const ErrorBody = Type.Object(
   {
@@ -37,13 +41,83 @@ function body(status: number, code: string, message: string) {
   return { statusCode: status, code, error: STATUS_CODES[status] ?? 'Error', message };
 }
 
+const refusals = counter<'status'>({
+  name: 'testbed_http_refusals_total',
+  help: 'HTTP requests refused: 401 (no valid bearer token) or 403 (the role or scope does not allow it)',
+  labelNames: ['status'],
+  known: { status: ['401', '403'] },
+});
+
+/** At most this many `refused` lines a minute per app; the counter sees every refusal. */
+export const REFUSAL_LOG_PER_MINUTE = 20;
+
+/** The token id of a bearer that looks like one of ours (`tb1.<id>.<secret>`): the id only, never the secret. */
+function tokenIdOf(authorization: string | undefined): string | undefined {
+  return /^Bearer\s+tb1\.(tok-[0-9a-z]{10})\./i.exec(authorization ?? '')?.[1];
+}
+
+/** Counts and logs (rate-limited) refusals: one per app, so one app's flood does not silence another's log. */
+export class RefusalLog {
+  #windowStart = 0;
+  #logged = 0;
+  #suppressed = 0;
+
+  record(req: FastifyRequest, status: 401 | 403, code: string, reason: string, now = Date.now()): void {
+    refusals.inc({ status: String(status) });
+    let suppressedBefore = 0;
+    if (now - this.#windowStart >= 60_000) {
+      suppressedBefore = this.#suppressed;
+      this.#windowStart = now;
+      this.#logged = 0;
+      this.#suppressed = 0;
+    }
+    if (this.#logged >= REFUSAL_LOG_PER_MINUTE) {
+      if (this.#suppressed++ === 0)
+        req.log.warn(
+          {
+            limit: REFUSAL_LOG_PER_MINUTE,
+            detail: 'further refusals this minute are counted in testbed_http_refusals_total, not logged',
+          },
+          'refusals suppressed',
+        );
+      return;
+    }
+    this.#logged++;
+    const actor = req.actor;
+    const tokenId = actor?.tokenId ?? tokenIdOf(req.headers.authorization);
+    req.log.warn(
+      {
+        status,
+        code,
+        method: req.method,
+        route: req.routeOptions.url ?? null,
+        ...(actor ? { actor: actor.id, role: actor.role } : {}),
+        ...(tokenId ? { tokenId } : {}),
+        reason,
+        ip: req.ip,
+        ...(suppressedBefore ? { suppressedBefore } : {}),
+      },
+      'refused',
+    );
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Where this app's 401s and 403s are counted and logged (installErrorHandling). */
+    refusalLog: RefusalLog;
+  }
+}
+
 function handleError(err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ApiError) {
     if (err.status >= 500) req.log.warn({ err: err.message, cause: String(err.cause ?? ''), url: req.url }, 'api error');
+    if (err.status === 401 || err.status === 403) req.server.refusalLog.record(req, err.status, err.code, err.message);
     return reply.code(err.status).send(body(err.status, err.code, err.message));
   }
   const status = err.statusCode ?? 500;
   if (err.validation) return reply.code(400).send(body(400, 'invalid_request', err.message));
+  if (status === 401 || status === 403) req.server.refusalLog.record(req, status, codeForStatus(status), err.message);
   if (status >= 400 && status < 500) return reply.code(status).send(body(status, codeForStatus(status), err.message));
   req.log.error({ err, url: req.url, reqId: req.id }, 'request failed');
   return reply.code(500).send(body(500, 'internal_error', `internal error (request ${req.id}); the server log has the details`));
@@ -51,6 +125,7 @@ function handleError(err: FastifyError | ApiError, req: FastifyRequest, reply: F
 
 /** Installs the handler and a JSON 404 on the root app; encapsulated plugins inherit both. */
 export function installErrorHandling(app: FastifyInstance): void {
+  app.decorate('refusalLog', new RefusalLog());
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) => reply.code(404).send(body(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
 }

@@ -2,10 +2,17 @@
 // what the centre depends on: each dependency (the readings store, the registry database) is
 // probed with a cheap request, cached (a public route must not let anyone hammer the databases),
 // and `status` is degraded with `reasons` while one of them does not answer.
+// Anyone gets status, uptime, version and reasons; the `roles` block (ingest statistics,
+// attribution counts, the registry version, pending batches) only a caller whose bearer token is
+// an admin's or a coordinator's, read optionally with the auth plugin's own check (bearerActor).
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { ApiError } from '../lib/errors.ts';
 import { registry as metrics } from '../lib/metrics.ts';
+import type { Role } from '../registry/index.ts';
+import { type Authenticate, bearerActor } from './auth.ts';
 import { withTimeout } from '../lib/timeout.ts';
 
 export interface HealthReport {
@@ -14,8 +21,12 @@ export interface HealthReport {
   version: string;
   /** Why the status is degraded, one sentence per cause; empty when ok. */
   reasons?: string[] | undefined;
+  /** Each role's state; served only to an admin's or a coordinator's token. */
   roles: Record<string, Record<string, unknown>>;
 }
+
+/** The roles whose token sees /health's `roles` block. */
+export const HEALTH_DETAIL_ROLES: readonly Role[] = ['admin', 'coordinator'];
 
 export interface ProbeResult {
   ok: boolean;
@@ -70,23 +81,51 @@ const Health = Type.Object({
   uptimeS: Type.Number(),
   version: Type.String(),
   reasons: Type.Optional(Type.Array(Type.String(), { description: 'Why the status is degraded' })),
-  roles: Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown())),
+  roles: Type.Optional(
+    Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown()), {
+      description: 'Each role’s state (ingest statistics, attribution, registry, monitor); only with an admin or coordinator token',
+    }),
+  ),
 });
 
 export const healthRoutes =
-  (deps: { health: () => HealthReport | Promise<HealthReport> }): FastifyPluginAsyncTypebox =>
+  (deps: { health: () => HealthReport | Promise<HealthReport>; authenticate?: Authenticate | undefined }): FastifyPluginAsyncTypebox =>
   async (app) => {
+    /** Whether the request carries a valid admin or coordinator token; a token that is not valid is counted and logged as refused. */
+    const mayReadRoles = async (req: FastifyRequest): Promise<boolean> => {
+      if (!deps.authenticate || req.headers.authorization === undefined) return false;
+      try {
+        return HEALTH_DETAIL_ROLES.includes((await bearerActor(deps.authenticate, req.headers.authorization)).role);
+      } catch (err) {
+        // A guess at a token is a refusal even here, where the answer is the public one: /health is no unlogged oracle.
+        if (err instanceof ApiError && err.status === 401) req.server.refusalLog.record(req, 401, err.code, err.message);
+        else req.log.warn({ err: String(err) }, '/health could not check a bearer token; answering the public view');
+        return false;
+      }
+    };
     app.get(
       '/health',
       {
         schema: {
           operationId: 'getHealth',
           tags: ['centre'],
-          summary: 'Liveness, the state of each role, and whether the readings store and the registry database answer',
-          response: { 200: { ...Health, description: 'Up; `status` says whether every role is healthy' } },
+          summary: 'Liveness, whether the readings store and the registry database answer, and (with a token) the state of each role',
+          description:
+            'Public: status, uptime, version and why degraded. With `Authorization: Bearer <token>` of an admin or a coordinator, ' +
+            'also `roles` (each role’s counters); any other caller, or a token that is not valid, gets the public view (a token ' +
+            'that is not valid is counted in testbed_http_refusals_total{status="401"} and logged).',
+          security: [{}, { bearer: [] }],
+          response: {
+            200: { ...Health, description: 'Up; `status` says whether every role is healthy; `roles` only for admin and coordinator' },
+          },
         },
       },
-      async () => deps.health(),
+      async (req) => {
+        const report = await deps.health();
+        if (await mayReadRoles(req)) return report;
+        const { status, uptimeS, version, reasons } = report;
+        return { status, uptimeS, version, ...(reasons !== undefined ? { reasons } : {}) };
+      },
     );
 
     app.get(

@@ -185,7 +185,9 @@ describe('testbed up with InfluxDB, driven by mosquitto_pub', () => {
   });
 
   it('serves health, metrics and the OpenAPI document', async () => {
-    const health = (await (await fetch(`${centre.httpUrl}/health`)).json()) as { status: string; roles: Record<string, unknown> };
+    // The roles block is an admin's or a coordinator's: anyone else gets status, uptime and version only.
+    const auth = { headers: { authorization: `Bearer ${adminToken}` } };
+    const health = (await (await fetch(`${centre.httpUrl}/health`, auth)).json()) as { status: string; roles: Record<string, unknown> };
     expect(health.status).toBe('ok');
     expect(Object.keys(health.roles)).toEqual(expect.arrayContaining(['broker', 'ingest']));
     expect(await scrapedMetricSum(centre.httpUrl, 'testbed_ingest_readings_total', { result: 'stored' })).toBe(10);
