@@ -4,7 +4,7 @@
 // never throws, and returns a normalised copy holding only the contract's fields, so nothing a
 // gateway adds (huge strings, 10^5-element arrays, objects where numbers belong) is kept or used.
 
-import { MAX_JSON_DEPTH, parseBounded } from './bounded-json.ts';
+import { parseBounded } from './bounded-json.ts';
 import { DEVICE_ID_PATTERN, type GatewayEvent, type GatewayHealth, type GatewayState } from './contract.ts';
 
 export { jsonDepth, MAX_JSON_DEPTH, parseBounded } from './bounded-json.ts';
