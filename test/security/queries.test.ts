@@ -194,18 +194,20 @@ describe.each(DATABASES)('queries: a constraint error on %s answers in our words
       const ins = (id: string, type: string) => (q: Queryable) =>
         q.run('INSERT INTO organisations (id, name, type, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [id, 'x', type, 1, 1]);
       await write(r.registry, ins('sec-org', 'company'));
-      const cases: [Promise<unknown>, number][] = [
-        [write(r.registry, ins('sec-org', 'company')), 409],
-        [write(r.registry, ins('sec-org-2', 'not-a-type')), 400],
+      // One at a time (each started only when awaited: a rejection nobody awaits yet is unhandled).
+      const cases: [() => Promise<unknown>, number][] = [
+        [() => write(r.registry, ins('sec-org', 'company')), 409],
+        [() => write(r.registry, ins('sec-org-2', 'not-a-type')), 400],
         [
-          write(r.registry, (q) =>
-            q.run('INSERT INTO sites (id, org_id, name, created_at, updated_at) VALUES (?, ?, ?, 1, 1)', ['s', 'nope', 's']),
-          ),
+          () =>
+            write(r.registry, (q) =>
+              q.run('INSERT INTO sites (id, org_id, name, created_at, updated_at) VALUES (?, ?, ?, 1, 1)', ['s', 'nope', 's']),
+            ),
           400,
         ],
       ];
-      for (const [p, status] of cases) {
-        const e = await refused(p);
+      for (const [start, status] of cases) {
+        const e = await refused(start());
         expect(e.status).toBe(status);
         expect(e.message).not.toMatch(
           /UNIQUE constraint|duplicate key|violates|_pkey|_fkey|organisations\.|CHECK constraint|FOREIGN KEY|sec-org/,
