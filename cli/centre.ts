@@ -8,7 +8,7 @@ import { logger, type Logger } from '../lib/log.ts';
 import { counter } from '../lib/metrics.ts';
 import { startBroker, type BrokerHandle } from '../broker/index.ts';
 import { CredentialStore } from '../broker/credentials.ts';
-import { type IngestHandle, Quarantine, startIngest } from '../ingest/index.ts';
+import { type IngestHandle, startIngest } from '../ingest/index.ts';
 import { type HealthReport, type HttpPlugin, startHttp } from '../http/index.ts';
 import { CachedProbe } from '../http/health.ts';
 import { deadLetterRoutes } from '../ingest/routes.ts';
@@ -102,6 +102,8 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
     }
 
     let ingest: IngestHandle | undefined;
+    // Monitoring (below) sees the readings ingest takes, handed over in this process.
+    let monitor: MonitorHandle | undefined;
     if (opts.roles.includes('ingest')) {
       await attribution.start(cfg.registryPollMs);
       closers.push(() => attribution.stop());
@@ -110,13 +112,14 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         mqtt: { url: mqttUrl, username: cfg.ingestUsername, password: ingestPassword },
         log: logger('ingest'),
         enrich: attribution.enrich,
+        onAccepted: (site, gateway, reading, receivedAt) => monitor?.observeReading(site, gateway, reading, receivedAt),
       });
       const i = ingest;
       closers.push(() => i.close());
     }
 
-    // Monitoring beside ingest: it reads the same store, and the broker with its own account.
-    let monitor: MonitorHandle | undefined;
+    // Monitoring beside ingest: it reads the same store, ingest's readings, and gateways' state and
+    // health from the broker with its own account.
     if (ingest && (broker || cfg.monitorPassword)) {
       monitor = await startMonitor({
         dataDir: cfg.dataDir,
@@ -131,7 +134,7 @@ export async function startCentre(cfg: Config, opts: { roles: Role[]; sim?: SimO
         utcOffsetMin: cfg.monitorUtcOffsetMin,
         registryPollMs: cfg.registryPollMs,
         pastWindowMs: cfg.monitorPastWindowS * 1000,
-        admit: (reading, site, gateway) => !(attribution.enrich(reading, site, gateway) instanceof Quarantine),
+        readingsFromIngest: true,
       });
       const m = monitor;
       closers.push(() => m.close());

@@ -21,7 +21,7 @@ import { silentLogger, type Logger } from '../lib/log.ts';
 import { ChannelChecker, CHANNEL_FILTERS, type ChannelStats } from './channels.ts';
 import { DeadLetterStore } from './dead-letters.ts';
 import { InfluxStore } from './influx-store.ts';
-import { Pipeline, type Enrich, type PipelineStats } from './pipeline.ts';
+import { Pipeline, type Enrich, type PipelineOptions, type PipelineStats } from './pipeline.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { ReadingStore } from './types.ts';
 import { settledWithin, withTimeout } from '../lib/timeout.ts';
@@ -52,6 +52,8 @@ export interface IngestOptions {
   log?: Logger | undefined;
   /** Seam for the registry: extra tags per reading (home, participant). */
   enrich?: Enrich | undefined;
+  /** Each reading ingest takes, as it takes it (see PipelineOptions.onAccepted). */
+  onAccepted?: PipelineOptions['onAccepted'];
   /** Coalescing of readings into store writes: size (default influxBatchSize) and linger (default 10 ms). */
   maxPoints?: number | undefined;
   lingerMs?: number | undefined;
@@ -103,6 +105,7 @@ export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
     deadLetters,
     log,
     enrich: opts.enrich,
+    onAccepted: opts.onAccepted,
     maxPoints: opts.maxPoints ?? config.influxBatchSize,
     lingerMs: opts.lingerMs,
     quotas: {

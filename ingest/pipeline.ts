@@ -39,6 +39,12 @@ export interface PipelineOptions {
   log: Logger;
   publishAck: (site: string, gateway: string, ack: Ack) => void;
   enrich?: Enrich | undefined;
+  /**
+   * Each reading ingest takes (valid, admitted by identity binding and the device quota, not a
+   * duplicate), as soon as it is taken — before the store confirms, so an alert does not wait on
+   * the write. Monitoring in the same process listens here instead of judging `up` a second time.
+   */
+  onAccepted?: ((site: string, gateway: string, reading: Reading, receivedAt: number) => void) | undefined;
   /** Readings per store write (coalesced across messages). */
   maxPoints?: number | undefined;
   /** How long a partial store write waits for more readings, ms. */
@@ -212,6 +218,16 @@ export class Pipeline {
       if (recorded) t.deadLettersDone = true;
       else t.failed = true;
       this.#maybeComplete(t);
+    }
+  }
+
+  /** A listener's failure is its own: it never costs ingest a reading. */
+  #notifyAccepted(site: string, gateway: string, reading: Reading, receivedAt: number): void {
+    if (!this.#o.onAccepted) return;
+    try {
+      this.#o.onAccepted(site, gateway, reading, receivedAt);
+    } catch (err) {
+      this.#log.error({ err: String(err), site, gateway, dev: reading.dev }, 'a listener of accepted readings failed');
     }
   }
 
@@ -408,6 +424,7 @@ export class Pipeline {
       this.#pending.set(key, p);
       this.#stats.pendingReadings++;
       this.#buffer.push({ point: { site, gateway, batch: batch.batch, idx, reading, tags }, key, seq: reading.seq, pending: p });
+      this.#notifyAccepted(site, gateway, reading, m.receivedAt);
     });
     if (this.#buffer.length >= (this.#o.maxPoints ?? 5000)) this.#flush();
     else if (this.#buffer.length && !this.#linger) this.#linger = setTimeout(() => this.#flush(), this.#o.lingerMs ?? 10);

@@ -59,8 +59,13 @@ export interface MonitorOptions {
   registryPollMs?: number | undefined;
   /** Readings older than this on arrival open no alerts (AlertRules). */
   pastWindowMs?: number | undefined;
-  /** Whether ingest would take this reading from this gateway (identity binding); default: every valid reading. */
-  admit?: ((reading: Reading, site: string, gateway: string) => boolean) | undefined;
+  /**
+   * Readings come from ingest in this process (`observeReading`, wired to ingest's onAccepted), so
+   * monitoring sees exactly what ingest takes — identity binding, device quota and dedupe applied
+   * once — and the MQTT subscription takes only `state` and `health`. Default false: monitoring
+   * subscribes to `up` itself and judges each batch with the contract's check.
+   */
+  readingsFromIngest?: boolean | undefined;
 }
 
 export interface MonitorHandle {
@@ -77,6 +82,8 @@ export interface MonitorHandle {
   plugin: HttpPlugin;
   /** Feeds one MQTT message as if it arrived (tests, replays). */
   observe(topic: string, payload: Buffer | string, arrival?: number): void;
+  /** One reading ingest took (wired to ingest's onAccepted when `readingsFromIngest`). */
+  observeReading(site: string, gateway: string, reading: Reading, arrival?: number): void;
   tick(now?: number): void;
   stats(): Record<string, unknown>;
   close(): Promise<void>;
@@ -141,6 +148,12 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
   let readings = 0;
   /** Gateway messages that failed validation (ingest keeps them as dead letters). */
   let ignored = 0;
+  const observeReading = (site: string, gateway: string, r: Reading, arrival = clock()) => {
+    readings++;
+    health.observeReading(site, gateway, r, arrival);
+    rules.onReading(site, gateway, r);
+  };
+
   const observe = (topic: string, payload: Buffer | string, arrival = clock()) => {
     const t = parseTopic(topic);
     if (!t) return;
@@ -148,17 +161,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
       if (t.channel === 'up') {
         const c = checkBatch(payload, t.gateway, arrival);
         if (!c.ok) return;
-        for (const r of c.accepted) {
-          // Identity binding: what ingest quarantines (a device not assigned where this gateway
-          // serves, another organisation's device) is no reading here either — no health entry, no alert.
-          if (opts.admit && !opts.admit(r, t.site, t.gateway)) {
-            ignored++;
-            continue;
-          }
-          readings++;
-          health.observeReading(t.site, t.gateway, r, arrival);
-          rules.onReading(t.site, t.gateway, r);
-        }
+        for (const r of c.accepted) observeReading(t.site, t.gateway, r, arrival);
       } else if (t.channel === 'state') {
         // Validated before use (devices/channels.ts): ingest dead-letters what fails, monitoring ignores it.
         const s = checkState(payload);
@@ -190,9 +193,11 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
     c.on('message', (topic, payload) => observe(topic, payload));
     c.on('error', (err) => log.warn({ err: err.message }, 'monitor mqtt error'));
     c.on('close', () => (lostAt ??= clock()));
+    const filters = { [topics.allState]: { qos: 1 as const }, [topics.allHealth]: { qos: 0 as const } };
+    if (!opts.readingsFromIngest) Object.assign(filters, { [topics.allUp]: { qos: 1 as const } });
     const subscribed = new Promise<void>((resolve, reject) => {
       c.on('connect', () => {
-        c.subscribe({ [topics.allUp]: { qos: 1 }, [topics.allState]: { qos: 1 }, [topics.allHealth]: { qos: 0 } }, (err, granted) => {
+        c.subscribe(filters, (err, granted) => {
           if (err || granted?.some((g) => g.qos === 128))
             return reject(
               new Error(
@@ -201,6 +206,8 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
             );
           resolve();
           // After a reconnect: falls that arrived meanwhile are in the store (ingest kept working).
+          // Readings handed over by ingest did not depend on this connection.
+          if (lostAt !== null && opts.readingsFromIngest) lostAt = null;
           if (lostAt !== null) {
             const since = lostAt - 60_000;
             lostAt = null;
@@ -223,7 +230,10 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
       db.close();
       throw err;
     }
-    log.info({ url: m.url }, 'monitor subscribed to up, state and health');
+    log.info(
+      { url: m.url, readingsFromIngest: Boolean(opts.readingsFromIngest) },
+      `monitor subscribed to ${Object.keys(filters).join(', ')}`,
+    );
   }
 
   webhooks.start();
@@ -251,6 +261,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<MonitorHandle>
     thresholds,
     plugin: monitorApi({ engine, health, completeness, view, maintenance, thresholds, periods, webhooks, hub, clock, utcOffsetMin }),
     observe,
+    observeReading,
     tick,
     stats: () => ({
       devices: health.devices.size,
