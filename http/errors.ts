@@ -2,9 +2,10 @@
 // What the caller did wrong (ApiError, a request that fails its schema, a body fastify cannot
 // parse) is said plainly; anything else is our fault and answered with a generic 500 and the
 // request id, so that no upstream text (a SQL error, an InfluxDB message) reaches the caller.
-// Every 401 and 403 is counted (`testbed_http_refusals_total{status}`) and logged at warn as
-// `refused` — who, which token id, which route; never the token's secret — at most
-// REFUSAL_LOG_PER_MINUTE lines a minute per app, so a guessing loop cannot flood the log.
+// Every refusal (a 4xx) is counted (`testbed_http_refusals_total{status}`) and logged as `refused` —
+// who, which token id, which route, why; never the token's secret — 401 and 403 at warn, the others
+// at info, at most REFUSAL_LOG_PER_MINUTE lines a minute per app, so a guessing or fuzzing loop
+// cannot flood the log.
 
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
@@ -43,9 +44,9 @@ function body(status: number, code: string, message: string) {
 
 const refusals = counter<'status'>({
   name: 'testbed_http_refusals_total',
-  help: 'HTTP requests refused: 401 (no valid bearer token) or 403 (the role or scope does not allow it)',
+  help: 'HTTP requests refused, by status: 400 invalid, 401 no valid bearer token, 403 role or scope, 404, 409 conflict…',
   labelNames: ['status'],
-  known: { status: ['401', '403'] },
+  known: { status: ['400', '401', '403', '404', '409', '413', '415'] },
 });
 
 /** At most this many `refused` lines a minute per app; the counter sees every refusal. */
@@ -56,23 +57,32 @@ function tokenIdOf(authorization: string | undefined): string | undefined {
   return /^Bearer\s+tb1\.(tok-[0-9a-z]{10})\./i.exec(authorization ?? '')?.[1];
 }
 
-/** Counts and logs (rate-limited) refusals: one per app, so one app's flood does not silence another's log. */
-export class RefusalLog {
-  #windowStart = 0;
-  #logged = 0;
-  #suppressed = 0;
+interface LogWindow {
+  start: number;
+  logged: number;
+  suppressed: number;
+}
 
-  record(req: FastifyRequest, status: 401 | 403, code: string, reason: string, now = Date.now()): void {
+/**
+ * Counts and logs (rate-limited) refusals: one per app, so one app's flood does not silence another's
+ * log; and two budgets, so a flood of bad input (400, 404) cannot hide a token being guessed (401, 403).
+ */
+export class RefusalLog {
+  readonly #windows = { access: { start: 0, logged: 0, suppressed: 0 }, input: { start: 0, logged: 0, suppressed: 0 } };
+
+  record(req: FastifyRequest, status: number, code: string, reason: string, now = Date.now()): void {
     refusals.inc({ status: String(status) });
+    const access = status === 401 || status === 403;
+    const w: LogWindow = access ? this.#windows.access : this.#windows.input;
     let suppressedBefore = 0;
-    if (now - this.#windowStart >= 60_000) {
-      suppressedBefore = this.#suppressed;
-      this.#windowStart = now;
-      this.#logged = 0;
-      this.#suppressed = 0;
+    if (now - w.start >= 60_000) {
+      suppressedBefore = w.suppressed;
+      w.start = now;
+      w.logged = 0;
+      w.suppressed = 0;
     }
-    if (this.#logged >= REFUSAL_LOG_PER_MINUTE) {
-      if (this.#suppressed++ === 0)
+    if (w.logged >= REFUSAL_LOG_PER_MINUTE) {
+      if (w.suppressed++ === 0)
         req.log.warn(
           {
             limit: REFUSAL_LOG_PER_MINUTE,
@@ -82,10 +92,10 @@ export class RefusalLog {
         );
       return;
     }
-    this.#logged++;
+    w.logged++;
     const actor = req.actor;
     const tokenId = actor?.tokenId ?? tokenIdOf(req.headers.authorization);
-    req.log.warn(
+    req.log[access ? 'warn' : 'info'](
       {
         status,
         code,
@@ -112,13 +122,18 @@ declare module 'fastify' {
 function handleError(err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ApiError) {
     if (err.status >= 500) req.log.warn({ err: err.message, cause: String(err.cause ?? ''), url: req.url }, 'api error');
-    if (err.status === 401 || err.status === 403) req.server.refusalLog.record(req, err.status, err.code, err.message);
+    if (err.status >= 400 && err.status < 500) req.server.refusalLog.record(req, err.status, err.code, err.message);
     return reply.code(err.status).send(body(err.status, err.code, err.message));
   }
   const status = err.statusCode ?? 500;
-  if (err.validation) return reply.code(400).send(body(400, 'invalid_request', err.message));
-  if (status === 401 || status === 403) req.server.refusalLog.record(req, status, codeForStatus(status), err.message);
-  if (status >= 400 && status < 500) return reply.code(status).send(body(status, codeForStatus(status), err.message));
+  if (err.validation) {
+    req.server.refusalLog.record(req, 400, 'invalid_request', err.message);
+    return reply.code(400).send(body(400, 'invalid_request', err.message));
+  }
+  if (status >= 400 && status < 500) {
+    req.server.refusalLog.record(req, status, codeForStatus(status), err.message);
+    return reply.code(status).send(body(status, codeForStatus(status), err.message));
+  }
   req.log.error({ err, url: req.url, reqId: req.id }, 'request failed');
   return reply.code(500).send(body(500, 'internal_error', `internal error (request ${req.id}); the server log has the details`));
 }
@@ -127,5 +142,9 @@ function handleError(err: FastifyError | ApiError, req: FastifyRequest, reply: F
 export function installErrorHandling(app: FastifyInstance): void {
   app.decorate('refusalLog', new RefusalLog());
   app.setErrorHandler(handleError);
-  app.setNotFoundHandler((req, reply) => reply.code(404).send(body(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler((req, reply) => {
+    const message = `no route ${req.method} ${req.url.split('?')[0]}`;
+    req.server.refusalLog.record(req, 404, 'not_found', message);
+    return reply.code(404).send(body(404, 'not_found', message));
+  });
 }
