@@ -137,8 +137,8 @@ function allowedFilters(principal: Principal): string[] {
 
 /**
  * Why `principal` may not connect with `clientId`, or null when it may. Client ids starting with
- * `gw-` are the gateways' own: a gateway may use its canonical id (`gw-{site}-{gateway}`) or one
- * that extends it with `-…`; nobody else may use a `gw-` id. Otherwise another credential could
+ * `gw-` are the gateways' own: a gateway may use its canonical id (`gw-{site}.{gateway}`) or one
+ * that extends it with `.…`; nobody else may use a `gw-` id. Otherwise another credential could
  * take a gateway's id while it is offline — with a persistent session the claim outlives the
  * connection — and lock the real gateway out with "identifier rejected" for good.
  */
@@ -146,7 +146,7 @@ export function clientIdRefusal(principal: Principal, clientId: string): string 
   if (!clientId.startsWith('gw-')) return null;
   if (principal.type === 'gateway') {
     const own = gatewayClientId(principal);
-    if (clientId === own || clientId.startsWith(`${own}-`)) return null;
+    if (clientId === own || clientId.startsWith(`${own}.`)) return null;
     return `client id '${clientId}' is reserved for another gateway (ids starting with gw- are the gateways' own; this one's is ${own})`;
   }
   return `client id '${clientId}' is reserved for a gateway (ids starting with gw- are the gateways' own)`;

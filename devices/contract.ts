@@ -13,8 +13,13 @@ export const ID_PATTERN = SLUG_PATTERN;
 /** Device ids: a Zigbee IEEE address, a serial or a name such as `a-bathroom-toilet`. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
-/** The MQTT client id a gateway connects with: ids starting with `gw-` are reserved for gateways (broker/acl.ts). */
-export const gatewayClientId = (p: { site: string; gateway: string }) => `gw-${p.site}-${p.gateway}`;
+/**
+ * The MQTT client id a gateway connects with: `gw-{site}.{gateway}`. Ids starting with `gw-` are
+ * reserved for gateways (broker/acl.ts). The dot cannot occur in a site or gateway id (slugs), so
+ * no two gateways share this id, and `gw-{site}.{gateway}.{anything}` is still only theirs — with a
+ * dash (`gw-s1-g1`), site `s1` gateway `g1-x` and site `s1-g1` gateway `x` would collide.
+ */
+export const gatewayClientId = (p: { site: string; gateway: string }) => `gw-${p.site}.${p.gateway}`;
 
 /** Largest batch a gateway may send, in readings and in bytes. Larger payloads are dead-lettered. */
 export const MAX_READINGS_PER_BATCH = 1000;

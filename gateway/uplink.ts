@@ -64,7 +64,7 @@ export interface UplinkOptions {
   window?: number;
   /** Resend a batch unacked this long on the current connection, default 10,000 ms. */
   resendAfterMs?: number;
-  /** Default `gw-{site}-{gateway}`. */
+  /** Default `gw-{site}.{gateway}` (gatewayClientId). */
   clientId?: string;
   log?: Logger;
   /** mqtt.js connectTimeout, default 10,000 ms. */

@@ -6,7 +6,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { connect, type MqttClient } from 'mqtt';
-import { topics, type NdjsonReading, type Reading } from '../devices/index.ts';
+import { gatewayClientId, topics, type NdjsonReading, type Reading } from '../devices/index.ts';
 import { MemoryOutbox, Uplink } from '../gateway/index.ts';
 import { silentLogger, type Logger } from '../lib/log.ts';
 import type { Speed } from './scenario.ts';
@@ -290,7 +290,7 @@ export class MqttSink implements Sink {
   private async publishRaw(g: Gateway, item: Extract<Item, { type: 'malformed' }>): Promise<void> {
     if (!g.raw) {
       g.raw = connect(this.opts.url, {
-        clientId: `gw-${g.site}-${g.gw}-raw`,
+        clientId: `${gatewayClientId({ site: g.site, gateway: g.gw })}.raw`,
         username: g.username,
         password: g.password,
         protocolVersion: 4,

@@ -60,19 +60,27 @@ describe('broker: identity and retained messages', () => {
   });
 
   it('cannot lock a gateway out by taking its client id (gw-…) while it is offline, with a persistent session', async () => {
-    // Red team, finding 1: g2 connected as gw-s1-g1 with clean session 0 while g1 was away; the
-    // claim outlived g2's connection and g1 (which always connects as gw-s1-g1) was refused for good.
+    // Red team, finding 1: g2 connected as g1's id with clean session 0 while g1 was away; the claim
+    // outlived g2's connection and g1 (which always connects with that id) was refused for good.
     const g1 = b.store.addGateway('sec-s1', 'g1', { rotate: true });
     const g2 = b.store.addGateway('sec-s2', 'g2', { rotate: true });
     const before = await refusals('client_id_rejected');
-    expect(await connectOutcome(b.url, g2.username, g2.password, { clientId: 'gw-sec-s1-g1', clean: false })).toBe(2);
-    expect(await connectOutcome(b.url, g2.username, g2.password, { clientId: 'gw-sec-s1-g1' })).toBe(2);
-    expect(await connectOutcome(b.url, b.services.admin.username, b.services.admin.password, { clientId: 'gw-sec-s1-g1' })).toBe(2);
+    expect(await connectOutcome(b.url, g2.username, g2.password, { clientId: 'gw-sec-s1.g1', clean: false })).toBe(2);
+    expect(await connectOutcome(b.url, g2.username, g2.password, { clientId: 'gw-sec-s1.g1' })).toBe(2);
+    expect(await connectOutcome(b.url, b.services.admin.username, b.services.admin.password, { clientId: 'gw-sec-s1.g1' })).toBe(2);
     expect(await refusals('client_id_rejected')).toBe(before + 3);
     expect(b.logs.some((l) => l.reason === 'client_id_rejected' && l.username === g2.username)).toBe(true);
     // The rightful gateway connects with its own id, persistent or not, and ids that extend it.
-    expect(await connectOutcome(b.url, g1.username, g1.password, { clientId: 'gw-sec-s1-g1', clean: false })).toBe('connected');
-    expect(await connectOutcome(b.url, g1.username, g1.password, { clientId: 'gw-sec-s1-g1-bench' })).toBe('connected');
+    expect(await connectOutcome(b.url, g1.username, g1.password, { clientId: 'gw-sec-s1.g1', clean: false })).toBe('connected');
+    expect(await connectOutcome(b.url, g1.username, g1.password, { clientId: 'gw-sec-s1.g1.bench' })).toBe('connected');
+    // Names with dashes cannot make one gateway's id another's (second red-team pass): site sec-p's
+    // gateway g1 may not use gateway g1-x's id, nor site sec-p-g1's gateway x's.
+    const g1p = b.store.addGateway('sec-p', 'g1', { rotate: true });
+    b.store.addGateway('sec-p', 'g1-x', { rotate: true });
+    const xp = b.store.addGateway('sec-p-g1', 'x', { rotate: true });
+    expect(await connectOutcome(b.url, g1p.username, g1p.password, { clientId: 'gw-sec-p.g1-x', clean: false })).toBe(2);
+    expect(await connectOutcome(b.url, g1p.username, g1p.password, { clientId: 'gw-sec-p-g1.x', clean: false })).toBe(2);
+    expect(await connectOutcome(b.url, xp.username, xp.password, { clientId: 'gw-sec-p-g1.x', clean: false })).toBe('connected');
     // Ids outside the gateways' prefix stay free to use, for any credential.
     expect(await connectOutcome(b.url, g2.username, g2.password, { clientId: 'mosq-tool-1' })).toBe('connected');
   });
