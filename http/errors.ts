@@ -65,15 +65,21 @@ interface LogWindow {
 
 /**
  * Counts and logs (rate-limited) refusals: one per app, so one app's flood does not silence another's
- * log; and two budgets, so a flood of bad input (400, 404) cannot hide a token being guessed (401, 403).
+ * log; and three budgets, so neither a flood of bad input (400, 404) nor of requests without a token
+ * can hide a token of ours being guessed (a 401 that names a token id) or a role overstepping (403).
  */
 export class RefusalLog {
-  readonly #windows = { access: { start: 0, logged: 0, suppressed: 0 }, input: { start: 0, logged: 0, suppressed: 0 } };
+  readonly #windows: Record<'guess' | 'access' | 'input', LogWindow> = {
+    guess: { start: 0, logged: 0, suppressed: 0 },
+    access: { start: 0, logged: 0, suppressed: 0 },
+    input: { start: 0, logged: 0, suppressed: 0 },
+  };
 
   record(req: FastifyRequest, status: number, code: string, reason: string, now = Date.now()): void {
     refusals.inc({ status: String(status) });
     const access = status === 401 || status === 403;
-    const w: LogWindow = access ? this.#windows.access : this.#windows.input;
+    const guessed = status === 401 && tokenIdOf(req.headers.authorization) !== undefined;
+    const w = this.#windows[guessed ? 'guess' : access ? 'access' : 'input'];
     let suppressedBefore = 0;
     if (now - w.start >= 60_000) {
       suppressedBefore = w.suppressed;
