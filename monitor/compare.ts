@@ -85,12 +85,16 @@ function siteMetrics(site: string, days: ParticipantDay[], alerts: Alert[], now:
   const pp = [...perParticipant(mine).values()];
   const vals = (k: Outcome) => pp.map((p) => p[k]).filter((x): x is number => x !== null);
   // Device uptime: share of expected device-days on which the device reported at all, per device.
+  // Its cell rests on the participants whose homes those devices are in, not on the whole site: at a
+  // site of five, one home's devices alone must not make an unsuppressed cell.
   const devDays = new Map<string, [number, number]>();
+  const uptimeParticipants = new Set<string>();
   for (const d of mine)
     for (const x of d.devices) {
       if (x.expectedSlots === 0) continue;
       const c = devDays.get(x.device) ?? [0, 0];
       devDays.set(x.device, [c[0] + (x.received > 0 ? 1 : 0), c[1] + 1]);
+      uptimeParticipants.add(d.participant);
     }
   const exposureDays = mine.reduce(
     (a, d) => a + Math.max(0, (Math.min(d.dayStart + 86_400_000, now) - d.dayStart) / 86_400_000 - d.absentHours / 24),
@@ -114,7 +118,7 @@ function siteMetrics(site: string, days: ParticipantDay[], alerts: Alert[], now:
         [...devDays.values()].map(([u, n]) => u / n),
         [0, 1],
       ),
-      all,
+      uptimeParticipants.size,
       min,
     ),
     careAlertsPerParticipantWeek: guard(poissonRate(siteAlerts.filter((a) => CARE_RULES.has(a.rule)).length, weeks), all, min),

@@ -128,4 +128,36 @@ describe('site comparison for a company', () => {
     expect(op.responses['200'].description).toMatch(/fewer than 5 participants is suppressed/);
     expect(op.responses['403']).toBeDefined();
   });
+  it("suppresses device uptime when the company's devices sit in fewer than 5 participants' homes (second red-team pass)", async () => {
+    // Site D: five consented participants in five homes; the company's one device is in the first home.
+    const a = cliActor();
+    await w.registry.createSite(a, { id: 'site-d', orgId: 'muni-b', name: 'site-d' });
+    await w.registry.createTrial(a, {
+      id: 'trial-site-d',
+      orgId: 'muni-b',
+      name: 'Trial site-d',
+      phase: 'pilot',
+      protocolVersion: '1',
+      startAt: T0 - 30 * DAY,
+      siteIds: ['site-d'],
+    });
+    for (let i = 1; i <= 5; i++) {
+      await w.registry.createHome(a, { id: `home-d-${i}`, siteId: 'site-d' });
+      await w.registry.createParticipant(a, {
+        trialId: 'trial-site-d',
+        homeId: `home-d-${i}`,
+        enrolledAt: T0 - 30 * DAY,
+        consentStatus: 'consented',
+        legalBasis: 'consent',
+      });
+    }
+    await w.registry.createDevice(a, { id: 'cup-d', kind: 'hydration', vendor: 'v', model: 'm', orgId: 'vendor' });
+    await w.registry.createAssignment(a, { deviceId: 'cup-d', homeId: 'home-d-1', from: T0 - 30 * DAY });
+    await w.monitor.view.refresh();
+    const d = (await compare('company', 'site-d')).body.sites[0]!;
+    expect(d.participants).toBe(5);
+    expect(d.deviceUptime).toMatchObject({ estimate: null, n: 0, suppressed: 'fewer than 5 participants' });
+    // The admin sees the figure, over the one device.
+    expect((await compare('admin', 'site-d')).body.sites[0]!.deviceUptime!.n).toBe(1);
+  });
 });
