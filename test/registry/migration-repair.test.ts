@@ -32,7 +32,8 @@ describe.each(['sqlite', 'postgres'] as DbKind[])('migration 4 repairs withdrawn
       await q.run("INSERT INTO homes (id, site_id, created_at, updated_at) VALUES ('h', 's', 0, 0)");
       const p = (id: string, withdrawnAt: number | null, status: string) =>
         q.run(
-          'INSERT INTO participants (id, trial_id, home_id, enrolled_at, withdrawn_at, consent_status, legal_basis, created_at, updated_at) ' +
+          'INSERT INTO participants (id, trial_id, home_id, enrolled_at, withdrawn_at, consent_status, legal_basis, ' +
+            'created_at, updated_at) ' +
             "VALUES (?, 't', 'h', 0, ?, ?, 'consent', 0, 0)",
           [id, withdrawnAt, status],
         );
