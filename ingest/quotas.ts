@@ -27,7 +27,7 @@ export class Quarantine {
   }
 }
 
-/** Per-gateway limits (lib/config.ts documents each setting). Omitted: unlimited, as before. */
+/** Per-gateway limits (lib/settings.ts documents each setting). Omitted: unlimited, as before. */
 export interface IngestQuotas {
   /** Readings per second per site/gateway; 0: no limit. */
   maxReadingsPerS?: number | undefined;

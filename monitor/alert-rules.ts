@@ -21,7 +21,7 @@ export interface AlertRulesOptions {
   view: RegistryView;
   health: HealthTracker;
   maintenance: Maintenance;
-  /** A reading measured longer ago than this when it arrives opens no alert (default 24 h; lib/config.ts). */
+  /** A reading measured longer ago than this when it arrives opens no alert (default 24 h; lib/settings.ts). */
   pastWindowMs?: number | undefined;
 }
 

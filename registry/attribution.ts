@@ -79,7 +79,7 @@ export class Attribution {
   #again = false;
   onError: (err: unknown) => void = () => undefined;
 
-  /** `devices`: a DeviceAdmission (lib/config.ts has validated it; anything else is taken as 'registered', the strict one). */
+  /** `devices`: a DeviceAdmission (lib/settings.ts has validated it; anything else is taken as 'registered', the strict one). */
   constructor(db: Database, opts: { devices?: DeviceAdmission | string | undefined } = {}) {
     this.#db = db;
     const m = opts.devices ?? 'auto';
