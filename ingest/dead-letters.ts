@@ -276,3 +276,12 @@ function splitKey(key: string): [string | null, string | null] {
   const i = key.indexOf('\u0000');
   return [key.slice(0, i) || null, key.slice(i + 1) || null];
 }
+
+/** A reading as text for a dead letter; never throws (String() of a deeply nested array does). */
+export function readingText(x: unknown): string {
+  try {
+    return JSON.stringify(x) ?? 'undefined';
+  } catch (err) {
+    return `(not serialisable: ${(err as Error).name})`;
+  }
+}
