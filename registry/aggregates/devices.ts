@@ -131,12 +131,25 @@ async function checkNoOverlap(q: Queryable, deviceId: string, from: number, to: 
   }
 }
 
-async function checkTarget(q: Queryable, s: Scope, homeId: string, participantId: string | null | undefined, what: string): Promise<void> {
+/**
+ * The home is in the actor's scope, and the participant (if named) lives there and had not withdrawn
+ * by `from`: a withdrawal is final, so nothing new is attributed to them after it (history from
+ * before the withdrawal may still be recorded).
+ */
+async function checkTarget(
+  q: Queryable,
+  s: Scope,
+  target: { homeId: string; participantId: string | null | undefined; from: number },
+  what: string,
+): Promise<void> {
+  const { homeId, participantId, from } = target;
   const home = await homes.get(q, homeId, 'home', 400);
   mustBeSiteInScope(s, home.siteId, what);
   if (participantId) {
     const p = await participants.get(q, participantId, 'participant', 400);
     if (p.homeId !== homeId) throw badRequest(`${what}: participant '${participantId}' lives in home '${p.homeId}', not '${homeId}'`);
+    if (p.withdrawnAt !== null && from >= p.withdrawnAt)
+      throw conflict(`${what}: participant '${participantId}' withdrew on ${iso(p.withdrawnAt)}; nothing is assigned to them after that`);
   }
 }
 
@@ -164,7 +177,7 @@ export async function createAssignment(ctx: RegistryContext, a: Actor, body: Sta
   checkInterval('assignment', body.from, body.to);
   return write(ctx, async (q) => {
     await devices.get(q, body.deviceId, 'device', 400);
-    await checkTarget(q, await scopeOf(q, a), body.homeId, body.participantId, 'assignment');
+    await checkTarget(q, await scopeOf(q, a), { homeId: body.homeId, participantId: body.participantId, from: body.from }, 'assignment');
     return insertAssignment(q, a, body);
   });
 }
@@ -202,8 +215,10 @@ export async function updateAssignment(
   mustHaveRole(a, ['admin', 'coordinator'], 'change assignments');
   return write(ctx, async (q) => {
     const cur = await assignments.get(q, id, 'assignment');
-    await checkTarget(q, await scopeOf(q, a), cur.homeId, patch.participantId, `assignment '${id}'`);
     const from = patch.from ?? cur.from;
+    // The participant is checked when the patch names one or moves the start; ending an assignment is always possible.
+    const participantId = patch.participantId !== undefined ? patch.participantId : patch.from !== undefined ? cur.participantId : null;
+    await checkTarget(q, await scopeOf(q, a), { homeId: cur.homeId, participantId, from }, `assignment '${id}'`);
     const to = patch.to === undefined ? cur.to : patch.to;
     checkInterval(`assignment '${id}'`, from, to);
     await checkNoOverlap(q, cur.deviceId, from, to, id);
@@ -218,7 +233,7 @@ export async function moveDevice(ctx: RegistryContext, a: Actor, deviceId: strin
   return write(ctx, async (q) => {
     await devices.get(q, deviceId, 'device');
     const s = await scopeOf(q, a);
-    await checkTarget(q, s, body.homeId, body.participantId, `move of device '${deviceId}'`);
+    await checkTarget(q, s, { homeId: body.homeId, participantId: body.participantId, from: body.at }, `move of device '${deviceId}'`);
     const open = await q.get('SELECT * FROM assignments WHERE device_id = ? AND to_ts IS NULL', [deviceId]);
     if (open) {
       const cur = assignments.decode(open);

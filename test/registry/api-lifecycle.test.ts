@@ -72,6 +72,27 @@ describe.each(DATABASES)('registry API on %s', (kind) => {
       expect((await call('GET', `participants/${p.id}`, tok.researcher)).status).toBe(404);
       const audit = await ok('GET', `audit?resourceId=${p.id}&action=withdraw`, tok.admin);
       expect(audit[0].details).toMatchObject({ at: T0 + 7 * DAY, pastData: 'exclude', previousConsent: 'consented' });
+      // Nothing new is assigned to them after the withdrawal; history from before it may still be recorded.
+      await ok('POST', 'devices', tok.admin, { id: 'cup-withdrawn', kind: 'hydration', vendor: 'v', model: 'm', orgId: 'acme' });
+      const after = await call('POST', 'assignments', tok.coordinator, {
+        deviceId: 'cup-withdrawn',
+        homeId: 'home-a2',
+        participantId: p.id,
+        from: T0 + 8 * DAY,
+      });
+      expect(after.status).toBe(409);
+      expect(after.body.message).toMatch(/withdrew/);
+      const before = await ok('POST', 'assignments', tok.coordinator, {
+        deviceId: 'cup-withdrawn',
+        homeId: 'home-a2',
+        participantId: p.id,
+        from: T0 + DAY,
+        to: T0 + 3 * DAY,
+      });
+      expect((await call('PATCH', `assignments/${before.id}`, tok.coordinator, { from: T0 + 7 * DAY })).status).toBe(409);
+      expect((await ok('PATCH', `assignments/${before.id}`, tok.coordinator, { to: T0 + 4 * DAY })).to).toBe(T0 + 4 * DAY);
+      const move = { homeId: 'home-a2', at: T0 + 9 * DAY, participantId: p.id };
+      expect((await call('POST', 'devices/cup-withdrawn/move', tok.coordinator, move)).status).toBe(409);
     });
 
     it('gateway credentials are shown once and stored hashed; rotation and revocation', async () => {
