@@ -10,7 +10,7 @@
 // Maintenance suppresses every rule; an absent participant suppresses all but a fall.
 
 import type { Reading } from '../devices/index.ts';
-import type { AlertEngine } from './alerts.ts';
+import type { AlertEngine, Raise } from './alerts.ts';
 import type { DeviceState, GatewayTrack, HealthTracker } from './health.ts';
 import { type Maintenance, maintenanceNote } from './maintenance.ts';
 import type { RegistryView } from './registry-view.ts';
@@ -165,18 +165,23 @@ export class AlertRules {
     const st = this.#health.deviceStatus(d, now, t.batteryLowPct);
     const base = `${d.site}/${d.gateway}/${d.device}`;
     const why = this.#suppressed(d.site, d.gateway, d.device, who?.home ?? null, who?.participant ?? null, now);
+    // Every device alert names the device, its home and its participant at the time.
+    const raise = (r: Pick<Raise, 'rule' | 'measuredAt' | 'message' | 'key' | 'details'>) =>
+      this.#engine.raise({
+        site: d.site,
+        gateway: d.gateway,
+        device: d.device,
+        home: who?.home ?? null,
+        participant: who?.participant ?? null,
+        ...r,
+      });
     if (st.status === 'silent') {
       // A silent device behind an offline gateway is the gateway's alert, not one per device.
       // Nor for a device that never reported anything recent: it arrived already silent (a replay).
       const arrivedStale = d.lastArrival !== null && d.lastArrival - d.lastTs > this.#pastMs;
       if (t.rules.includes('device-silent') && !why && st.cause !== 'gateway-offline' && !arrivedStale)
-        this.#engine.raise({
+        raise({
           rule: 'device-silent',
-          site: d.site,
-          gateway: d.gateway,
-          device: d.device,
-          home: who?.home ?? null,
-          participant: who?.participant ?? null,
           measuredAt: d.lastTs,
           message: `${d.kind} device ${d.device} silent: ${st.reason}`,
           details: { cause: st.cause, kind: d.kind },
@@ -185,13 +190,8 @@ export class AlertRules {
     if (d.battery !== null) {
       if (d.battery <= t.batteryLowPct && st.status !== 'silent') {
         if (t.rules.includes('battery-low') && !why)
-          this.#engine.raise({
+          raise({
             rule: 'battery-low',
-            site: d.site,
-            gateway: d.gateway,
-            device: d.device,
-            home: who?.home ?? null,
-            participant: who?.participant ?? null,
             measuredAt: d.lastTs,
             message: `Battery of ${d.kind} device ${d.device} at ${d.battery} %`,
             details: { battery: d.battery },
@@ -206,13 +206,8 @@ export class AlertRules {
         const dayStart = now - (local - from) * 60_000;
         const since = Math.max(this.lastDrink.get(base) ?? 0, dayStart);
         if (now - since >= t.noDrinkHours * 3_600_000)
-          this.#engine.raise({
+          raise({
             rule: 'no-drink',
-            site: d.site,
-            gateway: d.gateway,
-            device: d.device,
-            home: who?.home ?? null,
-            participant: who?.participant ?? null,
             measuredAt: since,
             key: `no-drink/${base}`,
             message: `No drink for ${((now - since) / 3_600_000).toFixed(1)} h in the daytime (threshold ${t.noDrinkHours} h)`,
@@ -223,13 +218,8 @@ export class AlertRules {
     if (d.kind === 'incontinence' && t.rules.includes('wet') && !why) {
       const since = this.wetSince.get(base);
       if (since !== undefined && now - since >= t.wetMinutes * 60_000)
-        this.#engine.raise({
+        raise({
           rule: 'wet',
-          site: d.site,
-          gateway: d.gateway,
-          device: d.device,
-          home: who?.home ?? null,
-          participant: who?.participant ?? null,
           measuredAt: since,
           key: `wet/${base}`,
           message: `Wet for ${Math.round((now - since) / 60_000)} min (threshold ${t.wetMinutes} min)`,
